@@ -1,0 +1,119 @@
+/**
+ * The plugin API: what a check or action plugin module default-exports.
+ * Third-party authors: `import type { CheckPlugin, ActionPlugin } from "ipwarden"`.
+ *
+ * A plugin config in the rc file is a flat object: the scheduling keys
+ * (`plugin`, `name`, `interval`, `timeout`, ... ) belong to ipwarden, every other key
+ * is handed to the plugin's `parseConfig`.
+ */
+import type { Logger } from '../log.js';
+
+/** States of an instance, as keepalived names them. */
+export type InstanceState = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'STOP';
+
+/** One problem in a plugin's config; `path` is relative to the plugin's config object. */
+export interface ConfigIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+export type ParseResult<C> = { ok: true; config: C } | { ok: false; issues: ConfigIssue[] };
+
+/** Everything a plugin sees besides its own config. */
+export interface PluginEnvironment {
+  /** Resolves an `env:`/`file:`/`credential:` secret reference (relative to the config file). */
+  resolveSecret(ref: string, where: string): string;
+  /** Directory of the config file (for relative paths in plugin config). */
+  baseDir: string;
+}
+
+// ---------------------------------------------------------------- checks
+
+export interface CheckResult {
+  ok: boolean;
+  /** One human line: why it passed or failed ("backend web: 2/2 servers up"). */
+  detail: string;
+  /** Optional numbers exported with the check (latency is measured by ipwarden itself). */
+  metrics?: Record<string, number>;
+}
+
+export interface CheckContext<C> {
+  /** Aborted when the check's timeout expires or the daemon stops: stop work and return. */
+  signal: AbortSignal;
+  config: C;
+  log: Logger;
+}
+
+export interface CheckPlugin<C = unknown> {
+  kind: 'check';
+  /** The name used as `plugin:` in the rc file. */
+  name: string;
+  description?: string;
+  /** Validates the plugin's own keys; issues name the path inside the plugin config. */
+  parseConfig(raw: Record<string, unknown>, env: PluginEnvironment): ParseResult<C>;
+  /** One run of the check. Throwing, hanging or returning garbage counts as a failure. */
+  run(ctx: CheckContext<C>): Promise<CheckResult>;
+}
+
+// ---------------------------------------------------------------- actions
+
+export interface TransitionEvent {
+  instance: { name: string; address: string };
+  node: { id: string };
+  from: InstanceState;
+  to: InstanceState;
+  /** Effective priority at the transition. */
+  priority: number;
+  /** Why (e.g. "peer lb1 dead after 3.0s"). */
+  reason: string;
+  /** Aborted when the action's timeout expires or a newer transition supersedes this one. */
+  signal: AbortSignal;
+  /** Fencing token, when the election backend provides one (etcd). */
+  fencingToken?: bigint;
+}
+
+export interface PeerDeadEvent {
+  instance: { name: string; address: string };
+  node: { id: string };
+  /** The peer declared dead (its node id) and the address it advertised from. */
+  peer: { id: string; address: string };
+  /** This node's state when the peer was declared dead. */
+  state: InstanceState;
+  signal: AbortSignal;
+}
+
+export interface ActionHandlers {
+  onMaster?(event: TransitionEvent): Promise<void>;
+  onBackup?(event: TransitionEvent): Promise<void>;
+  onFault?(event: TransitionEvent): Promise<void>;
+  onStop?(event: TransitionEvent): Promise<void>;
+  onPeerDead?(event: PeerDeadEvent): Promise<void>;
+  /** Releases resources (timers, sockets) when the daemon stops or reloads. */
+  close?(): Promise<void>;
+}
+
+export interface ActionContext<C> {
+  config: C;
+  log: Logger;
+  instance: { name: string; address: string };
+  node: { id: string };
+}
+
+export interface ActionPlugin<C = unknown> {
+  kind: 'action';
+  name: string;
+  description?: string;
+  parseConfig(raw: Record<string, unknown>, env: PluginEnvironment): ParseResult<C>;
+  /** Creates the per-instance handlers (called once per instance that lists the action). */
+  create(ctx: ActionContext<C>): ActionHandlers | Promise<ActionHandlers>;
+}
+
+export type Plugin = CheckPlugin<any> | ActionPlugin<any>;
+
+/** Identity helpers that give plugin authors type inference. */
+export function defineCheck<C>(plugin: CheckPlugin<C>): CheckPlugin<C> {
+  return plugin;
+}
+export function defineAction<C>(plugin: ActionPlugin<C>): ActionPlugin<C> {
+  return plugin;
+}

@@ -1,0 +1,30 @@
+/**
+ * Durations in config and on the command line: "1s", "200ms", "1.5s", "2m".
+ * One parser for the whole project.
+ */
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+
+/** Parses a duration string into milliseconds; returns undefined when it is not one. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION_RE.exec(text.trim());
+  if (!m) return undefined;
+  const ms = Number(m[1]) * UNIT_MS[m[2]!]!;
+  return Number.isFinite(ms) ? Math.round(ms) : undefined;
+}
+
+/** Like parseDuration, but throws an error naming `what` (a flag or config path). */
+export function requireDuration(text: string, what: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new Error(`${what}: expected a duration like "1s", got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+/** Formats milliseconds the way logs and status show them: "350ms", "3.0s", "2m05s". */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return `${m}m${String(s).padStart(2, '0')}s`;
+}

@@ -1,0 +1,51 @@
+/**
+ * What travels between ipwarden nodes, as the engine sees it (decoded, verified).
+ * The wire format lives in advert.ts; the engine never touches bytes.
+ */
+import type { InstanceState } from '../plugins/api.js';
+
+export type PacketKind = 'advert' | 'probe' | 'probe-reply';
+
+/** Who a sender believes is MASTER of the instance, and how long ago it last heard it (vouching). */
+export interface MasterVouch {
+  id: string;
+  /** ms since the sender last accepted an advert from that master. */
+  heardAgoMs: number;
+}
+
+export interface Packet {
+  kind: PacketKind;
+  /** 32-bit key derived from the instance's shared address (see instanceKey()). */
+  instanceKey: number;
+  /** Sender's node id (UTF-8, 1..64 bytes). */
+  nodeId: string;
+  /** Effective priority 0..255; 0 in an advert = goodbye (resigning). */
+  priority: number;
+  state: InstanceState;
+  /** Sender incarnation: grows across restarts (start time in seconds). */
+  incarnation: number;
+  /** Per-sender sequence number, strictly increasing within an incarnation (uint32). */
+  sequence: number;
+  /** Sender's wall clock, ms since the epoch. */
+  timestamp: number;
+  /** Sender's advert interval in ms (so peers and `doctor` can see disagreements). */
+  intervalMs: number;
+  /** Probe id: set on probes, echoed on their replies; 0 on adverts. */
+  nonce: number;
+  /** Vouch, on adverts from non-masters; undefined when the sender knows no master. */
+  master?: MasterVouch;
+}
+
+/** Why a datagram was dropped; every reason is counted. */
+export type RejectReason =
+  | 'truncated'
+  | 'oversized'
+  | 'bad-magic'
+  | 'bad-version'
+  | 'malformed'
+  | 'unknown-key-id'
+  | 'bad-tag'
+  | 'replay'
+  | 'stale-timestamp'
+  | 'unknown-peer'
+  | 'unknown-instance';

@@ -1,0 +1,94 @@
+/**
+ * Finds and loads plugins: the built-ins under plugins/<name>/ and the modules listed
+ * in the rc file's `plugins:` (paths relative to the config file, or package names).
+ */
+import { readdirSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ActionPlugin, CheckPlugin, Plugin } from './api.js';
+
+export class PluginError extends Error {
+  override name = 'PluginError';
+}
+
+export interface PluginRegistry {
+  checks: Map<string, CheckPlugin<any>>;
+  actions: Map<string, ActionPlugin<any>>;
+}
+
+/** Where the built-in plugins live (dist/plugins when built, plugins/ when run from source). */
+export const BUILTIN_DIR = fileURLToPath(new URL('../../plugins/', import.meta.url));
+
+/** Checks that a module's default export is a plugin; returns why not, or undefined. */
+export function whyNotPlugin(value: unknown): string | undefined {
+  if (!value || typeof value !== 'object') return 'the module has no default export object';
+  const p = value as Record<string, unknown>;
+  if (p.kind !== 'check' && p.kind !== 'action') return 'default export has no kind "check" or "action"';
+  if (typeof p.name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(p.name)) return 'default export has no valid name';
+  if (typeof p.parseConfig !== 'function') return 'default export has no parseConfig() function';
+  if (p.kind === 'check' && typeof p.run !== 'function') return 'check plugin has no run() function';
+  if (p.kind === 'action' && typeof p.create !== 'function') return 'action plugin has no create() function';
+  return undefined;
+}
+
+async function importPlugin(url: string, label: string): Promise<Plugin> {
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(url)) as { default?: unknown };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ERR_MODULE_NOT_FOUND' ? 'module not found' : (e.message ?? String(err)).split('\n')[0];
+    throw new PluginError(`${label}: cannot load plugin: ${why}`);
+  }
+  const why = whyNotPlugin(mod.default);
+  if (why) throw new PluginError(`${label}: not an ipwarden plugin: ${why}`);
+  return mod.default as Plugin;
+}
+
+function builtinEntries(): { name: string; url: string }[] {
+  if (!existsSync(BUILTIN_DIR)) return [];
+  const out: { name: string; url: string }[] = [];
+  for (const name of readdirSync(BUILTIN_DIR).sort()) {
+    for (const file of ['index.js', 'index.ts']) {
+      const p = join(BUILTIN_DIR, name, file);
+      if (existsSync(p)) {
+        out.push({ name, url: pathToFileURL(p).href });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Resolves a `plugins:` entry to an importable URL. */
+export function resolvePluginSpec(spec: string, baseDir: string): string {
+  if (spec.startsWith('.') || isAbsolute(spec)) {
+    const full = isAbsolute(spec) ? spec : resolve(baseDir, spec);
+    if (!existsSync(full)) throw new PluginError(`plugins: "${spec}": no such file ${full}`);
+    return pathToFileURL(full).href;
+  }
+  try {
+    const req = createRequire(join(baseDir, 'noop.js'));
+    return pathToFileURL(req.resolve(spec)).href;
+  } catch {
+    throw new PluginError(`plugins: "${spec}": package not found (install it next to the config file or globally)`);
+  }
+}
+
+function register(reg: PluginRegistry, plugin: Plugin, label: string): void {
+  const map: Map<string, Plugin> = plugin.kind === 'check' ? reg.checks : reg.actions;
+  if (map.has(plugin.name)) throw new PluginError(`${label}: a ${plugin.kind} plugin named "${plugin.name}" is already loaded`);
+  map.set(plugin.name, plugin);
+}
+
+/** Loads the built-ins plus the extra modules named in the config. */
+export async function loadPlugins(specs: readonly string[] = [], baseDir = process.cwd()): Promise<PluginRegistry> {
+  const reg: PluginRegistry = { checks: new Map(), actions: new Map() };
+  for (const { name, url } of builtinEntries()) register(reg, await importPlugin(url, `built-in plugin ${name}`), `built-in plugin ${name}`);
+  for (const [i, spec] of specs.entries()) {
+    const label = `plugins[${i}] "${spec}"`;
+    register(reg, await importPlugin(resolvePluginSpec(spec, baseDir), label), label);
+  }
+  return reg;
+}

@@ -1,0 +1,484 @@
+/**
+ * The scheduler for configured checks (imperative shell).
+ *
+ * A check config is one flat object: the scheduling keys below belong to ipwarden, every other
+ * key goes to the plugin's parseConfig.
+ *
+ *   plugin        check plugin name (required)
+ *   name          unique per instance (default: the plugin name)
+ *   interval      time between the starts of two runs (default "2s")
+ *   timeout       a run longer than this fails (default: interval)
+ *   rise / fall   consecutive passes / failures needed to change the settled state (default 1 / 1)
+ *   weight        -253..253, keepalived vrrp_script semantics (see src/engine/health.ts; default 0)
+ *   reverse       keepalived's `weight W reverse` (default false)
+ *   initialState  "ok" (default, keepalived's default: the first result decides at once, a first
+ *                 failure does not wait for `fall`) or "fail" (keepalived's init_fail: needs `rise`
+ *                 passes before the check counts as OK)
+ *
+ * Guarantees: a check never runs twice at the same time (if a plugin ignores its abort signal and
+ * hangs, later runs fail with "still running" until it settles); a run that exceeds its timeout is
+ * aborted through its signal AND counted as failed at the timeout whatever the plugin does; a plugin
+ * that throws or returns something other than {ok: boolean, detail: string} fails with the reason;
+ * errors in event listeners are logged, never thrown into the scheduler.
+ */
+import { EventEmitter } from 'node:events';
+import { z } from 'zod';
+import type { CheckContext, CheckPlugin, CheckResult, ConfigIssue, PluginEnvironment } from './api.js';
+import { silentLogger, type Logger } from '../log.js';
+import { formatDuration, parseDuration } from '../util/duration.js';
+import { didYouMean, zodIssues } from '../config/issues.js';
+
+// ------------------------------------------------------------------ config
+
+/** The keys of a check config that ipwarden owns (never passed to the plugin). */
+export const SCHEDULE_KEYS = ['plugin', 'name', 'interval', 'timeout', 'rise', 'fall', 'weight', 'reverse', 'initialState'] as const;
+
+export const DEFAULT_INTERVAL_MS = 2000;
+
+const duration = (min: number) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration like "2s" or "500ms", got ${JSON.stringify(text)}` });
+      return z.NEVER;
+    }
+    if (ms < min) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(min)}, got ${JSON.stringify(text)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** The scheduling keys, validated. */
+export const checkScheduleSchema = z.object({
+  plugin: z.string().min(1),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only, starting with a letter or digit')
+    .optional(),
+  interval: duration(10).optional(),
+  timeout: duration(1).optional(),
+  rise: z.number().int().min(1).max(1000).default(1),
+  fall: z.number().int().min(1).max(1000).default(1),
+  weight: z.number().int().min(-253).max(253).default(0),
+  reverse: z.boolean().default(false),
+  initialState: z.enum(['ok', 'fail']).default('ok'),
+});
+
+/** A check's scheduling, resolved (durations in ms). */
+export interface CheckSchedule {
+  name: string;
+  /** The plugin's name. */
+  plugin: string;
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+  weight: number;
+  reverse: boolean;
+  initialState: 'ok' | 'fail';
+}
+
+/** A check ready to run: its scheduling, the plugin and the plugin's parsed config. */
+export interface ScheduledCheck<C = unknown> extends CheckSchedule {
+  impl: CheckPlugin<C>;
+  config: C;
+  /** The instance the check belongs to (passed to exec checks as IPWARDEN_INSTANCE). */
+  instance?: string;
+}
+
+export type ResolveResult = { ok: true; checks: ScheduledCheck[] } | { ok: false; issues: ConfigIssue[] };
+
+/**
+ * Validates a list of raw check configs (as in the rc file) against the loaded check plugins.
+ * Issue paths are relative to the list ([1, "interval"], [0, "backend"]).
+ */
+export function resolveChecks(
+  raws: readonly unknown[],
+  plugins: ReadonlyMap<string, CheckPlugin<any>>,
+  env: PluginEnvironment,
+  opts: { instance?: string } = {},
+): ResolveResult {
+  const issues: ConfigIssue[] = [];
+  const checks: ScheduledCheck[] = [];
+  const names = new Map<string, number>();
+  raws.forEach((raw, i) => {
+    const r = resolveCheck(raw, plugins, env);
+    if (!r.ok) {
+      issues.push(...r.issues.map((iss) => ({ path: [i, ...iss.path], message: iss.message })));
+      return;
+    }
+    const first = names.get(r.check.name);
+    if (first !== undefined) {
+      issues.push({
+        path: [i, 'name'],
+        message: `duplicate check name "${r.check.name}" (also check [${first}]); set name: to tell them apart`,
+      });
+      return;
+    }
+    names.set(r.check.name, i);
+    checks.push(opts.instance !== undefined ? { ...r.check, instance: opts.instance } : r.check);
+  });
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, checks };
+}
+
+/** Validates one raw check config: the scheduling keys here, the rest by the plugin. */
+export function resolveCheck(
+  raw: unknown,
+  plugins: ReadonlyMap<string, CheckPlugin<any>>,
+  env: PluginEnvironment,
+): { ok: true; check: ScheduledCheck } | { ok: false; issues: ConfigIssue[] } {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, issues: [{ path: [], message: 'expected a check object like {plugin: http, url: ...}' }] };
+  }
+  const all = raw as Record<string, unknown>;
+  const own: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(all)) {
+    if ((SCHEDULE_KEYS as readonly string[]).includes(k)) own[k] = v;
+    else rest[k] = v;
+  }
+  const s = checkScheduleSchema.safeParse(own);
+  if (!s.success) return { ok: false, issues: zodIssues(s.error, own, checkScheduleSchema) };
+  const impl = plugins.get(s.data.plugin);
+  if (!impl) {
+    const known = [...plugins.keys()];
+    const hint = didYouMean(s.data.plugin, known);
+    return {
+      ok: false,
+      issues: [
+        {
+          path: ['plugin'],
+          message: `unknown check plugin "${s.data.plugin}"${hint ? ` (did you mean "${hint}"?)` : ` (loaded: ${known.join(', ') || 'none'})`}`,
+        },
+      ],
+    };
+  }
+  let parsed: ReturnType<CheckPlugin<unknown>['parseConfig']>;
+  try {
+    parsed = impl.parseConfig(rest, env);
+  } catch (err) {
+    return { ok: false, issues: [{ path: [], message: `plugin ${impl.name}: ${(err as Error).message ?? String(err)}` }] };
+  }
+  if (!parsed.ok) return { ok: false, issues: parsed.issues };
+  const intervalMs = s.data.interval ?? DEFAULT_INTERVAL_MS;
+  return {
+    ok: true,
+    check: {
+      name: s.data.name ?? impl.name,
+      plugin: impl.name,
+      intervalMs,
+      timeoutMs: s.data.timeout ?? intervalMs,
+      rise: s.data.rise,
+      fall: s.data.fall,
+      weight: s.data.weight,
+      reverse: s.data.reverse,
+      initialState: s.data.initialState,
+      impl,
+      config: parsed.config,
+    },
+  };
+}
+
+// ------------------------------------------------------------------ runtime
+
+/** One run's outcome. `at` is the wall-clock start (ms since the epoch). */
+export interface CheckRun {
+  ok: boolean;
+  detail: string;
+  latencyMs: number;
+  at: number;
+  metrics?: Record<string, number>;
+}
+
+/** What the runner knows about one check. */
+export interface CheckSnapshot {
+  name: string;
+  plugin: string;
+  instance?: string;
+  /** The settled state after rise/fall (not inverted by `reverse`: that is applied by effectiveHealth). */
+  state: 'ok' | 'fail';
+  /** The latest run, or null before the first one. */
+  lastResult: CheckRun | null;
+  /** How many runs in a row had lastResult's outcome. */
+  consecutive: number;
+  weight: number;
+  reverse: boolean;
+  /** Completed runs since start. */
+  runs: number;
+  /** When `state` took its current value (wall clock ms; the runner's creation for the initial state). */
+  since: number;
+}
+
+/** The context a plugin's run() gets: the API's, plus the check's identity. */
+export interface RunnerCheckContext<C> extends CheckContext<C> {
+  /** The check's name. */
+  name: string;
+  instance?: string;
+}
+
+export interface Clock {
+  /** Wall clock, ms since the epoch (for `at`). */
+  now(): number;
+  /** Monotonic ms (for latency). */
+  monotonic(): number;
+}
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface CheckRunnerOptions {
+  log?: Logger;
+  clock?: Clock;
+  timers?: Timers;
+}
+
+export interface CheckRunnerEvents {
+  /** A check's settled state flipped. */
+  change: [check: CheckSnapshot, previous: 'ok' | 'fail'];
+  /** A run finished (every run). */
+  result: [check: CheckSnapshot];
+}
+
+const systemClock: Clock = { now: () => Date.now(), monotonic: () => performance.now() };
+const systemTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+interface Slot {
+  check: ScheduledCheck;
+  state: 'ok' | 'fail';
+  since: number;
+  lastResult: CheckRun | null;
+  consecutive: number;
+  runs: number;
+  /** The runner-level run in progress (joined by concurrent callers). */
+  inflight?: Promise<CheckRun>;
+  /** The plugin's own promise has not settled yet (it may outlive a timed-out run). */
+  pluginPending: boolean;
+  pendingSince: number;
+  timer?: unknown;
+}
+
+/** Why a result is not a CheckResult, or undefined when it is one. */
+export function whyNotCheckResult(value: unknown): string | undefined {
+  if (!value || typeof value !== 'object') return `got ${value === null ? 'null' : typeof value}`;
+  const v = value as Record<string, unknown>;
+  if (typeof v.ok !== 'boolean') return `"ok" is ${typeof v.ok}, not boolean`;
+  if (typeof v.detail !== 'string') return `"detail" is ${typeof v.detail}, not string`;
+  return undefined;
+}
+
+function oneLine(text: string, max = 300): string {
+  const line = text.replace(/\s*\n\s*/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/**
+ * Runs the configured checks on their intervals and keeps their settled states.
+ * Events: 'change' (settled state flipped), 'result' (every run).
+ */
+export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
+  private readonly slots: Slot[];
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  private readonly stopping = new AbortController();
+  private started = false;
+
+  constructor(checks: readonly ScheduledCheck<any>[], opts: CheckRunnerOptions = {}) {
+    super();
+    this.log = opts.log ?? silentLogger;
+    this.clock = opts.clock ?? systemClock;
+    this.timers = opts.timers ?? systemTimers;
+    const seen = new Set<string>();
+    for (const c of checks) {
+      const key = `${c.instance ?? ''}\0${c.name}`;
+      if (seen.has(key)) throw new Error(`check runner: duplicate check name "${c.name}"${c.instance ? ` in instance ${c.instance}` : ''}`);
+      seen.add(key);
+    }
+    const now = this.clock.now();
+    this.slots = checks.map((check) => ({
+      check,
+      state: check.initialState,
+      since: now,
+      lastResult: null,
+      consecutive: 0,
+      runs: 0,
+      pluginPending: false,
+      pendingSince: 0,
+    }));
+  }
+
+  /** Starts every check now, then on its interval. */
+  start(): void {
+    if (this.stopping.signal.aborted) throw new Error('check runner: already stopped');
+    if (this.started) return;
+    this.started = true;
+    for (const slot of this.slots) this.schedule(slot, 0);
+  }
+
+  /** Stops the schedule and aborts runs in progress; resolves when no run is awaited any more. */
+  async stop(): Promise<void> {
+    if (this.stopping.signal.aborted) return;
+    this.stopping.abort(new Error('check runner stopped'));
+    for (const slot of this.slots) {
+      if (slot.timer !== undefined) this.timers.clearTimeout(slot.timer);
+      slot.timer = undefined;
+    }
+    await Promise.allSettled(this.slots.map((s) => s.inflight).filter(Boolean));
+  }
+
+  /** Runs every check once now (joining runs already in progress) and returns the snapshot. */
+  async runOnce(): Promise<CheckSnapshot[]> {
+    if (this.stopping.signal.aborted) throw new Error('check runner: stopped');
+    await Promise.all(this.slots.map((slot) => this.execute(slot)));
+    return this.snapshot();
+  }
+
+  /** The current state of every check. */
+  snapshot(): CheckSnapshot[] {
+    return this.slots.map((s) => this.view(s));
+  }
+
+  private view(s: Slot): CheckSnapshot {
+    const snap: CheckSnapshot = {
+      name: s.check.name,
+      plugin: s.check.plugin,
+      state: s.state,
+      lastResult: s.lastResult ? { ...s.lastResult } : null,
+      consecutive: s.consecutive,
+      weight: s.check.weight,
+      reverse: s.check.reverse,
+      runs: s.runs,
+      since: s.since,
+    };
+    if (s.check.instance !== undefined) snap.instance = s.check.instance;
+    return snap;
+  }
+
+  private schedule(slot: Slot, delayMs: number): void {
+    if (this.stopping.signal.aborted) return;
+    slot.timer = this.timers.setTimeout(() => {
+      slot.timer = undefined;
+      const started = this.clock.monotonic();
+      void this.execute(slot).then(() => {
+        const elapsed = this.clock.monotonic() - started;
+        this.schedule(slot, Math.max(0, slot.check.intervalMs - elapsed));
+      });
+    }, delayMs);
+  }
+
+  /** One run of a check, never two at once; always resolves. */
+  private execute(slot: Slot): Promise<CheckRun> {
+    if (slot.inflight) return slot.inflight;
+    const p = this.runPlugin(slot).then((run) => {
+      slot.inflight = undefined;
+      if (!this.stopping.signal.aborted) this.apply(slot, run);
+      return run;
+    });
+    slot.inflight = p;
+    return p;
+  }
+
+  private runPlugin(slot: Slot): Promise<CheckRun> {
+    const { check } = slot;
+    const at = this.clock.now();
+    const t0 = this.clock.monotonic();
+    const done = (ok: boolean, detail: string, metrics?: Record<string, number>): CheckRun => {
+      const run: CheckRun = { ok, detail, latencyMs: Math.max(0, Math.round((this.clock.monotonic() - t0) * 10) / 10), at };
+      if (metrics) run.metrics = metrics;
+      return run;
+    };
+    if (slot.pluginPending) {
+      const hung = formatDuration(this.clock.monotonic() - slot.pendingSince);
+      return Promise.resolve(done(false, `previous run still running after ${hung} (the plugin ignores its abort signal)`));
+    }
+    const controller = new AbortController();
+    const onStop = () => controller.abort(this.stopping.signal.reason);
+    this.stopping.signal.addEventListener('abort', onStop, { once: true });
+    const ctx: RunnerCheckContext<unknown> = {
+      signal: controller.signal,
+      config: check.config,
+      log: this.log.child({ check: check.name, plugin: check.plugin }),
+      name: check.name,
+    };
+    if (check.instance !== undefined) ctx.instance = check.instance;
+
+    slot.pluginPending = true;
+    slot.pendingSince = t0;
+    const pluginRun = (async () => check.impl.run(ctx as CheckContext<unknown>))();
+    pluginRun.then(
+      () => (slot.pluginPending = false),
+      () => (slot.pluginPending = false),
+    );
+
+    return new Promise<CheckRun>((resolve) => {
+      let settled = false;
+      const finish = (run: CheckRun) => {
+        if (settled) return;
+        settled = true;
+        this.timers.clearTimeout(timer);
+        this.stopping.signal.removeEventListener('abort', onStop);
+        this.stopping.signal.removeEventListener('abort', onStopResolve);
+        resolve(run);
+      };
+      const timer = this.timers.setTimeout(() => {
+        controller.abort(new Error(`timed out after ${formatDuration(check.timeoutMs)}`));
+        finish(done(false, `timed out after ${formatDuration(check.timeoutMs)}`));
+      }, check.timeoutMs);
+      const onStopResolve = () => finish(done(false, 'stopped'));
+      this.stopping.signal.addEventListener('abort', onStopResolve, { once: true });
+      pluginRun.then(
+        (result: CheckResult) => {
+          const why = whyNotCheckResult(result);
+          if (why) return finish(done(false, `plugin ${check.plugin} returned an invalid result (${why}); expected {ok: boolean, detail: string}`));
+          const metrics = result.metrics && typeof result.metrics === 'object' ? result.metrics : undefined;
+          finish(done(result.ok, oneLine(result.detail), metrics));
+        },
+        (err: unknown) => {
+          const msg = err instanceof Error ? err.message : String(err);
+          finish(done(false, `plugin ${check.plugin} threw: ${oneLine(msg || String(err))}`));
+        },
+      );
+    });
+  }
+
+  /** Rise/fall hysteresis (keepalived's), then events. */
+  private apply(slot: Slot, run: CheckRun): void {
+    const first = slot.runs === 0;
+    const sameAsLast = slot.lastResult !== null && slot.lastResult.ok === run.ok;
+    slot.consecutive = sameAsLast ? slot.consecutive + 1 : 1;
+    slot.lastResult = run;
+    slot.runs++;
+    const previous = slot.state;
+    const { rise, fall } = slot.check;
+    if (previous === 'ok' && !run.ok && (slot.consecutive >= fall || (first && slot.check.initialState === 'ok'))) {
+      slot.state = 'fail';
+    } else if (previous === 'fail' && run.ok && slot.consecutive >= rise) {
+      slot.state = 'ok';
+    }
+    if (slot.state !== previous) slot.since = run.at;
+    const snap = this.view(slot);
+    if (slot.state !== previous) {
+      const data = { check: snap.name, plugin: snap.plugin, instance: snap.instance, detail: run.detail };
+      if (slot.state === 'fail') this.log.warn(data, `check ${snap.name} is failing: ${run.detail}`);
+      else this.log.info(data, `check ${snap.name} is passing again: ${run.detail}`);
+    } else {
+      this.log.debug({ check: snap.name, ok: run.ok, detail: run.detail, latencyMs: run.latencyMs }, 'check run');
+    }
+    this.safeEmit('result', snap);
+    if (slot.state !== previous) this.safeEmit('change', snap, previous);
+  }
+
+  private safeEmit<K extends keyof CheckRunnerEvents>(event: K, ...args: CheckRunnerEvents[K]): void {
+    try {
+      (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.log.error({ err }, `check runner: a '${String(event)}' listener threw`);
+    }
+  }
+}

@@ -1,0 +1,509 @@
+/**
+ * The election state machine of one instance (one shared IP). Deterministic: time, packets
+ * and check results come in through `handle`, decisions come out as effects; the shell
+ * calls `handle({type:'tick'})` at `nextWakeup()`. Tested with a fake clock.
+ *
+ * Rules (the contract, also in ipwarden(8)):
+ * - Rank: higher effective priority wins; equal priority: the node id that sorts first wins.
+ * - Every node advertises every interval to every peer (backups too: feeds status and vouching).
+ * - A fresh node listens for deadRatio x interval before it claims anything (hold-off), and
+ *   never preempts during it.
+ * - Master down time = deadRatio x interval + skew; skew = rank among the live backups x step
+ *   (the best backup uses none). Before taking over from a master that went silent, a backup
+ *   (1) honours peers vouching that they still hear the master, (2) sends probeCount probes
+ *   over confirmWindow and takes over only if none is answered.
+ * - Confirmed gone at once, no probes: a goodbye advert (priority 0 / STOP) or ECONNREFUSED
+ *   from the master's host (its daemon died).
+ * - MASTER hearing another MASTER: yields if outranked, else re-asserts (advert + reassert).
+ */
+import { effectiveHealth } from './health.js';
+import type {
+  AdvertView,
+  CheckState,
+  Effect,
+  EngineConfig,
+  EngineInput,
+  EngineSnapshot,
+  InstanceState,
+  PeerRef,
+  PeerView,
+} from './types.js';
+import type { Packet } from '../protocol/types.js';
+import { formatDuration } from '../util/duration.js';
+
+interface PeerRecord {
+  id: string;
+  address: PeerRef;
+  state: InstanceState;
+  priority: number;
+  intervalMs: number;
+  incarnation: number;
+  lastSeen: number;
+  alive: boolean;
+  /** exoip peer: no state on the wire; its state is implied by rank. */
+  stateless: boolean;
+  master?: { id: string; heardAgoMs: number; receivedAt: number };
+}
+
+/** Why the master is considered gone, and since when. */
+interface MasterLoss {
+  /** Engine time from which the master-down wait counts (its last advert, or startup). */
+  since: number;
+  /** Goodbye or ECONNREFUSED: no wait, no probes. */
+  confirmed: boolean;
+  /** The master we lost (to probe it); undefined at startup. */
+  masterId?: string;
+  masterAddress?: PeerRef;
+  why: string;
+}
+
+interface Confirmation {
+  startedAt: number;
+  endsAt: number;
+  nonces: Set<number>;
+  sent: number;
+  nextProbeAt: number;
+  masterAddress: PeerRef;
+}
+
+export const DEFAULT_PROBE_COUNT = 10;
+
+export function outranks(a: { priority: number; id: string }, b: { priority: number; id: string }): boolean {
+  return a.priority > b.priority || (a.priority === b.priority && a.id < b.id);
+}
+
+export class InstanceEngine {
+  readonly config: Required<EngineConfig>;
+  private state: InstanceState = 'INIT';
+  private since = 0;
+  private startedAt = 0;
+  private nudge = 0;
+  private checks: CheckState[] = [];
+  private maintenance = false;
+  private health = { priority: 0, fault: false, reason: '' };
+  private peers = new Map<string, PeerRecord>();
+  private nextAdvertAt = Infinity;
+  private loss: MasterLoss | undefined;
+  private confirming: Confirmation | undefined;
+  private vouchedUntil = 0;
+  private preemptSince: number | undefined;
+  private lastReassertAt = -Infinity;
+  private nonceSeq = 0;
+  private lastTransition: EngineSnapshot['lastTransition'];
+
+  constructor(config: EngineConfig) {
+    const confirm = config.confirmWindowMs ?? Math.min(50, Math.floor(config.intervalMs / 2));
+    this.config = { probeCount: DEFAULT_PROBE_COUNT, ...config, confirmWindowMs: confirm };
+    this.recomputeHealth();
+  }
+
+  /** Master down time before skew. */
+  get masterDownMs(): number {
+    return this.config.deadRatio * this.config.intervalMs;
+  }
+
+  /** Skew per rank step: enough for a better backup's confirmation and its first advert to land. */
+  get skewStepMs(): number {
+    return this.config.confirmWindowMs + Math.max(20, Math.floor(this.config.intervalMs / 4));
+  }
+
+  get currentState(): InstanceState {
+    return this.state;
+  }
+
+  handle(input: EngineInput): Effect[] {
+    const fx: Effect[] = [];
+    const now = input.now;
+    if (this.state === 'STOP' && input.type !== 'tick') return fx;
+    switch (input.type) {
+      case 'start':
+        this.start(now, fx);
+        break;
+      case 'tick':
+        break;
+      case 'packet':
+        this.onPacket(now, input.from, input.packet, input.stateless ?? false, fx);
+        break;
+      case 'unreachable':
+        this.onUnreachable(now, input.from, fx);
+        break;
+      case 'checks':
+        this.checks = input.checks;
+        this.recomputeHealth();
+        break;
+      case 'nudge':
+        this.nudge += input.delta;
+        this.recomputeHealth();
+        fx.push({ type: 'log', level: 'info', msg: `priority nudged to ${this.health.priority}`, data: { basePriority: this.basePriority } });
+        fx.push({ type: 'advert', to: 'all' });
+        break;
+      case 'maintenance':
+        this.maintenance = input.on;
+        this.recomputeHealth();
+        break;
+      case 'stop':
+        this.stop(now, fx);
+        return fx;
+    }
+    if (this.state !== 'STOP' && this.state !== 'INIT') this.evaluate(now, fx);
+    return fx;
+  }
+
+  /** When the shell must call handle({type:'tick'}) next (engine clock), or Infinity. */
+  nextWakeup(): number {
+    if (this.state === 'STOP' || this.state === 'INIT') return Infinity;
+    let t = this.nextAdvertAt;
+    for (const p of this.peers.values()) if (p.alive) t = Math.min(t, p.lastSeen + this.peerDeadMs(p));
+    if (this.state === 'BACKUP') {
+      const take = this.takeoverAt();
+      if (take !== undefined) t = Math.min(t, take);
+      if (this.confirming) t = Math.min(t, this.confirming.nextProbeAt, this.confirming.endsAt);
+      if (this.preemptSince !== undefined) t = Math.min(t, Math.max(this.preemptSince + this.config.preemptDelayMs, this.holdOffUntil));
+    }
+    return t;
+  }
+
+  /** What this node advertises right now. */
+  advertView(now: number): AdvertView {
+    const view: AdvertView = { state: this.state, priority: this.health.priority, intervalMs: this.config.intervalMs };
+    const master = this.state !== 'MASTER' ? this.liveMaster() : undefined;
+    if (master) view.master = { id: master.id, heardAgoMs: Math.max(0, now - master.lastSeen) };
+    return view;
+  }
+
+  snapshot(now: number): EngineSnapshot {
+    const master = this.state === 'MASTER' ? this.config.nodeId : this.liveMaster()?.id;
+    const peers: PeerView[] = [...this.peers.values()].map((p) => ({
+      id: p.id,
+      address: p.address,
+      state: this.peerState(p),
+      priority: p.priority,
+      alive: p.alive,
+      lastSeenAgoMs: Math.max(0, now - p.lastSeen),
+      intervalMs: p.intervalMs,
+      incarnation: p.incarnation,
+      ...(p.master ? { master: { id: p.master.id, heardAgoMs: p.master.heardAgoMs } } : {}),
+    }));
+    const snap: EngineSnapshot = {
+      instance: this.config.instance,
+      nodeId: this.config.nodeId,
+      state: this.state,
+      basePriority: this.basePriority,
+      effectivePriority: this.health.priority,
+      maintenance: this.maintenance,
+      since: this.since,
+      peers,
+      masterDownMs: this.masterDownMs,
+    };
+    if (this.health.fault) snap.fault = this.health.reason;
+    if (master) snap.master = master;
+    if (this.lastTransition) snap.lastTransition = this.lastTransition;
+    const take = this.state === 'BACKUP' ? this.takeoverAt() : undefined;
+    if (take !== undefined && Number.isFinite(take)) snap.takeoverAt = take;
+    return snap;
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  private get basePriority(): number {
+    return Math.min(254, Math.max(1, this.config.priority + this.nudge));
+  }
+
+  private get holdOffUntil(): number {
+    return this.startedAt + this.masterDownMs;
+  }
+
+  private recomputeHealth(): void {
+    const h = effectiveHealth(this.basePriority, this.checks);
+    this.health = this.maintenance ? { priority: h.priority, fault: true, reason: 'maintenance mode' } : h;
+  }
+
+  private start(now: number, fx: Effect[]): void {
+    this.startedAt = now;
+    this.loss = { since: now, confirmed: false, why: 'startup' };
+    this.transition(now, this.health.fault ? 'FAULT' : 'BACKUP', this.health.fault ? this.health.reason : 'startup', fx);
+    this.nextAdvertAt = now; // advertise at once so peers learn about us
+  }
+
+  private stop(now: number, fx: Effect[]): void {
+    if (this.state !== 'INIT') fx.push({ type: 'advert', to: 'all', goodbye: true });
+    this.confirming = undefined;
+    this.transition(now, 'STOP', 'shutting down', fx);
+  }
+
+  private onPacket(now: number, from: PeerRef, pkt: Packet, stateless: boolean, fx: Effect[]): void {
+    if (pkt.nodeId === this.config.nodeId) {
+      fx.push({ type: 'log', level: 'warn', msg: `received a packet carrying our own node id "${pkt.nodeId}" from ${from}: node ids must be unique` });
+      return;
+    }
+    if (pkt.kind === 'probe') {
+      fx.push({ type: 'probe-reply', to: from, nonce: pkt.nonce });
+      // a probe also tells us the sender is alive; fall through to record it
+    }
+    let peer = this.peers.get(pkt.nodeId);
+    const wasAlive = peer?.alive ?? false;
+    const goodbye = pkt.kind === 'advert' && (pkt.priority === 0 || pkt.state === 'STOP');
+    if (!peer) {
+      peer = {
+        id: pkt.nodeId,
+        address: from,
+        state: pkt.state,
+        priority: pkt.priority,
+        intervalMs: pkt.intervalMs,
+        incarnation: pkt.incarnation,
+        lastSeen: now,
+        alive: true,
+        stateless,
+      };
+      this.peers.set(pkt.nodeId, peer);
+      fx.push({ type: 'log', level: 'info', msg: `peer ${pkt.nodeId} seen at ${from}`, data: { peer: pkt.nodeId, priority: pkt.priority, state: pkt.state } });
+    }
+    const wasMaster = this.isMaster(peer);
+    peer.address = from;
+    peer.lastSeen = now;
+    peer.incarnation = pkt.incarnation;
+    peer.stateless = stateless;
+    peer.state = pkt.state;
+    peer.priority = pkt.priority;
+    peer.intervalMs = pkt.intervalMs || peer.intervalMs;
+    if (pkt.kind === 'advert') {
+      if (pkt.master) peer.master = { ...pkt.master, receivedAt: now };
+      else delete peer.master;
+    }
+    peer.alive = !goodbye;
+    if (!wasAlive && peer.alive && this.peers.size > 0) {
+      fx.push({ type: 'log', level: 'debug', msg: `peer ${peer.id} alive`, data: { peer: peer.id } });
+    }
+
+    if (this.confirming && pkt.nodeId === this.loss?.masterId) {
+      fx.push({ type: 'log', level: 'info', msg: `master ${peer.id} answered (${pkt.kind}); staying BACKUP` });
+      this.confirming = undefined;
+      this.loss = undefined;
+    }
+
+    if (goodbye) fx.push({ type: 'log', level: 'info', msg: `peer ${peer.id} left (goodbye)` });
+    if (wasMaster && !this.isMaster(peer) && this.state !== 'MASTER') {
+      // the master resigned (goodbye, FAULT, maintenance): no need to wait for silence
+      const why = goodbye ? `master ${peer.id} said goodbye` : `master ${peer.id} is now ${peer.state}`;
+      this.loss = { since: now, confirmed: true, masterId: peer.id, masterAddress: from, why };
+      this.confirming = undefined;
+    }
+    if (goodbye) return;
+
+    if (this.state === 'MASTER' && this.isMaster(peer)) {
+      if (outranks(peer, { priority: this.health.priority, id: this.config.nodeId })) {
+        this.loss = undefined;
+        this.transition(now, 'BACKUP', `yielding to master ${peer.id} prio ${peer.priority} (ours ${this.health.priority})`, fx);
+      } else if (now - this.lastReassertAt >= this.config.intervalMs) {
+        this.lastReassertAt = now;
+        fx.push({ type: 'advert', to: 'all' });
+        fx.push({ type: 'reassert', reason: `${peer.id} also claims MASTER with lower prio ${peer.priority}`, priority: this.health.priority });
+      } else {
+        fx.push({ type: 'advert', to: from });
+      }
+    }
+  }
+
+  private onUnreachable(now: number, from: PeerRef, fx: Effect[]): void {
+    for (const peer of this.peers.values()) {
+      if (peer.address !== from || !peer.alive) continue;
+      const wasMaster = this.isMaster(peer) || this.loss?.masterId === peer.id;
+      peer.alive = false;
+      fx.push({ type: 'peer-dead', peer: { id: peer.id, address: peer.address }, reason: `peer ${peer.id} unreachable: its port is closed (daemon down)` });
+      if (wasMaster && this.state !== 'MASTER') {
+        this.loss = { since: now, confirmed: true, masterId: peer.id, masterAddress: from, why: `master ${peer.id} daemon down (port unreachable)` };
+        this.confirming = undefined;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ evaluation
+
+  private peerDeadMs(p: PeerRecord): number {
+    return this.config.deadRatio * Math.max(p.intervalMs, this.config.intervalMs);
+  }
+
+  /** exoip peers carry no state: the best-ranked live node is taken as their master. */
+  private peerState(p: PeerRecord): InstanceState {
+    if (!p.stateless) return p.state;
+    if (!p.alive) return 'BACKUP';
+    if (!this.health.fault && this.state !== 'STOP' && outranks({ id: this.config.nodeId, priority: this.health.priority }, p)) return 'BACKUP';
+    for (const q of this.eligible()) if (q !== p && outranks(q, p)) return 'BACKUP';
+    return 'MASTER';
+  }
+
+  private isMaster(p: PeerRecord): boolean {
+    return p.alive && this.peerState(p) === 'MASTER';
+  }
+
+  /** The best live peer claiming MASTER (there should be one). */
+  private liveMaster(): PeerRecord | undefined {
+    let best: PeerRecord | undefined;
+    for (const p of this.peers.values()) if (this.isMaster(p) && (!best || outranks(p, best))) best = p;
+    return best;
+  }
+
+  /** Live nodes that may become master (self excluded), with priorities. */
+  private eligible(): { id: string; priority: number }[] {
+    const out: { id: string; priority: number }[] = [];
+    for (const p of this.peers.values()) {
+      if (p.alive && p.priority > 0 && (p.stateless || (p.state !== 'FAULT' && p.state !== 'STOP'))) out.push(p);
+    }
+    return out;
+  }
+
+  /** How many live candidates outrank this node, excluding the lost master. */
+  private rank(): number {
+    const me = { id: this.config.nodeId, priority: this.health.priority };
+    let r = 0;
+    for (const p of this.eligible()) if (p.id !== this.loss?.masterId && outranks(p, me)) r++;
+    return r;
+  }
+
+  /** When this backup takes over if nothing changes (before vouching/confirmation). */
+  private takeoverAt(): number | undefined {
+    if (!this.loss || this.health.fault) return undefined;
+    if (this.confirming) return this.confirming.endsAt;
+    const wait = this.loss.confirmed ? 0 : this.masterDownMs;
+    return Math.max(this.loss.since + wait + this.rank() * this.skewStepMs, this.vouchedUntil);
+  }
+
+  private evaluate(now: number, fx: Effect[]): void {
+    // 1. peers that went silent
+    for (const p of this.peers.values()) {
+      if (p.alive && now - p.lastSeen >= this.peerDeadMs(p)) {
+        const wasMaster = this.isMaster(p);
+        p.alive = false;
+        fx.push({ type: 'peer-dead', peer: { id: p.id, address: p.address }, reason: `peer ${p.id} dead after ${formatDuration(now - p.lastSeen)}` });
+        if (wasMaster && this.state !== 'MASTER' && this.loss === undefined) {
+          this.loss = { since: p.lastSeen, confirmed: false, masterId: p.id, masterAddress: p.address, why: `master ${p.id} silent` };
+        }
+      }
+    }
+    // 2. state rules
+    if (this.health.fault) {
+      if (this.state !== 'FAULT') this.transition(now, 'FAULT', this.health.reason, fx);
+    } else if (this.state === 'FAULT') {
+      // listen-through: we kept hearing adverts while in FAULT, so the timers stay meaningful
+      const master = this.liveMaster();
+      this.loss = master ? undefined : { since: Math.min(now, Math.max(this.since, now - this.masterDownMs)), confirmed: false, why: 'recovered from FAULT with no live master' };
+      this.transition(now, 'BACKUP', 'checks pass again', fx);
+      this.evaluateBackup(now, fx);
+    } else if (this.state === 'BACKUP') {
+      this.evaluateBackup(now, fx);
+    }
+    // 3. periodic advert
+    if (now >= this.nextAdvertAt) {
+      fx.push({ type: 'advert', to: 'all' });
+      this.nextAdvertAt = now + this.config.intervalMs;
+    }
+  }
+
+  private evaluateBackup(now: number, fx: Effect[]): void {
+    const me = { id: this.config.nodeId, priority: this.health.priority };
+    const master = this.liveMaster();
+    if (master) {
+      // a live master: forget any loss, maybe preempt it
+      this.loss = undefined;
+      this.confirming = undefined;
+      // preemption needs a strictly higher priority: the id tie-break never unseats a master
+      if (this.config.preempt && me.priority > master.priority) {
+        this.preemptSince ??= now;
+        if (now >= this.preemptSince + this.config.preemptDelayMs && now >= this.holdOffUntil) {
+          this.becomeMaster(now, `preempting ${master.id} prio ${master.priority} (ours ${me.priority})`, fx);
+        }
+      } else {
+        this.preemptSince = undefined;
+      }
+      return;
+    }
+    this.preemptSince = undefined;
+    if (!this.loss) {
+      // no master known and no loss recorded (e.g. master left while we were in FAULT): start counting now
+      this.loss = { since: now, confirmed: false, why: 'no live master' };
+    }
+    if (this.confirming) {
+      this.continueConfirmation(now, fx);
+      return;
+    }
+    const at = this.takeoverAt();
+    if (at === undefined || now < at) return;
+    // vouching: a live peer that still hears the lost master postpones us
+    if (!this.loss.confirmed && this.loss.masterId !== undefined) {
+      const vouch = this.freshestVouch(now, this.loss.masterId);
+      if (vouch !== undefined && vouch < this.masterDownMs) {
+        this.vouchedUntil = now + (this.masterDownMs - vouch);
+        fx.push({ type: 'log', level: 'debug', msg: `peers still hear master ${this.loss.masterId} (${formatDuration(vouch)} ago): waiting` });
+        return;
+      }
+      if (this.loss.masterAddress && this.config.probeCount > 0 && !this.peers.get(this.loss.masterId)?.stateless) {
+        this.confirming = {
+          startedAt: now,
+          endsAt: now + this.config.confirmWindowMs,
+          nonces: new Set(),
+          sent: 0,
+          nextProbeAt: now,
+          masterAddress: this.loss.masterAddress,
+        };
+        this.continueConfirmation(now, fx);
+        return;
+      }
+    }
+    this.becomeMaster(now, this.takeoverReason(now), fx);
+  }
+
+  private continueConfirmation(now: number, fx: Effect[]): void {
+    const c = this.confirming!;
+    const spacing = this.config.confirmWindowMs / this.config.probeCount;
+    while (c.sent < this.config.probeCount && now >= c.nextProbeAt) {
+      const nonce = (this.nonceSeq = (this.nonceSeq + 1) >>> 0) || (this.nonceSeq = 1);
+      c.nonces.add(nonce);
+      c.sent++;
+      c.nextProbeAt = c.startedAt + c.sent * spacing;
+      fx.push({ type: 'probe', to: c.masterAddress, nonce });
+    }
+    if (now >= c.endsAt) {
+      this.confirming = undefined;
+      this.becomeMaster(now, `${this.takeoverReason(now)}, ${c.sent} probes unanswered`, fx);
+    }
+  }
+
+  private takeoverReason(now: number): string {
+    const l = this.loss!;
+    if (l.masterId === undefined) return l.why === 'startup' ? `no master heard within ${formatDuration(now - l.since)} of startup` : l.why;
+    if (l.confirmed) return l.why;
+    return `peer ${l.masterId} dead after ${formatDuration(now - l.since)}`;
+  }
+
+  /** Age (ms, our clock) of the most recent sighting of `masterId` vouched by a live peer. */
+  private freshestVouch(now: number, masterId: string): number | undefined {
+    let best: number | undefined;
+    for (const p of this.peers.values()) {
+      if (!p.alive || p.id === masterId || !p.master || p.master.id !== masterId) continue;
+      const age = p.master.heardAgoMs + (now - p.master.receivedAt);
+      if (best === undefined || age < best) best = age;
+    }
+    return best;
+  }
+
+  private becomeMaster(now: number, reason: string, fx: Effect[]): void {
+    this.loss = undefined;
+    this.confirming = undefined;
+    this.vouchedUntil = 0;
+    this.preemptSince = undefined;
+    this.transition(now, 'MASTER', reason, fx);
+    fx.push({ type: 'advert', to: 'all' });
+    this.nextAdvertAt = now + this.config.intervalMs;
+  }
+
+  private transition(now: number, to: InstanceState, reason: string, fx: Effect[]): void {
+    const from = this.state;
+    if (from === to) return;
+    this.state = to;
+    this.since = now;
+    this.lastTransition = { from, to, reason, at: now };
+    if (to !== 'BACKUP') this.confirming = undefined;
+    fx.push({ type: 'transition', from, to, reason, priority: this.health.priority });
+    if (to === 'FAULT' || (from === 'MASTER' && to === 'BACKUP')) fx.push({ type: 'advert', to: 'all' });
+  }
+}

@@ -5,10 +5,12 @@
  *   weight 0   a failing check puts the instance in FAULT (it gives the IP up).
  *   weight > 0 adds `weight` to the priority while the check is OK.
  *   weight < 0 subtracts |weight| from the priority while the check fails.
- *   reverse    weight 0: FAULT while the check is OK instead of while it fails.
- *              weight != 0: the adjustment changes sign (keepalived's weight multiplier -1):
- *              weight > 0 subtracts |weight| while OK, weight < 0 adds |weight| while failing.
  *   The effective priority is clamped to 1..254.
+ *
+ * `reverse` is not seen here: the check runner inverts a reversed check's results before rise/fall,
+ * so `state` is already the check's effective state. (For weight 0 that is exactly keepalived's
+ * `weight 0 reverse`; for other weights keepalived negates the adjustment instead, which moves the
+ * same distance between the two states but from a different starting point.)
  */
 
 /** The lowest and highest priority an instance can advertise (255 = address owner is not used). */
@@ -18,18 +20,17 @@ export const MAX_PRIORITY = 254;
 export const MIN_WEIGHT = -253;
 export const MAX_WEIGHT = 253;
 
-/** A check's settled state (after rise/fall), as the engine needs it. */
+/** A check's settled state (after reverse and rise/fall), as the engine needs it. */
 export interface WeightedCheck {
   name: string;
   state: 'ok' | 'fail';
   weight: number;
-  reverse?: boolean;
 }
 
 export interface Health {
   /** Effective priority, 1..254 (also computed while in fault). */
   priority: number;
-  /** A weight-0 check is failing (or passing, with reverse): the instance must not hold the IP. */
+  /** A weight-0 check is failing: the instance must not hold the IP. */
   fault: boolean;
   /** Why: names the failing checks ("check haproxy failed (weight 0)"; "priority 100 -50 (web failing) = 50"). */
   reason: string;
@@ -39,19 +40,16 @@ export function clampPriority(p: number): number {
   return Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, Math.round(p)));
 }
 
-/** The priority change one check contributes in a given state (0 for weight-0 checks). */
-export function checkAdjustment(check: Pick<WeightedCheck, 'state' | 'weight' | 'reverse'>): number {
-  const { weight, state } = check;
-  const multiplier = check.reverse ? -1 : 1;
-  if (weight > 0 && state === 'ok') return weight * multiplier;
-  if (weight < 0 && state === 'fail') return weight * multiplier;
+/** The priority change one check contributes in its state (0 for weight-0 checks). */
+export function checkAdjustment(check: Pick<WeightedCheck, 'state' | 'weight'>): number {
+  if (check.weight > 0 && check.state === 'ok') return check.weight;
+  if (check.weight < 0 && check.state === 'fail') return check.weight;
   return 0;
 }
 
 /** True when a weight-0 check holds the instance in FAULT. */
-export function causesFault(check: Pick<WeightedCheck, 'state' | 'weight' | 'reverse'>): boolean {
-  if (check.weight !== 0) return false;
-  return check.reverse ? check.state === 'ok' : check.state === 'fail';
+export function causesFault(check: Pick<WeightedCheck, 'state' | 'weight'>): boolean {
+  return check.weight === 0 && check.state === 'fail';
 }
 
 function signed(n: number): string {
@@ -66,7 +64,7 @@ export function effectiveHealth(basePriority: number, checks: readonly WeightedC
   let total = base;
   for (const c of checks) {
     if (causesFault(c)) {
-      faulting.push(c.reverse ? `check ${c.name} passed (weight 0 reverse)` : `check ${c.name} failed (weight 0)`);
+      faulting.push(`check ${c.name} failed (weight 0)`);
       continue;
     }
     const adj = checkAdjustment(c);
@@ -95,7 +93,6 @@ export interface WeightPlan {
   checks: readonly {
     name: string;
     weight: number;
-    reverse?: boolean;
     intervalMs?: number;
     timeoutMs?: number;
   }[];
@@ -136,7 +133,7 @@ export function weightWarnings(plans: readonly WeightPlan[]): string[] {
       continue;
     }
     if (best.priority > plan.priority) continue; // a backup here: its checks only matter when it could take over
-    const good = plan.checks.map((c) => ({ ...c, state: goodStateOf(c) }));
+    const good = plan.checks.map((c) => ({ name: c.name, weight: c.weight, state: 'ok' as const }));
     const upSelf = effectiveHealth(plan.priority, good).priority;
     const upPeer = effectiveHealth(best.priority, good).priority;
     if (upSelf <= upPeer) {
@@ -148,16 +145,15 @@ export function weightWarnings(plans: readonly WeightPlan[]): string[] {
     }
     for (const c of plan.checks) {
       if (c.weight === 0) continue; // weight 0 = FAULT: always hands over
-      const badState = goodStateOf(c) === 'ok' ? 'fail' : 'ok';
       const badSelf = effectiveHealth(
         plan.priority,
-        good.map((o, i) => (plan.checks[i] === c ? { ...o, state: badState } : o)),
+        good.map((o, i) => (plan.checks[i] === c ? { ...o, state: 'fail' as const } : o)),
       ).priority;
       if (badSelf >= upPeer) {
         const gap = plan.priority - best.priority;
         out.push(
-          `${where}: check ${c.name}: weight ${c.weight}${c.reverse ? ' reverse' : ''} can never move the IP: ` +
-            `when it ${badState === 'fail' ? 'fails' : 'passes'} this node still advertises ${badSelf}, ` +
+          `${where}: check ${c.name}: weight ${c.weight} can never move the IP: ` +
+            `when it fails this node still advertises ${badSelf}, ` +
             `not below peer ${best.id}'s ${upPeer}; |weight| must exceed ${gap} (priority ${plan.priority} - ${best.priority}), ` +
             `or use weight 0 to give the IP up`,
         );
@@ -165,12 +161,4 @@ export function weightWarnings(plans: readonly WeightPlan[]): string[] {
     }
   }
   return out;
-}
-
-/** The state in which a check is healthy: no FAULT, and the larger of its two adjustments. */
-export function goodStateOf(c: { weight: number; reverse?: boolean }): 'ok' | 'fail' {
-  if (c.weight === 0) return c.reverse ? 'fail' : 'ok';
-  const ok = checkAdjustment({ state: 'ok', weight: c.weight, reverse: c.reverse });
-  const fail = checkAdjustment({ state: 'fail', weight: c.weight, reverse: c.reverse });
-  return ok >= fail ? 'ok' : 'fail';
 }

@@ -10,7 +10,8 @@
  *   timeout       a run longer than this fails (default: interval)
  *   rise / fall   consecutive passes / failures needed to change the settled state (default 1 / 1)
  *   weight        -253..253, keepalived vrrp_script semantics (see src/engine/health.ts; default 0)
- *   reverse       keepalived's `weight W reverse` (default false)
+ *   reverse       invert the result: the check passes when the plugin says it failed, and fails
+ *                 when the plugin passed, timed out or threw (applied before rise/fall; default false)
  *   initialState  "ok" (default, keepalived's default: the first result decides at once, a first
  *                 failure does not wait for `fall`) or "fail" (keepalived's init_fail: needs `rise`
  *                 passes before the check counts as OK)
@@ -196,9 +197,9 @@ export interface CheckSnapshot {
   name: string;
   plugin: string;
   instance?: string;
-  /** The settled state after rise/fall (not inverted by `reverse`: that is applied by effectiveHealth). */
+  /** The settled state after reverse and rise/fall: what effectiveHealth takes. */
   state: 'ok' | 'fail';
-  /** The latest run, or null before the first one. */
+  /** The latest run (already inverted for a reversed check), or null before the first one. */
   lastResult: CheckRun | null;
   /** How many runs in a row had lastResult's outcome. */
   consecutive: number;
@@ -447,8 +448,11 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
     });
   }
 
-  /** Rise/fall hysteresis (keepalived's), then events. */
-  private apply(slot: Slot, run: CheckRun): void {
+  /** Reverse, rise/fall hysteresis (keepalived's), then events. */
+  private apply(slot: Slot, raw: CheckRun): void {
+    const run = slot.check.reverse
+      ? { ...raw, ok: !raw.ok, detail: `${raw.detail} (reverse: counts as ${raw.ok ? 'failing' : 'passing'})` }
+      : raw;
     const first = slot.runs === 0;
     const sameAsLast = slot.lastResult !== null && slot.lastResult.ok === run.ok;
     slot.consecutive = sameAsLast ? slot.consecutive + 1 : 1;

@@ -169,13 +169,30 @@ t.test('rise/fall hysteresis', async (t) => {
   t.same(await states(scripted('TFFTFFF', { rise: 1, fall: 3 }), 7), { out: 'oooooof', changes: ['ok->fail@7'] });
 });
 
+t.test('reverse inverts results before rise/fall', async (t) => {
+  const runner = new CheckRunner([
+    scripted('FTT', { reverse: true, rise: 1, fall: 2 }),
+    { ...check('hung', () => new Promise<CheckResult>(() => {}), { reverse: true, timeoutMs: 50 }) },
+  ]);
+  const [a1, h1] = await runner.runOnce();
+  t.equal(a1!.state, 'ok');
+  t.same([a1!.lastResult!.ok, a1!.lastResult!.detail], [true, 'run 1: fail (reverse: counts as passing)']);
+  t.same([h1!.state, h1!.lastResult!.detail], ['ok', 'timed out after 50ms (reverse: counts as passing)']);
+  const [a2] = await runner.runOnce();
+  t.equal(a2!.state, 'ok', 'one failure, fall 2');
+  const [a3] = await runner.runOnce();
+  t.equal(a3!.state, 'fail');
+  t.equal(a3!.reverse, true);
+  await runner.stop();
+});
+
 t.test('snapshot, events and a listener that throws', async (t) => {
   const lines: string[] = [];
   const log = createLogger({ level: 'debug', destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
-  const runner = new CheckRunner([scripted('TF', { weight: -20, reverse: true, instance: 'web' })], { log });
+  const runner = new CheckRunner([scripted('TF', { weight: -20, instance: 'web' })], { log });
   t.same(runner.snapshot()[0], {
     name: 'scripted', plugin: 'scripted', instance: 'web', state: 'ok', lastResult: null, consecutive: 0,
-    weight: -20, reverse: true, runs: 0, since: runner.snapshot()[0]!.since,
+    weight: -20, reverse: false, runs: 0, since: runner.snapshot()[0]!.since,
   });
   runner.on('change', () => {
     throw new Error('listener bug');

@@ -2,9 +2,9 @@
  * keepalived vrrp_script weight semantics (effectiveHealth) and the weight/timer validator.
  */
 import t from 'tap';
-import { effectiveHealth, goodStateOf, weightWarnings, type WeightPlan, type WeightedCheck } from '../../src/engine/health.js';
+import { effectiveHealth, weightWarnings, type WeightPlan, type WeightedCheck } from '../../src/engine/health.js';
 
-const c = (name: string, state: 'ok' | 'fail', weight: number, reverse = false): WeightedCheck => ({ name, state, weight, reverse });
+const c = (name: string, state: 'ok' | 'fail', weight: number): WeightedCheck => ({ name, state, weight });
 
 t.test('no checks: the base priority', async (t) => {
   t.same(effectiveHealth(100, []), { priority: 100, fault: false, reason: 'priority 100' });
@@ -19,8 +19,6 @@ t.test('weight 0: failing means FAULT', async (t) => {
     effectiveHealth(100, [c('a', 'fail', 0), c('b', 'ok', 0), c('c', 'fail', 0)]),
     { priority: 100, fault: true, reason: 'check a failed (weight 0), check c failed (weight 0)' },
   );
-  t.same(effectiveHealth(100, [c('maint', 'ok', 0, true)]), { priority: 100, fault: true, reason: 'check maint passed (weight 0 reverse)' }, 'reverse: FAULT while OK');
-  t.equal(effectiveHealth(100, [c('maint', 'fail', 0, true)]).fault, false);
 });
 
 t.test('positive weights add while OK, negative weights subtract while failing', async (t) => {
@@ -34,26 +32,10 @@ t.test('positive weights add while OK, negative weights subtract while failing',
   );
 });
 
-t.test('reverse flips the direction of the adjustment (keepalived weight multiplier -1)', async (t) => {
-  t.equal(effectiveHealth(100, [c('x', 'ok', 10, true)]).priority, 90, 'weight 10 reverse: -10 while OK');
-  t.equal(effectiveHealth(100, [c('x', 'fail', 10, true)]).priority, 100);
-  t.equal(effectiveHealth(100, [c('x', 'fail', -30, true)]).priority, 130, 'weight -30 reverse: +30 while failing');
-  t.equal(effectiveHealth(100, [c('x', 'ok', -30, true)]).priority, 100);
-});
-
 t.test('clamped to 1..254, also while in FAULT', async (t) => {
   t.same(effectiveHealth(250, [c('a', 'ok', 10)]), { priority: 254, fault: false, reason: 'priority 250 +10 (a ok) = 254 (clamped from 260)' });
   t.same(effectiveHealth(20, [c('a', 'fail', -50)]), { priority: 1, fault: false, reason: 'priority 20 -50 (a failing) = 1 (clamped from -30)' });
   t.same(effectiveHealth(100, [c('a', 'fail', -50), c('b', 'fail', 0)]), { priority: 50, fault: true, reason: 'check b failed (weight 0)' });
-});
-
-t.test('goodStateOf', async (t) => {
-  t.equal(goodStateOf({ weight: 0 }), 'ok');
-  t.equal(goodStateOf({ weight: 0, reverse: true }), 'fail');
-  t.equal(goodStateOf({ weight: 10 }), 'ok');
-  t.equal(goodStateOf({ weight: -10 }), 'ok');
-  t.equal(goodStateOf({ weight: 10, reverse: true }), 'fail');
-  t.equal(goodStateOf({ weight: -10, reverse: true }), 'fail');
 });
 
 const plan = (priority: number, peers: number[], checks: WeightPlan['checks']): WeightPlan => ({
@@ -77,8 +59,6 @@ t.test('weightWarnings: a negative weight too small to flip mastership', async (
 t.test('weightWarnings: positive weights (peers assumed to run the same checks)', async (t) => {
   t.equal(weightWarnings([plan(100, [90], [{ name: 'web', weight: 10 }])]).length, 1, '+10: 100 vs 100 is a tie');
   t.same(weightWarnings([plan(100, [90], [{ name: 'web', weight: 11 }])]), []);
-  t.match(weightWarnings([plan(100, [90], [{ name: 'web', weight: 5, reverse: true }])]), [/check web: weight 5 reverse can never move the IP: when it passes/]);
-  t.same(weightWarnings([plan(100, [90], [{ name: 'web', weight: 20, reverse: true }])]), []);
 });
 
 t.test('weightWarnings: clamping and equal priorities', async (t) => {

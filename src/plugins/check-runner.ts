@@ -1,20 +1,22 @@
 /**
  * The scheduler for configured checks (imperative shell).
  *
- * A check config is one flat object: the scheduling keys below belong to ipwarden, every other
- * key goes to the plugin's parseConfig.
+ * A check entry in the rc file is one flat object: the scheduling keys below belong to ipwarden
+ * (validated by src/config/schema.ts, which holds the defaults), every other key goes to the
+ * plugin's parseConfig.
  *
  *   plugin        check plugin name (required)
  *   name          unique per instance (default: the plugin name)
- *   interval      time between the starts of two runs (default "2s")
+ *   interval      time between the starts of two runs
  *   timeout       a run longer than this fails (default: interval)
- *   rise / fall   consecutive passes / failures needed to change the settled state (default 1 / 1)
+ *   rise / fall   consecutive passes / failures needed to change the settled state
  *   weight        -253..253, keepalived vrrp_script semantics (see src/engine/health.ts; default 0)
  *   reverse       invert the result: the check passes when the plugin says it failed, and fails
  *                 when the plugin passed, timed out or threw (applied before rise/fall; default false)
- *   initialState  "ok" (default, keepalived's default: the first result decides at once, a first
- *                 failure does not wait for `fall`) or "fail" (keepalived's init_fail: needs `rise`
- *                 passes before the check counts as OK)
+ *   initialState  the state before the first result: "fail" (keepalived's init_fail: `rise` passes
+ *                 are needed before the check counts as OK) or "ok" (keepalived's default: the check
+ *                 counts as OK until its first result, which then decides at once: a first failure
+ *                 does not wait for `fall`)
  *
  * Guarantees: a check never runs twice at the same time (if a plugin ignores its abort signal and
  * hangs, later runs fail with "still running" until it settles); a run that exceeds its timeout is
@@ -23,48 +25,13 @@
  * errors in event listeners are logged, never thrown into the scheduler.
  */
 import { EventEmitter } from 'node:events';
-import { z } from 'zod';
-import type { CheckContext, CheckPlugin, CheckResult, ConfigIssue, PluginEnvironment } from './api.js';
+import type { CheckContext, CheckPlugin, CheckResult } from './api.js';
 import { silentLogger, type Logger } from '../log.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
-import { didYouMean, zodIssues } from '../config/issues.js';
+import { DEFAULTS } from '../config/schema.js';
+import type { ResolvedCheck } from '../config/resolve.js';
 
-// ------------------------------------------------------------------ config
-
-/** The keys of a check config that ipwarden owns (never passed to the plugin). */
-export const SCHEDULE_KEYS = ['plugin', 'name', 'interval', 'timeout', 'rise', 'fall', 'weight', 'reverse', 'initialState'] as const;
-
-export const DEFAULT_INTERVAL_MS = 2000;
-
-const duration = (min: number) =>
-  z.string().transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration like "2s" or "500ms", got ${JSON.stringify(text)}` });
-      return z.NEVER;
-    }
-    if (ms < min) {
-      ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(min)}, got ${JSON.stringify(text)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-/** The scheduling keys, validated. */
-export const checkScheduleSchema = z.object({
-  plugin: z.string().min(1),
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only, starting with a letter or digit')
-    .optional(),
-  interval: duration(10).optional(),
-  timeout: duration(1).optional(),
-  rise: z.number().int().min(1).max(1000).default(1),
-  fall: z.number().int().min(1).max(1000).default(1),
-  weight: z.number().int().min(-253).max(253).default(0),
-  reverse: z.boolean().default(false),
-  initialState: z.enum(['ok', 'fail']).default('ok'),
-});
+// ------------------------------------------------------------------ checks to schedule
 
 /** A check's scheduling, resolved (durations in ms). */
 export interface CheckSchedule {
@@ -88,97 +55,47 @@ export interface ScheduledCheck<C = unknown> extends CheckSchedule {
   instance?: string;
 }
 
-export type ResolveResult = { ok: true; checks: ScheduledCheck[] } | { ok: false; issues: ConfigIssue[] };
-
-/**
- * Validates a list of raw check configs (as in the rc file) against the loaded check plugins.
- * Issue paths are relative to the list ([1, "interval"], [0, "backend"]).
- */
-export function resolveChecks(
-  raws: readonly unknown[],
-  plugins: ReadonlyMap<string, CheckPlugin<any>>,
-  env: PluginEnvironment,
-  opts: { instance?: string } = {},
-): ResolveResult {
-  const issues: ConfigIssue[] = [];
-  const checks: ScheduledCheck[] = [];
-  const names = new Map<string, number>();
-  raws.forEach((raw, i) => {
-    const r = resolveCheck(raw, plugins, env);
-    if (!r.ok) {
-      issues.push(...r.issues.map((iss) => ({ path: [i, ...iss.path], message: iss.message })));
-      return;
-    }
-    const first = names.get(r.check.name);
-    if (first !== undefined) {
-      issues.push({
-        path: [i, 'name'],
-        message: `duplicate check name "${r.check.name}" (also check [${first}]); set name: to tell them apart`,
-      });
-      return;
-    }
-    names.set(r.check.name, i);
-    checks.push(opts.instance !== undefined ? { ...r.check, instance: opts.instance } : r.check);
-  });
-  return issues.length > 0 ? { ok: false, issues } : { ok: true, checks };
+/** The config's defaults for the scheduling keys (src/config/schema.ts is the one source). */
+export function defaultSchedule(): Omit<CheckSchedule, 'name' | 'plugin'> {
+  const intervalMs = parseDuration(DEFAULTS.checkInterval)!;
+  return {
+    intervalMs,
+    timeoutMs: intervalMs,
+    rise: DEFAULTS.checkRise,
+    fall: DEFAULTS.checkFall,
+    weight: DEFAULTS.checkWeight,
+    reverse: false,
+    initialState: DEFAULTS.checkInitialState,
+  };
 }
 
-/** Validates one raw check config: the scheduling keys here, the rest by the plugin. */
-export function resolveCheck(
-  raw: unknown,
-  plugins: ReadonlyMap<string, CheckPlugin<any>>,
-  env: PluginEnvironment,
-): { ok: true; check: ScheduledCheck } | { ok: false; issues: ConfigIssue[] } {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    return { ok: false, issues: [{ path: [], message: 'expected a check object like {plugin: http, url: ...}' }] };
-  }
-  const all = raw as Record<string, unknown>;
-  const own: Record<string, unknown> = {};
-  const rest: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(all)) {
-    if ((SCHEDULE_KEYS as readonly string[]).includes(k)) own[k] = v;
-    else rest[k] = v;
-  }
-  const s = checkScheduleSchema.safeParse(own);
-  if (!s.success) return { ok: false, issues: zodIssues(s.error, own, checkScheduleSchema) };
-  const impl = plugins.get(s.data.plugin);
-  if (!impl) {
-    const known = [...plugins.keys()];
-    const hint = didYouMean(s.data.plugin, known);
-    return {
-      ok: false,
-      issues: [
-        {
-          path: ['plugin'],
-          message: `unknown check plugin "${s.data.plugin}"${hint ? ` (did you mean "${hint}"?)` : ` (loaded: ${known.join(', ') || 'none'})`}`,
-        },
-      ],
-    };
-  }
-  let parsed: ReturnType<CheckPlugin<unknown>['parseConfig']>;
-  try {
-    parsed = impl.parseConfig(rest, env);
-  } catch (err) {
-    return { ok: false, issues: [{ path: [], message: `plugin ${impl.name}: ${(err as Error).message ?? String(err)}` }] };
-  }
-  if (!parsed.ok) return { ok: false, issues: parsed.issues };
-  const intervalMs = s.data.interval ?? DEFAULT_INTERVAL_MS;
-  return {
-    ok: true,
-    check: {
-      name: s.data.name ?? impl.name,
-      plugin: impl.name,
-      intervalMs,
-      timeoutMs: s.data.timeout ?? intervalMs,
-      rise: s.data.rise,
-      fall: s.data.fall,
-      weight: s.data.weight,
-      reverse: s.data.reverse,
-      initialState: s.data.initialState,
-      impl,
-      config: parsed.config,
-    },
+/**
+ * A check from a plugin and its parsed config (tests, `ipwarden check` ad hoc, library use).
+ * Unset scheduling keys take the config defaults; `timeoutMs` defaults to `intervalMs`.
+ */
+export function scheduleCheck<C>(impl: CheckPlugin<C>, config: C, schedule: Partial<CheckSchedule> & { instance?: string } = {}): ScheduledCheck<C> {
+  const d = defaultSchedule();
+  const intervalMs = schedule.intervalMs ?? d.intervalMs;
+  return { ...d, name: impl.name, plugin: impl.name, ...schedule, intervalMs, timeoutMs: schedule.timeoutMs ?? intervalMs, impl, config };
+}
+
+/** A check entry resolved by the config (src/config/resolve.ts) as the runner takes it. */
+export function toScheduledCheck(rc: ResolvedCheck, instance?: string): ScheduledCheck {
+  const check: ScheduledCheck = {
+    name: rc.name,
+    plugin: rc.plugin.name,
+    intervalMs: rc.interval,
+    timeoutMs: rc.timeout,
+    rise: rc.rise,
+    fall: rc.fall,
+    weight: rc.weight,
+    reverse: rc.reverse,
+    initialState: rc.initialState,
+    impl: rc.plugin,
+    config: rc.pluginConfig,
   };
+  if (instance !== undefined) check.instance = instance;
+  return check;
 }
 
 // ------------------------------------------------------------------ runtime

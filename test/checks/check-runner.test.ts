@@ -10,15 +10,15 @@ import { zodConfig } from '../../src/plugins/zod-config.js';
 import { createLogger } from '../../src/log.js';
 import {
   CheckRunner,
-  resolveChecks,
+  scheduleCheck,
+  toScheduledCheck,
   whyNotCheckResult,
   type CheckSnapshot,
   type ScheduledCheck,
 } from '../../src/plugins/check-runner.js';
-import { sleep, waitFor } from './lib/lab.js';
-import { testEnv } from './lib/run-check.js';
+import { sleep, waitFor } from '../lib/checks/lab.js';
 
-/** A check with the given run function and scheduling (defaults like resolveChecks'). */
+/** A check with the given run function and scheduling (rise/fall 1, initial state ok unless given). */
 function check(name: string, run: (ctx: CheckContext<unknown>) => Promise<CheckResult> | CheckResult, s: Partial<ScheduledCheck> = {}): ScheduledCheck {
   const impl: CheckPlugin<unknown> = {
     kind: 'check',
@@ -258,50 +258,25 @@ t.test('stop() does not wait for a hung plugin', async (t) => {
   t.throws(() => runner.start(), /already stopped/);
 });
 
-t.test('resolveChecks: scheduling keys for ipwarden, the rest for the plugin', async (t) => {
-  const seen: Record<string, unknown>[] = [];
-  const strict: CheckPlugin<{ target: string }> = {
+t.test('scheduleCheck and toScheduledCheck', async (t) => {
+  const plugin: CheckPlugin<{ target: string }> = {
     kind: 'check',
     name: 'probe',
-    parseConfig: (raw) => {
-      seen.push(raw);
-      return zodConfig(z.object({ target: z.string() }).strict())(raw);
-    },
+    parseConfig: zodConfig(z.object({ target: z.string() }).strict()),
     run: async () => ({ ok: true, detail: '' }),
   };
-  const plugins = new Map<string, CheckPlugin<any>>([['probe', strict], ['http', { ...strict, name: 'http' }]]);
-  const r = resolveChecks([{ plugin: 'probe', target: 'a' }, { plugin: 'probe', name: 'b', target: 'b', interval: '500ms', timeout: '3s', rise: 2, fall: 3, weight: -50, reverse: true, initialState: 'fail' }], plugins, testEnv(), { instance: 'web' });
-  t.ok(r.ok);
-  if (!r.ok) return;
-  const [a, b] = r.checks;
-  t.match(a, { name: 'probe', plugin: 'probe', intervalMs: 2000, timeoutMs: 2000, rise: 1, fall: 1, weight: 0, reverse: false, initialState: 'ok', config: { target: 'a' }, instance: 'web' });
-  t.match(b, { name: 'b', intervalMs: 500, timeoutMs: 3000, rise: 2, fall: 3, weight: -50, reverse: true, initialState: 'fail' });
-  t.same(seen, [{ target: 'a' }, { target: 'b' }], 'the plugin never sees the scheduling keys');
-
-  const bad = resolveChecks(
-    [
-      { plugin: 'htpp', url: 'x' },
-      { plugin: 'probe', target: 'a', interval: 'fast' },
-      { plugin: 'probe', target: 'a', weight: 300 },
-      { plugin: 'probe', targte: 'a' },
-      { plugin: 'probe', target: 'a' },
-      { plugin: 'probe', target: 'b' },
-      'nope',
-    ],
-    plugins,
-    testEnv(),
-  );
-  t.notOk(bad.ok);
-  if (bad.ok) return;
-  const text = bad.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-  t.match(text, [
-    '0.plugin: unknown check plugin "htpp" (did you mean "http"?)',
-    '1.interval: expected a duration like "2s" or "500ms", got "fast"',
-    '2.weight: expected at most 253, got 300',
-    /^3\.target: required/,
-    '3.targte: unknown key (did you mean "target"?)',
-    '5.name: duplicate check name "probe" (also check [4]); set name: to tell them apart',
-    '6: expected a check object like {plugin: http, url: ...}',
-  ]);
+  t.match(scheduleCheck(plugin, { target: 'a' }), {
+    name: 'probe', plugin: 'probe', intervalMs: 1000, timeoutMs: 1000, rise: 2, fall: 3, weight: 0, reverse: false, initialState: 'fail', config: { target: 'a' },
+  }, 'defaults are the config schema\'s');
+  t.match(scheduleCheck(plugin, { target: 'a' }, { name: 'b', intervalMs: 500, instance: 'web' }), { name: 'b', intervalMs: 500, timeoutMs: 500, instance: 'web' });
+  const resolved = {
+    name: 'p1', plugin: plugin as CheckPlugin<unknown>, pluginConfig: { target: 'x' },
+    interval: 250, timeout: 100, rise: 4, fall: 5, weight: -7, reverse: true, initialState: 'ok' as const,
+  };
+  t.same(toScheduledCheck(resolved, 'db'), {
+    name: 'p1', plugin: 'probe', intervalMs: 250, timeoutMs: 100, rise: 4, fall: 5, weight: -7, reverse: true, initialState: 'ok',
+    impl: plugin, config: { target: 'x' }, instance: 'db',
+  });
   t.throws(() => new CheckRunner([check('dup', () => ({ ok: true, detail: '' })), check('dup', () => ({ ok: true, detail: '' }))]), /duplicate check name "dup"/);
+  t.doesNotThrow(() => new CheckRunner([check('dup', () => ({ ok: true, detail: '' }), { instance: 'a' }), check('dup', () => ({ ok: true, detail: '' }), { instance: 'b' })]));
 });

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { requireEnv } from '../lib/env.js';
 import exec from '../../plugins/exec/index.js';
 import { splitCommand } from '../../plugins/exec/argv.js';
-import { CheckRunner, resolveChecks } from '../../src/plugins/check-runner.js';
-import { alive, removeDir, tempDir, waitFor } from './lib/lab.js';
-import { parseIssues, runCheck, testEnv } from './lib/run-check.js';
+import { CheckRunner, scheduleCheck } from '../../src/plugins/check-runner.js';
+import { alive, removeDir, tempDir, waitFor } from '../lib/checks/lab.js';
+import { parse, parseIssues, runCheck } from '../lib/checks/run-check.js';
 
 function abortAfter(ms: number): AbortSignal {
   const ac = new AbortController();
@@ -79,14 +79,8 @@ t.test('processes left behind by a finished command are killed', async (t) => {
 });
 
 t.test('environment: IPWARDEN_CHECK, IPWARDEN_INSTANCE and env', async (t) => {
-  const r = resolveChecks(
-    [{ plugin: 'exec', name: 'mycheck', command: `sh -c 'echo "$IPWARDEN_CHECK/$IPWARDEN_INSTANCE/$FOO"'`, env: { FOO: 'bar' } }],
-    new Map([['exec', exec]]),
-    testEnv(),
-    { instance: 'web' },
-  );
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  const runner = new CheckRunner(r.checks);
+  const config = parse(exec, { command: `sh -c 'echo "$IPWARDEN_CHECK/$IPWARDEN_INSTANCE/$FOO"'`, env: { FOO: 'bar' } });
+  const runner = new CheckRunner([scheduleCheck(exec, config, { name: 'mycheck', instance: 'web' })]);
   const [snap] = await runner.runOnce();
   await runner.stop();
   t.equal(snap!.lastResult!.detail, 'sh exit 0: mycheck/web/bar');

@@ -3,8 +3,8 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import file from '../../plugins/file/index.js';
-import { removeDir, tempDir } from './lib/lab.js';
-import { parseIssues, runCheck } from './lib/run-check.js';
+import { removeDir, tempDir } from '../lib/checks/lab.js';
+import { parseIssues, runCheck } from '../lib/checks/run-check.js';
 
 t.test('file check', async (t) => {
   const dir = tempDir('file');

@@ -9,9 +9,9 @@ import { requireEnv } from '../lib/env.js';
 import haproxy from '../../plugins/haproxy/index.js';
 import { queryStatsSocket } from '../../plugins/haproxy/stats-socket.js';
 import { parseShowStat } from '../../plugins/haproxy/stat.js';
-import { CheckRunner, resolveChecks, type CheckSnapshot } from '../../src/plugins/check-runner.js';
-import { freePort, removeDir, startHaproxy, startNginx, tempDir, waitFor, type Proc } from './lib/lab.js';
-import { parse, runCheck, testEnv } from './lib/run-check.js';
+import { CheckRunner, scheduleCheck, type CheckSnapshot } from '../../src/plugins/check-runner.js';
+import { freePort, removeDir, startHaproxy, startNginx, tempDir, waitFor, type Proc } from '../lib/checks/lab.js';
+import { parse, runCheck, testEnv } from '../lib/checks/run-check.js';
 
 const skip = requireEnv({ bins: ['haproxy', 'nginx'] });
 
@@ -121,13 +121,9 @@ backend mixed
   });
 
   await t.test('one nginx stopped: passes with minUp 1, fails with minUp 2 naming it', async (t) => {
-    const runner = new CheckRunner(
-      (() => {
-        const r = resolveChecks([{ plugin: 'haproxy', socket: sock, backend: 'web', minUp: 2, interval: '100ms' }], new Map([['haproxy', haproxy]]), testEnv());
-        if (!r.ok) throw new Error(JSON.stringify(r.issues));
-        return r.checks;
-      })(),
-    );
+    const runner = new CheckRunner([
+      scheduleCheck(haproxy, parse(haproxy, { socket: sock, backend: 'web', minUp: 2 }), { intervalMs: 100, rise: 1, fall: 1, initialState: 'ok' }),
+    ]);
     t.teardown(() => runner.stop());
     runner.start();
     await waitFor('first run', () => runner.snapshot()[0]!.runs > 0);

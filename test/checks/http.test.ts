@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { requireEnv } from '../lib/env.js';
 import http from '../../plugins/http/index.js';
-import { freePort, removeDir, startNginx, tempDir } from './lib/lab.js';
-import { parse, parseIssues, runCheck } from './lib/run-check.js';
+import { freePort, removeDir, startNginx, tempDir } from '../lib/checks/lab.js';
+import { parse, parseIssues, runCheck } from '../lib/checks/run-check.js';
 
 t.test('against real nginx', { skip: requireEnv({ bins: ['nginx'] }) }, async (t) => {
   const dir = tempDir('http-nginx');

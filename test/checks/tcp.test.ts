@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type Socket, type AddressInfo } from 'node:net';
 import tcp from '../../plugins/tcp/index.js';
-import { freePort } from './lib/lab.js';
-import { parseIssues, runCheck } from './lib/run-check.js';
+import { freePort } from '../lib/checks/lab.js';
+import { parseIssues, runCheck } from '../lib/checks/run-check.js';
 
 async function server(t: Tap.Test, onConn: (s: Socket) => void): Promise<number> {
   const conns: Socket[] = [];

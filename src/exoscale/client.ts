@@ -306,7 +306,7 @@ export class ExoscaleClient {
   }
 
   /** PUT /elastic-ip/{id}:attach. Returns the operation (see waitOperation). */
-  attachElasticIp(eipId: string, instanceId: string, opts?: CallOptions): Promise<Operation> {
+  async attachElasticIp(eipId: string, instanceId: string, opts?: CallOptions): Promise<Operation> {
     const what = `attach elastic-ip ${this.#eipName(eipId)} to instance ${instanceId}`;
     requireUuid(eipId, what, 'elastic-ip id');
     requireUuid(instanceId, what, 'instance id');
@@ -324,7 +324,7 @@ export class ExoscaleClient {
   }
 
   /** PUT /elastic-ip/{id}:detach. Returns the operation (see waitOperation). */
-  detachElasticIp(eipId: string, instanceId: string, opts?: CallOptions): Promise<Operation> {
+  async detachElasticIp(eipId: string, instanceId: string, opts?: CallOptions): Promise<Operation> {
     const what = `detach elastic-ip ${this.#eipName(eipId)} from instance ${instanceId}`;
     requireUuid(eipId, what, 'elastic-ip id');
     requireUuid(instanceId, what, 'instance id');
@@ -364,7 +364,7 @@ export class ExoscaleClient {
   }
 
   /** Instances an address is attached to (GET /instance?ip-address=<ip>). */
-  instancesHolding(address: string, opts?: CallOptions): Promise<InstanceSummary[]> {
+  async instancesHolding(address: string, opts?: CallOptions): Promise<InstanceSummary[]> {
     return this.listInstances({ ipAddress: address }, opts);
   }
 

@@ -97,6 +97,13 @@ export class InstanceEngine {
     this.recomputeHealth();
   }
 
+  /** Applies a reloaded config's priority/preemption settings without losing state. */
+  reconfigure(now: number, change: Pick<EngineConfig, 'priority' | 'preempt' | 'preemptDelayMs'>): Effect[] {
+    Object.assign(this.config, change);
+    this.recomputeHealth();
+    return this.handle({ type: 'tick', now });
+  }
+
   /** Master down time before skew. */
   get masterDownMs(): number {
     return this.config.deadRatio * this.config.intervalMs;
@@ -167,7 +174,7 @@ export class InstanceEngine {
   advertView(now: number): AdvertView {
     const view: AdvertView = { state: this.state, priority: this.health.priority, intervalMs: this.config.intervalMs };
     const master = this.state !== 'MASTER' ? this.liveMaster() : undefined;
-    if (master) view.master = { id: master.id, heardAgoMs: Math.max(0, now - master.lastSeen) };
+    if (master) view.master = { id: master.id, heardAgoMs: Math.max(0, Math.round(now - master.lastSeen)) };
     return view;
   }
 

@@ -4,6 +4,7 @@
  */
 import type { InstanceState } from '../plugins/api.js';
 import type { MasterVouch, Packet } from '../protocol/types.js';
+import type { WeightedCheck } from './health.js';
 
 export type { InstanceState };
 
@@ -24,11 +25,7 @@ export interface EngineConfig {
 }
 
 /** A check's settled state as the engine needs it (weights as keepalived's vrrp_script). */
-export interface CheckState {
-  name: string;
-  state: 'ok' | 'fail';
-  weight: number;
-}
+export type CheckState = WeightedCheck;
 
 /** A peer endpoint, as the shell names it ("198.51.100.11:12345"). */
 export type PeerRef = string;

@@ -1,0 +1,32 @@
+/**
+ * The command table: the single source for dispatch, --help and the man page's command list
+ * (test/docs checks ipwarden.8 against it).
+ */
+import type { Command } from './command.js';
+import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
+import { configCheckCommand, configPrintCommand, configSchemaCommand } from './commands/config.js';
+import { checkCommand } from './commands/check.js';
+import { labCommand } from './commands/lab.js';
+
+export const COMMANDS: readonly Command[] = [
+  runCommand,
+  statusCommand,
+  checkCommand,
+  configCheckCommand,
+  configPrintCommand,
+  configSchemaCommand,
+  labCommand,
+];
+
+/** Longest match of the leading words: "config check --json" -> config check. */
+export function findCommand(argv: readonly string[]): { command: Command; rest: string[] } | undefined {
+  let best: { command: Command; rest: string[] } | undefined;
+  for (const command of COMMANDS) {
+    const words = command.name.split(' ');
+    if (words.every((w, i) => argv[i] === w) && (!best || words.length > best.command.name.split(' ').length)) {
+      best = { command, rest: argv.slice(words.length) };
+    }
+  }
+  return best;
+}

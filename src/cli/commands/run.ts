@@ -1,0 +1,72 @@
+/** `ipwarden run`: the daemon. Signals: TERM/INT graceful stop, HUP reload, USR1/USR2 priority +1/-1. */
+import type { Command } from '../command.js';
+import { CliError, EXIT } from '../command.js';
+import { createLogger } from '../../log.js';
+import { Daemon } from '../../daemon/daemon.js';
+import { loadRuntime } from '../runtime.js';
+import { VERSION } from '../version.js';
+import { ConfigError } from '../../config/issues.js';
+import { PluginError } from '../../plugins/loader.js';
+import { SecretError } from '../../config/secret.js';
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run the failover daemon (foreground; logs JSON to stdout)',
+  usage: '[--config FILE]',
+  details: `Signals: SIGTERM/SIGINT send a goodbye advert (a backup takes over at once), run the STOP
+actions and exit 0. SIGHUP reloads the config; an invalid new config is reported and the running
+one is kept. SIGUSR1/SIGUSR2 raise/lower every instance's priority by one.`,
+  flags: {
+    config: { type: 'string', short: 'c', arg: 'FILE', description: 'rc file (default: search, see ipwarden.rc(5))' },
+  },
+  async run(ctx) {
+    const loadOpts = { ...(ctx.values.config ? { file: String(ctx.values.config) } : {}), env: ctx.env };
+    let runtime;
+    try {
+      runtime = await loadRuntime(loadOpts);
+    } catch (err) {
+      if (err instanceof ConfigError || err instanceof PluginError || err instanceof SecretError) throw new CliError(err.message, EXIT.CONFIG);
+      throw err;
+    }
+    const { resolved, settings } = runtime;
+    const log = createLogger({ level: resolved.log.level, format: resolved.log.format, base: { node: resolved.node.id } });
+    for (const w of resolved.warnings) log.warn({ event: 'config-warning' }, w);
+    const daemon = new Daemon(settings, log, { version: VERSION, configFile: resolved.file });
+    try {
+      await daemon.start();
+    } catch (err) {
+      throw new CliError((err as Error).message, EXIT.FAILURE);
+    }
+
+    let reloading = Promise.resolve();
+    const onHup = () => {
+      reloading = reloading.then(async () => {
+        log.info({ event: 'reload' }, `SIGHUP: reloading ${resolved.file}`);
+        try {
+          const next = await loadRuntime({ ...loadOpts, file: resolved.file });
+          for (const w of next.resolved.warnings) log.warn({ event: 'config-warning' }, w);
+          await daemon.reload(next.settings);
+        } catch (err) {
+          log.error({ event: 'reload-rejected', err: (err as Error).message }, 'new config rejected, keeping the running one');
+        }
+      });
+    };
+    const onUsr1 = () => daemon.nudge(+1);
+    const onUsr2 = () => daemon.nudge(-1);
+    process.on('SIGHUP', onHup);
+    process.on('SIGUSR1', onUsr1);
+    process.on('SIGUSR2', onUsr2);
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        log.info({ event: 'signal', signal: sig }, `${sig}: stopping`);
+        void daemon.stop().then(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    process.off('SIGHUP', onHup);
+    process.off('SIGUSR1', onUsr1);
+    process.off('SIGUSR2', onUsr2);
+    return EXIT.OK;
+  },
+};

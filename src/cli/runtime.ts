@@ -1,0 +1,51 @@
+/**
+ * From rc file to running settings: load (cosmiconfig), load plugins, resolve secrets and plugin
+ * configs, and map the result to what the daemon runs. Used by `run` (start and SIGHUP reload).
+ */
+import { loadConfig, type LoadConfigOptions } from '../config/load.js';
+import { resolveConfig, type ResolvedConfig } from '../config/resolve.js';
+import { loadPlugins } from '../plugins/loader.js';
+import type { DaemonSettings } from '../daemon/daemon.js';
+import type { InstanceSettings } from '../daemon/instance-runner.js';
+
+export interface Runtime {
+  resolved: ResolvedConfig;
+  settings: DaemonSettings;
+}
+
+export async function loadRuntime(opts: LoadConfigOptions): Promise<Runtime> {
+  const loaded = await loadConfig(opts);
+  const registry = await loadPlugins(loaded.config.plugins, loaded.baseDir);
+  const resolved = resolveConfig(loaded, { registry, ...(opts.env ? { env: opts.env } : {}) });
+  return { resolved, settings: toDaemonSettings(resolved) };
+}
+
+export function toDaemonSettings(r: ResolvedConfig): DaemonSettings {
+  return {
+    nodeId: r.node.id,
+    bind: r.node.bind,
+    control: r.node.control,
+    keys: r.secrets,
+    protocol: r.protocol,
+    replayWindowMs: r.clockSkew,
+    instances: r.instances.map(
+      (i): InstanceSettings => ({
+        name: i.name,
+        address: i.address,
+        priority: i.priority,
+        intervalMs: i.interval,
+        deadRatio: i.deadRatio,
+        preempt: i.preempt,
+        preemptDelayMs: i.preemptDelay,
+        peers: i.peers,
+        checks: i.checks.map((c) => ({
+          name: c.name, plugin: c.plugin.name, impl: c.plugin, config: c.pluginConfig, intervalMs: c.interval, timeoutMs: c.timeout,
+          rise: c.rise, fall: c.fall, weight: c.weight, reverse: c.reverse, initialState: c.initialState, instance: i.name,
+        })),
+        actions: i.actions.map((a) => ({
+          name: a.name, plugin: a.plugin.name, impl: a.plugin, config: a.pluginConfig, timeoutMs: a.timeout, retries: a.retries, required: a.required,
+        })),
+      }),
+    ),
+  };
+}

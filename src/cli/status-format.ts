@@ -1,0 +1,48 @@
+/** Human rendering of `ipwarden status`: who holds the IP, since when, why, and is everything healthy. */
+import type { DaemonStatus } from '../daemon/daemon.js';
+import { formatDuration } from '../util/duration.js';
+
+function ago(ms: number): string {
+  return formatDuration(Math.max(0, ms));
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+export function formatStatus(s: DaemonStatus, now = Date.now()): string {
+  const lines: string[] = [];
+  const up = now - Date.parse(s.node.startedAt);
+  lines.push(`node ${s.node.id}  pid ${s.node.pid}  ipwarden ${s.node.version}  up ${ago(up)}  heartbeat ${s.node.bind} (${s.node.protocol})`);
+  const rows: string[][] = [['INSTANCE', 'ADDRESS', 'STATE', 'PRIO', 'SINCE', 'MASTER', 'WHY']];
+  for (const i of s.instances) {
+    const prio = i.effectivePriority === i.basePriority ? String(i.effectivePriority) : `${i.effectivePriority} (base ${i.basePriority})`;
+    const since = `${new Date(i.since).toISOString().slice(11, 19)}Z (${ago(now - i.since)})`;
+    rows.push([i.instance, i.address, i.state, prio, since, i.master ?? '-', i.fault ?? i.lastTransition?.reason ?? '-']);
+  }
+  lines.push(...table(rows));
+  for (const i of s.instances) {
+    const peers = i.peers.length
+      ? i.peers.map((p) => `${p.id} ${p.alive ? p.state : 'DEAD'} prio ${p.priority} seen ${ago(p.lastSeenAgoMs)} ago`).join('; ')
+      : 'none heard yet';
+    lines.push(`  ${i.instance} peers: ${peers}`);
+    if (i.checks.length) {
+      const checks = i.checks.map((c) => `${c.name} ${c.state.toUpperCase()}${c.lastResult ? ` (${c.lastResult.detail}, ${c.lastResult.latencyMs}ms)` : ''}`).join('; ');
+      lines.push(`  ${i.instance} checks: ${checks}`);
+    }
+    const failed = i.actions.filter((a) => !a.ok);
+    if (i.actions.length) {
+      lines.push(
+        `  ${i.instance} actions: ${i.actions.map((a) => `${a.action}.${a.hook} ${a.ok ? 'ok' : `FAILED (${a.error})`} ${ago(now - a.at)} ago`).join('; ')}`,
+      );
+    }
+    if (i.takeoverAt !== undefined && i.state === 'BACKUP' && !i.master) lines.push(`  ${i.instance}: no live master; takes over in ${ago(i.takeoverAt - now)} unless one is heard`);
+    if (failed.length) lines.push(`  ${i.instance}: WARNING ${failed.length} action(s) failing`);
+  }
+  const rej = Object.entries(s.counters.rejected);
+  lines.push(
+    `heartbeats: sent ${s.counters.sent}, received ${s.counters.received}${rej.length ? `, dropped ${rej.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}${s.counters.sendErrors ? `, send errors ${s.counters.sendErrors}` : ''}`,
+  );
+  return `${lines.join('\n')}\n`;
+}

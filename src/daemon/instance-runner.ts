@@ -1,0 +1,268 @@
+/**
+ * The shell around one instance's engine: feeds it packets, check results and timer ticks,
+ * carries out its effects (adverts, probes, transitions -> actions), and owns its checks and
+ * actions. All clocks and sockets are here; all decisions are in the engine.
+ */
+import type { Logger } from '../log.js';
+import { InstanceEngine } from '../engine/instance.js';
+import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState } from '../engine/types.js';
+import { instanceKey } from '../protocol/instance-key.js';
+import { endpointKey, type HeartbeatTransport, type Inbound } from './transport.js';
+import { CheckRunner, type CheckSnapshot, type ScheduledCheck } from '../plugins/check-runner.js';
+import { ActionRunner, type ActionOutcome, type ScheduledAction } from '../plugins/action-runner.js';
+import type { Endpoint } from '../config/endpoint.js';
+
+export interface InstanceSettings {
+  name: string;
+  address: string;
+  priority: number;
+  intervalMs: number;
+  deadRatio: number;
+  preempt: boolean;
+  preemptDelayMs: number;
+  peers: Endpoint[];
+  checks: ScheduledCheck[];
+  actions: ScheduledAction[];
+}
+
+export interface TransitionRecord {
+  from: InstanceState;
+  to: InstanceState;
+  reason: string;
+  priority: number;
+  /** Wall clock ms. */
+  at: number;
+}
+
+/** Everything `status` shows about an instance. */
+export interface InstanceStatus extends Omit<EngineSnapshot, 'since' | 'lastTransition' | 'takeoverAt'> {
+  address: string;
+  /** Wall clock ms since the current state began. */
+  since: number;
+  lastTransition?: TransitionRecord;
+  takeoverAt?: number;
+  checks: CheckSnapshot[];
+  actions: ActionOutcome[];
+  intervalMs: number;
+  deadRatio: number;
+  preempt: boolean;
+}
+
+export interface InstanceRunnerHooks {
+  onTransition?(instance: string, t: TransitionRecord): void;
+}
+
+export class InstanceRunner {
+  readonly key: number;
+  readonly engine: InstanceEngine;
+  private timer: NodeJS.Timeout | undefined;
+  private checks: CheckRunner;
+  private actions: ActionRunner;
+  private lastTransition: TransitionRecord | undefined;
+  private readonly log: Logger;
+  private stopped = false;
+
+  constructor(
+    public settings: InstanceSettings,
+    private readonly nodeId: string,
+    private readonly transport: HeartbeatTransport,
+    log: Logger,
+    private readonly hooks: InstanceRunnerHooks = {},
+  ) {
+    this.log = log.child({ instance: settings.name });
+    this.key = instanceKey(settings.address);
+    this.engine = new InstanceEngine(this.engineConfig(settings));
+    this.checks = new CheckRunner(settings.checks, { log: this.log });
+    this.actions = this.makeActions(settings);
+  }
+
+  private makeActions(settings: InstanceSettings): ActionRunner {
+    return new ActionRunner(settings.actions, {
+      instance: { name: settings.name, address: settings.address },
+      node: { id: this.nodeId },
+      log: this.log,
+      onRequiredFailure: (reason) => {
+        this.log.error({ reason }, 'a required action failed on MASTER: entering FAULT so a peer can take over');
+        this.feed({ type: 'maintenance', now: now(), on: true });
+        // leave FAULT after one master-down period; the engine then re-evaluates
+        setTimeout(() => !this.stopped && this.feed({ type: 'maintenance', now: now(), on: false }), this.engine.masterDownMs).unref();
+      },
+    });
+  }
+
+  /** Reload in place: new priority/preemption, peers, checks and actions; the election state stays. */
+  async reconfigure(next: InstanceSettings): Promise<void> {
+    const old = this.settings;
+    this.settings = next;
+    if (JSON.stringify(next.actions.map(actionKey)) !== JSON.stringify(old.actions.map(actionKey))) {
+      const previous = this.actions;
+      this.actions = this.makeActions(next);
+      await this.actions.init();
+      await previous.close();
+    }
+    if (JSON.stringify(next.checks.map(checkKey)) !== JSON.stringify(old.checks.map(checkKey))) {
+      this.checks.stop();
+      this.checks = new CheckRunner(next.checks, { log: this.log });
+      this.checks.on('change', () => this.feedChecks());
+      this.checks.start();
+    }
+    const fx = this.engine.reconfigure(now(), { priority: next.priority, preempt: next.preempt, preemptDelayMs: next.preemptDelayMs });
+    for (const e of fx) this.apply(e);
+    this.feedChecks();
+  }
+
+  private engineConfig(s: InstanceSettings): EngineConfig {
+    return {
+      instance: s.name,
+      nodeId: this.nodeId,
+      priority: s.priority,
+      intervalMs: s.intervalMs,
+      deadRatio: s.deadRatio,
+      preempt: s.preempt,
+      preemptDelayMs: s.preemptDelayMs,
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.actions.init();
+    this.checks.on('change', () => this.feedChecks());
+    this.checks.start();
+    this.feed({ type: 'start', now: now() });
+    this.feedChecks();
+  }
+
+  private feedChecks(): void {
+    const checks = this.checks.snapshot().map((c) => ({ name: c.name, state: c.state, weight: c.weight, reverse: c.reverse }));
+    this.feed({ type: 'checks', now: now(), checks });
+  }
+
+  onPacket(inbound: Inbound): void {
+    this.feed({ type: 'packet', now: now(), from: inbound.peer, packet: inbound.packet, stateless: inbound.stateless });
+  }
+
+  onUnreachable(peer: string): void {
+    this.feed({ type: 'unreachable', now: now(), from: peer });
+  }
+
+  nudge(delta: number): void {
+    this.feed({ type: 'nudge', now: now(), delta });
+  }
+
+  /** Graceful stop: goodbye advert, STOP actions. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.feed({ type: 'stop', now: now() });
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.checks.stop();
+    await this.actions.close();
+  }
+
+  status(): InstanceStatus {
+    const t = now();
+    const snap = this.engine.snapshot(t);
+    const wall = (engineMs: number) => Date.now() - (t - engineMs);
+    const { since, lastTransition: _lt, takeoverAt, ...rest } = snap;
+    return {
+      ...rest,
+      address: this.settings.address,
+      since: wall(since),
+      ...(this.lastTransition ? { lastTransition: this.lastTransition } : {}),
+      ...(takeoverAt !== undefined ? { takeoverAt: wall(takeoverAt) } : {}),
+      checks: this.checks.snapshot(),
+      actions: this.actions.snapshot(),
+      intervalMs: this.settings.intervalMs,
+      deadRatio: this.settings.deadRatio,
+      preempt: this.settings.preempt,
+    };
+  }
+
+  /** The single entry point into the engine; carries out its effects and re-arms the timer. */
+  private feed(input: EngineInput): void {
+    let effects: Effect[];
+    try {
+      effects = this.engine.handle(input);
+    } catch (err) {
+      this.log.error({ err: (err as Error).stack }, 'engine error (input ignored)');
+      return;
+    }
+    for (const e of effects) this.apply(e);
+    if (!this.stopped) this.arm();
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    const at = this.engine.nextWakeup();
+    if (!Number.isFinite(at)) return;
+    const delay = Math.max(0, at - now());
+    this.timer = setTimeout(() => this.feed({ type: 'tick', now: now() }), Math.ceil(delay));
+  }
+
+  private send(to: string, kind: 'advert' | 'probe' | 'probe-reply', nonce: number, goodbye = false): void {
+    const view = this.engine.advertView(now());
+    const packet = {
+      kind,
+      instanceKey: this.key,
+      nodeId: this.nodeId,
+      priority: goodbye ? 0 : view.priority,
+      state: goodbye ? ('STOP' as const) : view.state,
+      intervalMs: view.intervalMs,
+      nonce,
+      ...(view.master && kind === 'advert' && !goodbye ? { master: view.master } : {}),
+    };
+    const targets = to === 'all' ? this.peerKeys() : [to];
+    for (const peer of targets) this.transport.send(peer, packet, this.settings.address);
+  }
+
+  private peerKeys(): string[] {
+    return this.transport.peerKeys().filter((k) => this.settings.peers.some((p) => endpointKey(p) === k));
+  }
+
+  private apply(e: Effect): void {
+    switch (e.type) {
+      case 'advert':
+        this.send(e.to, 'advert', 0, e.goodbye ?? false);
+        break;
+      case 'probe':
+        this.send(e.to, 'probe', e.nonce);
+        break;
+      case 'probe-reply':
+        this.send(e.to, 'probe-reply', e.nonce);
+        break;
+      case 'transition': {
+        const rec: TransitionRecord = { from: e.from, to: e.to, reason: e.reason, priority: e.priority, at: Date.now() };
+        this.lastTransition = rec;
+        const level = e.to === 'FAULT' ? 'warn' : 'info';
+        this.log[level]({ from: e.from, to: e.to, reason: e.reason, priority: e.priority, event: 'transition' }, `${e.from} -> ${e.to}: ${e.reason}`);
+        this.hooks.onTransition?.(this.settings.name, rec);
+        void this.actions.transition({ from: e.from, to: e.to, priority: e.priority, reason: e.reason });
+        break;
+      }
+      case 'reassert':
+        this.log.warn({ reason: e.reason, event: 'reassert' }, `re-asserting MASTER: ${e.reason}`);
+        void this.actions.transition({ from: 'MASTER', to: 'MASTER', priority: e.priority, reason: e.reason });
+        break;
+      case 'peer-dead':
+        this.log.warn({ peer: e.peer.id, reason: e.reason, event: 'peer-dead' }, e.reason);
+        void this.actions.peerDead({ peer: e.peer, state: this.engine.currentState });
+        break;
+      case 'log':
+        this.log[e.level](e.data ?? {}, e.msg);
+        break;
+    }
+  }
+}
+
+function now(): number {
+  return performance.now();
+}
+
+function checkKey(c: ScheduledCheck): unknown {
+  const { impl: _impl, ...rest } = c;
+  return rest;
+}
+
+function actionKey(a: ScheduledAction): unknown {
+  const { impl: _impl, ...rest } = a;
+  return rest;
+}

@@ -1,0 +1,320 @@
+/**
+ * Runs an instance's action plugins on its transitions (imperative shell).
+ *
+ * An action config is one flat object: the keys below belong to ipwarden, every other key goes
+ * to the plugin's parseConfig.
+ *
+ *   plugin     action plugin name (required)
+ *   name       unique per instance (default: the plugin name)
+ *   timeout    one attempt longer than this fails and is aborted (default "10s")
+ *   retries    further attempts, with the project's retry helper's jittered backoff (default 2)
+ *   required   a required action that keeps failing on MASTER moves the node to FAULT (default false)
+ *
+ * Guarantees: actions of one instance run in config order, one transition at a time; a newer
+ * transition supersedes a queued one (last state wins, never stale-state-last) and aborts the
+ * attempts still running for an older one; every run is logged with outcome and duration.
+ */
+import { z } from 'zod';
+import type { ActionHandlers, ActionPlugin, ConfigIssue, InstanceState, PeerDeadEvent, PluginEnvironment, TransitionEvent } from './api.js';
+import { didYouMean, zodIssues } from '../config/issues.js';
+import { silentLogger, type Logger } from '../log.js';
+import { retry } from '../util/retry.js';
+import { formatDuration, parseDuration } from '../util/duration.js';
+
+export const ACTION_KEYS = ['plugin', 'name', 'timeout', 'retries', 'required'] as const;
+export const DEFAULT_ACTION_TIMEOUT_MS = 10_000;
+
+export const actionScheduleSchema = z.object({
+  plugin: z.string().min(1),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only, starting with a letter or digit')
+    .optional(),
+  timeout: z
+    .string()
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined || ms < 1) {
+        ctx.addIssue({ code: 'custom', message: `expected a duration like "10s", got ${JSON.stringify(text)}` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .optional(),
+  retries: z.number().int().min(0).max(100).default(2),
+  required: z.boolean().default(false),
+});
+
+/** An action ready to run. */
+export interface ScheduledAction<C = unknown> {
+  name: string;
+  plugin: string;
+  timeoutMs: number;
+  retries: number;
+  required: boolean;
+  impl: ActionPlugin<C>;
+  config: C;
+}
+
+export function resolveActions(
+  raws: readonly unknown[],
+  plugins: ReadonlyMap<string, ActionPlugin<any>>,
+  env: PluginEnvironment,
+): { ok: true; actions: ScheduledAction[] } | { ok: false; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const actions: ScheduledAction[] = [];
+  const names = new Map<string, number>();
+  raws.forEach((raw, i) => {
+    const r = resolveAction(raw, plugins, env);
+    if (!r.ok) return void issues.push(...r.issues.map((iss) => ({ path: [i, ...iss.path], message: iss.message })));
+    const first = names.get(r.action.name);
+    if (first !== undefined) {
+      issues.push({ path: [i, 'name'], message: `duplicate action name "${r.action.name}" (also action [${first}]); set name: to tell them apart` });
+      return;
+    }
+    names.set(r.action.name, i);
+    actions.push(r.action);
+  });
+  return issues.length ? { ok: false, issues } : { ok: true, actions };
+}
+
+export function resolveAction(
+  raw: unknown,
+  plugins: ReadonlyMap<string, ActionPlugin<any>>,
+  env: PluginEnvironment,
+): { ok: true; action: ScheduledAction } | { ok: false; issues: ConfigIssue[] } {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, issues: [{ path: [], message: 'expected an action object like {plugin: notify, ...}' }] };
+  }
+  const own: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if ((ACTION_KEYS as readonly string[]).includes(k)) own[k] = v;
+    else rest[k] = v;
+  }
+  const s = actionScheduleSchema.safeParse(own);
+  if (!s.success) return { ok: false, issues: zodIssues(s.error, own, actionScheduleSchema) };
+  const impl = plugins.get(s.data.plugin);
+  if (!impl) {
+    const known = [...plugins.keys()];
+    const hint = didYouMean(s.data.plugin, known);
+    return {
+      ok: false,
+      issues: [{ path: ['plugin'], message: `unknown action plugin "${s.data.plugin}"${hint ? ` (did you mean "${hint}"?)` : ` (loaded: ${known.join(', ') || 'none'})`}` }],
+    };
+  }
+  let parsed: ReturnType<ActionPlugin<unknown>['parseConfig']>;
+  try {
+    parsed = impl.parseConfig(rest, env);
+  } catch (err) {
+    return { ok: false, issues: [{ path: [], message: `plugin ${impl.name}: ${(err as Error).message ?? String(err)}` }] };
+  }
+  if (!parsed.ok) return { ok: false, issues: parsed.issues };
+  return {
+    ok: true,
+    action: {
+      name: s.data.name ?? impl.name,
+      plugin: impl.name,
+      timeoutMs: s.data.timeout ?? DEFAULT_ACTION_TIMEOUT_MS,
+      retries: s.data.retries,
+      required: s.data.required,
+      impl,
+      config: parsed.config,
+    },
+  };
+}
+
+// ------------------------------------------------------------------ runtime
+
+export interface ActionOutcome {
+  action: string;
+  plugin: string;
+  hook: string;
+  ok: boolean;
+  durationMs: number;
+  attempts: number;
+  error?: string;
+  /** Wall clock ms when it finished. */
+  at: number;
+}
+
+export interface ActionRunnerOptions {
+  instance: { name: string; address: string };
+  node: { id: string };
+  log?: Logger;
+  /** A required action kept failing on MASTER: the daemon moves the instance to FAULT. */
+  onRequiredFailure?: (reason: string) => void;
+  /** Every finished action run (metrics). */
+  onOutcome?: (o: ActionOutcome) => void;
+}
+
+type Job =
+  | { kind: 'transition'; event: Omit<TransitionEvent, 'signal'> }
+  | { kind: 'peer-dead'; event: Omit<PeerDeadEvent, 'signal'> };
+
+const HOOK: Record<InstanceState, keyof ActionHandlers | undefined> = {
+  MASTER: 'onMaster',
+  BACKUP: 'onBackup',
+  FAULT: 'onFault',
+  STOP: 'onStop',
+  INIT: undefined,
+};
+
+export class ActionRunner {
+  private handlers: { action: ScheduledAction; h: ActionHandlers }[] = [];
+  private queue: Job[] = [];
+  private running: Promise<void> | undefined;
+  private current: AbortController | undefined;
+  private readonly log: Logger;
+  readonly outcomes = new Map<string, ActionOutcome>();
+
+  constructor(
+    private readonly actions: readonly ScheduledAction[],
+    private readonly opts: ActionRunnerOptions,
+  ) {
+    this.log = opts.log ?? silentLogger;
+  }
+
+  /** Creates each action's handlers (once). */
+  async init(): Promise<void> {
+    for (const action of this.actions) {
+      const h = await action.impl.create({
+        config: action.config,
+        log: this.log.child({ action: action.name }),
+        instance: this.opts.instance,
+        node: this.opts.node,
+      });
+      this.handlers.push({ action, h });
+    }
+  }
+
+  /** Queues a transition; a queued older transition is dropped and a running one is aborted. */
+  transition(event: Omit<TransitionEvent, 'signal' | 'instance' | 'node'>): Promise<void> {
+    const full = { ...event, instance: this.opts.instance, node: this.opts.node };
+    const dropped = this.queue.filter((j) => j.kind === 'transition');
+    if (dropped.length) this.log.info({ superseded: dropped.map((j) => (j.event as TransitionEvent).to) }, `superseded queued transition(s) by ${event.to}`);
+    this.queue = this.queue.filter((j) => j.kind !== 'transition');
+    this.current?.abort(new Error(`superseded by ${event.to}`));
+    this.queue.push({ kind: 'transition', event: full });
+    return this.pump();
+  }
+
+  peerDead(event: Omit<PeerDeadEvent, 'signal' | 'instance' | 'node'>): Promise<void> {
+    this.queue.push({ kind: 'peer-dead', event: { ...event, instance: this.opts.instance, node: this.opts.node } });
+    return this.pump();
+  }
+
+  /** Resolves when everything queued so far has run. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+    for (const { action, h } of this.handlers) {
+      try {
+        await h.close?.();
+      } catch (err) {
+        this.log.warn({ action: action.name, err: (err as Error).message }, 'action close failed');
+      }
+    }
+  }
+
+  snapshot(): ActionOutcome[] {
+    return [...this.outcomes.values()];
+  }
+
+  private pump(): Promise<void> {
+    if (!this.running) {
+      this.running = (async () => {
+        try {
+          for (let job = this.queue.shift(); job; job = this.queue.shift()) await this.runJob(job);
+        } finally {
+          this.running = undefined;
+        }
+      })();
+    }
+    return this.running;
+  }
+
+  private async runJob(job: Job): Promise<void> {
+    const ac = new AbortController();
+    this.current = ac;
+    try {
+      const hook = job.kind === 'transition' ? HOOK[job.event.to] : 'onPeerDead';
+      if (!hook) return;
+      for (const { action, h } of this.handlers) {
+        if (ac.signal.aborted) return;
+        const fn = h[hook] as ((e: unknown) => Promise<void>) | undefined;
+        if (!fn) continue;
+        const ok = await this.runOne(action, hook, (signal) => fn.call(h, { ...job.event, signal }), ac.signal);
+        if (!ok && action.required && hook === 'onMaster' && !ac.signal.aborted) {
+          this.opts.onRequiredFailure?.(`required action ${action.name} failed`);
+          return;
+        }
+      }
+    } finally {
+      if (this.current === ac) this.current = undefined;
+    }
+  }
+
+  private async runOne(action: ScheduledAction, hook: string, call: (signal: AbortSignal) => Promise<void>, outer: AbortSignal): Promise<boolean> {
+    const started = performance.now();
+    let attempts = 0;
+    let error: string | undefined;
+    try {
+      await retry(
+        async () => {
+          attempts++;
+          const signal = AbortSignal.any([outer, AbortSignal.timeout(action.timeoutMs)]);
+          await withDeadline(call(signal), signal, action.timeoutMs);
+        },
+        {
+          retries: action.retries,
+          minDelay: 200,
+          maxDelay: 2000,
+          signal: outer,
+          shouldRetry: () => !outer.aborted,
+          onRetry: ({ error: e, retriesLeft }) =>
+            this.log.warn({ action: action.name, hook, err: errText(e), retriesLeft }, `action ${action.name} failed, retrying`),
+        },
+      );
+    } catch (err) {
+      error = errText(err);
+    }
+    const outcome: ActionOutcome = {
+      action: action.name,
+      plugin: action.plugin,
+      hook,
+      ok: error === undefined,
+      durationMs: Math.round(performance.now() - started),
+      attempts,
+      at: Date.now(),
+      ...(error !== undefined ? { error } : {}),
+    };
+    this.outcomes.set(`${action.name}:${hook}`, outcome);
+    this.opts.onOutcome?.(outcome);
+    const msg = `action ${action.name} ${hook} ${outcome.ok ? 'ok' : 'failed'} in ${formatDuration(outcome.durationMs)}`;
+    if (outcome.ok) this.log.info({ action: action.name, hook, durationMs: outcome.durationMs, attempts }, msg);
+    else this.log.error({ action: action.name, hook, durationMs: outcome.durationMs, attempts, err: error }, msg);
+    return outcome.ok;
+  }
+}
+
+function errText(err: unknown): string {
+  const e = err as Error;
+  return (e?.message ?? String(err)).split('\n')[0]!;
+}
+
+/** Stops waiting when the signal fires, even if the plugin ignores it. */
+function withDeadline<T>(p: Promise<T>, signal: AbortSignal, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      const reason = signal.reason as Error | undefined;
+      reject(reason?.name === 'TimeoutError' ? new Error(`timed out after ${formatDuration(ms)}`) : (reason ?? new Error('aborted')));
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -176,6 +176,7 @@ export async function runSimulatorCli(args: string[], io: SimulatorCliIO = { std
   }
   const out = (line: string): boolean => io.stdout.write(line + '\n');
   for (const line of banner(sim)) out(line);
+  io.onReady?.(sim);
   const names = (ids: string[]): string => (ids.length === 0 ? '-' : ids.map((id) => sim.state.findInstance(id)?.name ?? id).join(', '));
   const offEvent = sim.state.onEvent((e: SimEvent) => {
     if (e.type === 'attach' || e.type === 'detach') {

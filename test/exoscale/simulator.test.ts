@@ -3,7 +3,7 @@
  * missing), response shapes against the OpenAPI subset, async operations, duplicates
  * modes, error bodies, filters, metadata, the admin API and the event history.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer } from 'node:net';
 import { admin, EIP, EIP_ID, KEY, LB1, LB2, LB3, MISSING, raw, until, WEB1, withSim } from './lib/sim.js';
 import { holderHistory } from '../../src/exoscale/simulator/history.js';
@@ -27,7 +27,7 @@ const SCHEMA_PROPS = {
 } as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function conforms(t: Tap.Test, obj: Record<string, unknown>, schema: keyof typeof SCHEMA_PROPS, label: string): void {
+function conforms(t: Test, obj: Record<string, unknown>, schema: keyof typeof SCHEMA_PROPS, label: string): void {
   const allowed: readonly string[] = SCHEMA_PROPS[schema];
   const extra = Object.keys(obj).filter((k) => !allowed.includes(k));
   t.same(extra, [], `${label}: only ${schema} schema fields`);

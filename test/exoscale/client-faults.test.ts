@@ -30,7 +30,7 @@ t.test('latency is survived; a response slower than the timeout is retried', asy
   const slow = clientFor(t, sim, { timeoutMs: 150, onCall: (e) => events.push(e) });
   since = performance.now();
   t.match(await slow.getInstance(LB1), { id: LB1 });
-  t.ok(elapsed(since) >= 150, 'first attempt timed out');
+  t.ok(elapsed(since) >= 145, 'first attempt timed out');
   t.match(events, [{ attempt: 1, status: undefined, error: /no response within 150ms/ }, { attempt: 2, status: 200 }]);
 });
 
@@ -70,7 +70,7 @@ t.test('429 bursts: Retry-After honoured, then success', async (t) => {
   sim.state.faults.add({ kind: 'rate-limit', count: 1, retryAfterSeconds: 1 });
   let since = performance.now();
   t.equal((await c.listElasticIps()).length, 1);
-  t.ok(elapsed(since) >= 1_000, `waited the 1 s Retry-After (${Math.round(elapsed(since))}ms)`);
+  t.ok(elapsed(since) >= 990, `waited the 1 s Retry-After (${Math.round(elapsed(since))}ms)`);
 
   sim.state.faults.add({ kind: 'rate-limit', count: 3, retryAfterSeconds: 0.15 });
   since = performance.now();
@@ -135,7 +135,7 @@ t.test('hung requests are cut by the timeout', async (t) => {
   const c = clientFor(t, sim, { timeoutMs: 200 });
   let since = performance.now();
   t.equal((await c.listElasticIps()).length, 1, 'second attempt answered');
-  t.ok(elapsed(since) >= 200);
+  t.ok(elapsed(since) >= 195, 'the first attempt waited for its timeout');
   t.equal(sim.state.requests().find((r) => r.fault === 'hang')?.status, null, 'the hung request got no answer');
 
   sim.state.faults.add({ kind: 'hang', calls: ['get-instance'] });

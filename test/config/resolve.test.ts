@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { defineAction, defineCheck, type PluginEnvironment } from '../../src/plugins/api.js';
+import { defineAction, defineCheck, type ActionPlugin, type CheckPlugin, type PluginEnvironment } from '../../src/plugins/api.js';
 import type { PluginRegistry } from '../../src/plugins/loader.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { ConfigError } from '../../src/config/issues.js';
@@ -42,8 +42,8 @@ const eip = defineAction({
 const notify = defineAction({ kind: 'action', name: 'notify', parseConfig: zodConfig(z.strictObject({})), create: () => ({}) });
 
 const registry: PluginRegistry = {
-  checks: new Map([['haproxy', haproxy], ['tcp', tcp]]) as PluginRegistry['checks'],
-  actions: new Map([['exoscale-eip', eip], ['notify', notify]]) as PluginRegistry['actions'],
+  checks: new Map<string, CheckPlugin<any>>([['haproxy', haproxy], ['tcp', tcp]]),
+  actions: new Map<string, ActionPlugin<any>>([['exoscale-eip', eip], ['notify', notify]]),
 };
 
 function tempDir(t: Test): string {
@@ -211,7 +211,7 @@ t.test('a plugin whose parseConfig throws is a problem, not a crash', async (t) 
     },
     run: async () => ({ ok: true, detail: '' }),
   });
-  const reg: PluginRegistry = { checks: new Map([['broken', broken]]) as PluginRegistry['checks'], actions: new Map() };
+  const reg: PluginRegistry = { checks: new Map<string, CheckPlugin<any>>([['broken', broken]]), actions: new Map() };
   const err = t.throws(() => resolveConfig(loaded({ secret: 'x'.repeat(16), instances: web({ checks: [{ plugin: 'broken' }] }) }), { registry: reg, env: {}, hostname: 'lb1' })) as ConfigError;
   t.same(err.problems, ['instances.web.checks[0]: plugin "broken" failed to check its config: boom']);
 });

@@ -10,7 +10,9 @@
  *      .ipwardenrc.cjs, .ipwardenrc.mjs, ipwarden.config.js, ipwarden.config.cjs, ipwarden.config.mjs;
  *   4. the system directory /etc/ipwarden (option `systemDir`): config.yaml, config.yml, config.json.
  * JS configs default-export the config object; they are re-imported when the file changes.
- * cosmiconfig's `$import` key (merge other files) works too.
+ * cosmiconfig's `$import` key (merge other files) works too. (cosmiconfig also honours a
+ * "meta config" in the process's working directory: package.json `cosmiconfig` key or
+ * .config/config.*, which can add search places; ipwarden does not document or rely on it.)
  *
  * Every failure is a ConfigError: one line naming the file for unreadable files and syntax
  * errors (ConfigFileError), one line per problem for invalid content.

@@ -6,15 +6,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, openSync, closeSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../daemon/control.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
 
-/** The CLI entry of this build (dist/src/cli/main.js next to this file's build output). */
-export const CLI_ENTRY = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** The built CLI entry: next to this file in dist/, or dist/ itself when this runs from source (tests). */
+export const CLI_ENTRY = [new URL('../cli/main.js', import.meta.url), new URL('../../dist/src/cli/main.js', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 export interface LabNodeSpec {
   id: string;

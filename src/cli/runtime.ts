@@ -38,13 +38,8 @@ export function toDaemonSettings(r: ResolvedConfig): DaemonSettings {
         preempt: i.preempt,
         preemptDelayMs: i.preemptDelay,
         peers: i.peers,
-        checks: i.checks.map((c) => ({
-          name: c.name, plugin: c.plugin.name, impl: c.plugin, config: c.pluginConfig, intervalMs: c.interval, timeoutMs: c.timeout,
-          rise: c.rise, fall: c.fall, weight: c.weight, reverse: c.reverse, initialState: c.initialState, instance: i.name,
-        })),
-        actions: i.actions.map((a) => ({
-          name: a.name, plugin: a.plugin.name, impl: a.plugin, config: a.pluginConfig, timeoutMs: a.timeout, retries: a.retries, required: a.required,
-        })),
+        checks: i.checks.map((c) => ({ ...c, instance: i.name })),
+        actions: i.actions,
       }),
     ),
   };

@@ -4,6 +4,9 @@
  * entry is matched to its plugin, whose parseConfig checks the plugin's own keys.
  * Every problem is collected; they are thrown together as one ConfigError.
  */
+import type { ScheduledCheck } from '../plugins/check-runner.js';
+import type { ScheduledAction } from '../plugins/action-runner.js';
+import { MIN_KEY_BYTES, type HeartbeatKey } from '../protocol/advert.js';
 import { hostname as osHostname } from 'node:os';
 import { isIP } from 'node:net';
 import type { ActionPlugin, CheckPlugin, ConfigIssue, ParseResult, PluginEnvironment } from '../plugins/api.js';
@@ -27,30 +30,10 @@ export type { Endpoint } from './endpoint.js';
 export type { IpwardenConfig, InstanceConfig } from './schema.js';
 export type { LoadedConfig } from './load.js';
 
-/** A check ready to schedule: its plugin, the plugin's parsed config, timings in ms. */
-export interface ResolvedCheck {
-  name: string;
-  plugin: CheckPlugin<unknown>;
-  /** What the plugin's parseConfig returned. */
-  pluginConfig: unknown;
-  interval: number;
-  timeout: number;
-  rise: number;
-  fall: number;
-  weight: number;
-  reverse: boolean;
-  initialState: InitialCheckState;
-}
-
-/** An action ready to run: its plugin, the plugin's parsed config, timeout in ms. */
-export interface ResolvedAction {
-  name: string;
-  plugin: ActionPlugin<unknown>;
-  pluginConfig: unknown;
-  timeout: number;
-  retries: number;
-  required: boolean;
-}
+/** A check ready to schedule (the check runner's own type: one shape from rc file to runner). */
+export type ResolvedCheck = ScheduledCheck;
+/** An action ready to run (the action runner's own type). */
+export type ResolvedAction = ScheduledAction;
 
 /** One shared IP run by the heartbeat engine. */
 export interface ResolvedInstance {
@@ -77,11 +60,7 @@ export interface ResolvedKeepalivedInstance {
   actions: ResolvedAction[];
 }
 
-/** A heartbeat key: its id (sent in each packet) and bytes (UTF-8 of the resolved value). */
-export interface HeartbeatKey {
-  id: number;
-  key: Buffer;
-}
+export type { HeartbeatKey };
 
 /** Everything the daemon needs, resolved. */
 export interface ResolvedConfig {
@@ -111,8 +90,6 @@ export interface ResolveOptions {
   hostname?: string;
 }
 
-/** Heartbeat keys shorter than this get a warning. */
-const MIN_KEY_BYTES = 16;
 const isReference = (value: string): boolean => /^(env|file|credential):/.test(value);
 
 class Problems {
@@ -201,7 +178,7 @@ function resolveSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEnv, out: Probl
     if (!isReference(key)) out.warn(`${where}: a literal key in the config file; prefer env:NAME, file:PATH or credential:NAME`);
     try {
       const bytes = Buffer.from(resolveSecret(key, where, { baseDir: loaded.baseDir, env }), 'utf8');
-      if (bytes.length < MIN_KEY_BYTES) out.warn(`${where}: the key is only ${bytes.length} bytes; use at least 32 random bytes`);
+      if (bytes.length < MIN_KEY_BYTES) out.add(`${where}: the key is only ${bytes.length} bytes; at least ${MIN_KEY_BYTES} are needed (use 32 random bytes, e.g. openssl rand -hex 32)`);
       keys.push({ id, key: bytes });
     } catch (err) {
       if (!(err instanceof SecretError)) throw err;
@@ -287,10 +264,11 @@ function resolveEntry(kind: Kind, entry: CheckEntryConfig | ActionEntryConfig, p
     const e = entry as CheckEntryConfig;
     return {
       name: e.name,
-      plugin: found.plugin as CheckPlugin<unknown>,
-      pluginConfig: result.config,
-      interval: e.interval,
-      timeout: e.timeout,
+      plugin: e.plugin,
+      impl: found.plugin as CheckPlugin<unknown>,
+      config: result.config,
+      intervalMs: e.interval,
+      timeoutMs: e.timeout,
       rise: e.rise,
       fall: e.fall,
       weight: e.weight,
@@ -301,9 +279,10 @@ function resolveEntry(kind: Kind, entry: CheckEntryConfig | ActionEntryConfig, p
   const e = entry as ActionEntryConfig;
   return {
     name: e.name,
-    plugin: found.plugin as ActionPlugin<unknown>,
-    pluginConfig: result.config,
-    timeout: e.timeout,
+    plugin: e.plugin,
+    impl: found.plugin as ActionPlugin<unknown>,
+    config: result.config,
+    timeoutMs: e.timeout,
     retries: e.retries,
     required: e.required,
   };

@@ -1,49 +1,17 @@
 /**
  * Runs an instance's action plugins on its transitions (imperative shell).
  *
- * An action config is one flat object: the keys below belong to ipwarden, every other key goes
- * to the plugin's parseConfig.
- *
- *   plugin     action plugin name (required)
- *   name       unique per instance (default: the plugin name)
- *   timeout    one attempt longer than this fails and is aborted (default "10s")
- *   retries    further attempts, with the project's retry helper's jittered backoff (default 2)
- *   required   a required action that keeps failing on MASTER moves the node to FAULT (default false)
+ * The scheduling keys of an action entry (plugin, name, timeout, retries, required) are validated by
+ * the rc schema (src/config/schema.ts); the rest goes to the plugin's parseConfig (src/config/resolve.ts).
  *
  * Guarantees: actions of one instance run in config order, one transition at a time; a newer
  * transition supersedes a queued one (last state wins, never stale-state-last) and aborts the
  * attempts still running for an older one; every run is logged with outcome and duration.
  */
-import { z } from 'zod';
-import type { ActionHandlers, ActionPlugin, ConfigIssue, InstanceState, PeerDeadEvent, PluginEnvironment, TransitionEvent } from './api.js';
-import { didYouMean, zodIssues } from '../config/issues.js';
+import type { ActionHandlers, ActionPlugin, InstanceState, PeerDeadEvent, TransitionEvent } from './api.js';
 import { silentLogger, type Logger } from '../log.js';
 import { retry } from '../util/retry.js';
-import { formatDuration, parseDuration } from '../util/duration.js';
-
-export const ACTION_KEYS = ['plugin', 'name', 'timeout', 'retries', 'required'] as const;
-export const DEFAULT_ACTION_TIMEOUT_MS = 10_000;
-
-export const actionScheduleSchema = z.object({
-  plugin: z.string().min(1),
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only, starting with a letter or digit')
-    .optional(),
-  timeout: z
-    .string()
-    .transform((text, ctx) => {
-      const ms = parseDuration(text);
-      if (ms === undefined || ms < 1) {
-        ctx.addIssue({ code: 'custom', message: `expected a duration like "10s", got ${JSON.stringify(text)}` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .optional(),
-  retries: z.number().int().min(0).max(100).default(2),
-  required: z.boolean().default(false),
-});
+import { formatDuration } from '../util/duration.js';
 
 /** An action ready to run. */
 export interface ScheduledAction<C = unknown> {
@@ -54,74 +22,6 @@ export interface ScheduledAction<C = unknown> {
   required: boolean;
   impl: ActionPlugin<C>;
   config: C;
-}
-
-export function resolveActions(
-  raws: readonly unknown[],
-  plugins: ReadonlyMap<string, ActionPlugin<any>>,
-  env: PluginEnvironment,
-): { ok: true; actions: ScheduledAction[] } | { ok: false; issues: ConfigIssue[] } {
-  const issues: ConfigIssue[] = [];
-  const actions: ScheduledAction[] = [];
-  const names = new Map<string, number>();
-  raws.forEach((raw, i) => {
-    const r = resolveAction(raw, plugins, env);
-    if (!r.ok) return void issues.push(...r.issues.map((iss) => ({ path: [i, ...iss.path], message: iss.message })));
-    const first = names.get(r.action.name);
-    if (first !== undefined) {
-      issues.push({ path: [i, 'name'], message: `duplicate action name "${r.action.name}" (also action [${first}]); set name: to tell them apart` });
-      return;
-    }
-    names.set(r.action.name, i);
-    actions.push(r.action);
-  });
-  return issues.length ? { ok: false, issues } : { ok: true, actions };
-}
-
-export function resolveAction(
-  raw: unknown,
-  plugins: ReadonlyMap<string, ActionPlugin<any>>,
-  env: PluginEnvironment,
-): { ok: true; action: ScheduledAction } | { ok: false; issues: ConfigIssue[] } {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    return { ok: false, issues: [{ path: [], message: 'expected an action object like {plugin: notify, ...}' }] };
-  }
-  const own: Record<string, unknown> = {};
-  const rest: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-    if ((ACTION_KEYS as readonly string[]).includes(k)) own[k] = v;
-    else rest[k] = v;
-  }
-  const s = actionScheduleSchema.safeParse(own);
-  if (!s.success) return { ok: false, issues: zodIssues(s.error, own, actionScheduleSchema) };
-  const impl = plugins.get(s.data.plugin);
-  if (!impl) {
-    const known = [...plugins.keys()];
-    const hint = didYouMean(s.data.plugin, known);
-    return {
-      ok: false,
-      issues: [{ path: ['plugin'], message: `unknown action plugin "${s.data.plugin}"${hint ? ` (did you mean "${hint}"?)` : ` (loaded: ${known.join(', ') || 'none'})`}` }],
-    };
-  }
-  let parsed: ReturnType<ActionPlugin<unknown>['parseConfig']>;
-  try {
-    parsed = impl.parseConfig(rest, env);
-  } catch (err) {
-    return { ok: false, issues: [{ path: [], message: `plugin ${impl.name}: ${(err as Error).message ?? String(err)}` }] };
-  }
-  if (!parsed.ok) return { ok: false, issues: parsed.issues };
-  return {
-    ok: true,
-    action: {
-      name: s.data.name ?? impl.name,
-      plugin: impl.name,
-      timeoutMs: s.data.timeout ?? DEFAULT_ACTION_TIMEOUT_MS,
-      retries: s.data.retries,
-      required: s.data.required,
-      impl,
-      config: parsed.config,
-    },
-  };
 }
 
 // ------------------------------------------------------------------ runtime

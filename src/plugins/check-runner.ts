@@ -79,23 +79,9 @@ export function scheduleCheck<C>(impl: CheckPlugin<C>, config: C, schedule: Part
   return { ...d, name: impl.name, plugin: impl.name, ...schedule, intervalMs, timeoutMs: schedule.timeoutMs ?? intervalMs, impl, config };
 }
 
-/** A check entry resolved by the config (src/config/resolve.ts) as the runner takes it. */
+/** A check entry resolved by the config (src/config/resolve.ts) as the runner takes it, tagged with its instance. */
 export function toScheduledCheck(rc: ResolvedCheck, instance?: string): ScheduledCheck {
-  const check: ScheduledCheck = {
-    name: rc.name,
-    plugin: rc.plugin.name,
-    intervalMs: rc.interval,
-    timeoutMs: rc.timeout,
-    rise: rc.rise,
-    fall: rc.fall,
-    weight: rc.weight,
-    reverse: rc.reverse,
-    initialState: rc.initialState,
-    impl: rc.plugin,
-    config: rc.pluginConfig,
-  };
-  if (instance !== undefined) check.instance = instance;
-  return check;
+  return instance !== undefined ? { ...rc, instance } : rc;
 }
 
 // ------------------------------------------------------------------ runtime

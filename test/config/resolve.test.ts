@@ -96,19 +96,19 @@ t.test('a full config resolves to typed entries', async (t) => {
     'peers get the node.bind port by default',
   );
   const check = inst.checks[0]!;
-  t.equal(check.plugin, haproxy);
-  t.same({ ...check, plugin: undefined }, {
-    name: 'haproxy', plugin: undefined, pluginConfig: { socket: '/run/haproxy.sock', backend: 'web' },
-    interval: 500, timeout: 500, rise: 2, fall: 3, weight: -20, reverse: false, initialState: 'fail',
+  t.equal(check.impl, haproxy);
+  t.same({ ...check, impl: undefined }, {
+    name: 'haproxy', plugin: 'haproxy', impl: undefined, config: { socket: '/run/haproxy.sock', backend: 'web' },
+    intervalMs: 500, timeoutMs: 500, rise: 2, fall: 3, weight: -20, reverse: false, initialState: 'fail',
   });
   const action = inst.actions[0]!;
-  t.equal(action.plugin, eip);
-  t.same({ ...action, plugin: undefined }, {
-    name: 'exoscale-eip', plugin: undefined, pluginConfig: { apiKey: 'EXO123', apiSecret: 's3cr3t', zone: 'ch-gva-2' },
-    timeout: 30_000, retries: 2, required: true,
+  t.equal(action.impl, eip);
+  t.same({ ...action, impl: undefined }, {
+    name: 'exoscale-eip', plugin: 'exoscale-eip', impl: undefined, config: { apiKey: 'EXO123', apiSecret: 's3cr3t', zone: 'ch-gva-2' },
+    timeoutMs: 30_000, retries: 2, required: true,
   });
   t.equal(r.keepalived.instances[0]!.name, 'VI_1');
-  t.equal(r.keepalived.instances[0]!.actions[0]!.timeout, 2000);
+  t.equal(r.keepalived.instances[0]!.actions[0]!.timeoutMs, 2000);
   t.same(r.warnings, ['instances.web.actions[0].apiKey: a literal secret in the config file; prefer env:NAME, file:PATH or credential:NAME']);
 });
 
@@ -161,12 +161,12 @@ t.test('key rotation list: first signs, all verify; errors name the entry', asyn
   t.same(resolveProblems(t, l, {}), ['secret[1].key: environment variable NEW is not set']);
 });
 
-t.test('warnings: literal and short keys; exoip ignores the secret', async (t) => {
-  const r = resolveConfig(loaded({ secret: 'short', instances: web() }), { registry, env: {}, hostname: 'lb1' });
-  t.same(r.warnings, [
-    'secret: a literal key in the config file; prefer env:NAME, file:PATH or credential:NAME',
-    'secret: the key is only 5 bytes; use at least 32 random bytes',
-  ]);
+t.test('a literal key is a warning, a short key an error; exoip ignores the secret', async (t) => {
+  const r = resolveConfig(loaded({ secret: 'a-literal-key-of-32-bytes-or-so!', instances: web() }), { registry, env: {}, hostname: 'lb1' });
+  t.same(r.warnings, ['secret: a literal key in the config file; prefer env:NAME, file:PATH or credential:NAME']);
+  t.throws(() => resolveConfig(loaded({ secret: 'short', instances: web() }), { registry, env: {}, hostname: 'lb1' }), {
+    message: /secret: the key is only 5 bytes; at least 16 are needed/,
+  });
   const exoip = resolveConfig(loaded({ protocol: 'exoip', secret: 'env:UNSET', instances: web({ peers: [] }) }), { registry, env: {}, hostname: 'lb1' });
   t.same(exoip.secrets, []);
   t.same(exoip.warnings, [

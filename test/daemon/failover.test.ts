@@ -52,7 +52,9 @@ for (const preempt of [true, false]) {
     const c = new LocalCluster({ nodes: 3, intervalMs: INTERVAL, deadRatio: DEAD_RATIO, preempt });
     t.teardown(() => c.destroy());
     await c.prepare();
-    await c.startAll();
+    // lab1 first: with preempt off, whoever ends its hold-off first keeps the IP
+    await c.start(c.nodes[0]!);
+    await Promise.all(c.nodes.slice(1).map((n) => c.start(n)));
     const first = await stableMaster(c, 'lab1');
     t.equal(first.id, 'lab1', 'the highest priority holds the IP');
 

@@ -40,6 +40,10 @@ export interface LocalClusterOptions {
   /** Extra top-level config keys. */
   extras?: Record<string, unknown>;
   logLevel?: string;
+  /** Node addresses (default 127.0.0.<firstHost + i>); e.g. hosts in network namespaces. */
+  addresses?: string[];
+  /** Starts a node's process (default: a child of this process); e.g. `ip netns exec`. */
+  spawner?: (index: number, argv: string[], stdio: number) => ChildProcess;
 }
 
 export interface LabNode extends LabNodeSpec {
@@ -64,7 +68,7 @@ export class LocalCluster {
 
   async prepare(): Promise<void> {
     const first = this.opts.firstHost ?? 11;
-    const addresses = Array.from({ length: this.opts.nodes }, (_, i) => `127.0.0.${first + i}`);
+    const addresses = this.opts.addresses ?? Array.from({ length: this.opts.nodes }, (_, i) => `127.0.0.${first + i}`);
     this.port = this.opts.port ?? (await freeUdpPort(addresses));
     addresses.forEach((address, i) => {
       const id = `lab${i + 1}`;
@@ -107,10 +111,10 @@ export class LocalCluster {
   /** Starts one node's daemon; resolves when its control socket answers. */
   async start(n: LabNode): Promise<void> {
     const fd = openSync(n.logFile, 'a');
-    const child = spawn(process.execPath, [CLI_ENTRY, 'run', '--config', n.configFile], {
-      stdio: ['ignore', fd, fd],
-      env: { ...process.env, IPWARDEN_SECRET: undefined },
-    });
+    const argv = [process.execPath, CLI_ENTRY, 'run', '--config', n.configFile];
+    const child = this.opts.spawner
+      ? this.opts.spawner(n.index, argv, fd)
+      : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     n.process = child;
     const deadline = Date.now() + 10_000;

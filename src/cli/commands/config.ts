@@ -10,7 +10,7 @@ const configFlag = { type: 'string' as const, short: 'c', arg: 'FILE', descripti
 
 export const configCheckCommand: Command = {
   name: 'config check',
-  summary: 'validate the config (schema, secrets, plugins); exit 0 when valid, 3 when not',
+  summary: 'validate the config (schema, secrets, plugins); exit 0 when valid, 1 when not',
   usage: '[--config FILE]',
   flags: { config: configFlag },
   async run(ctx) {
@@ -18,7 +18,7 @@ export const configCheckCommand: Command = {
     for (const w of report.warnings) ctx.stderr.write(`warning: ${w}\n`);
     if (!report.ok) {
       ctx.stderr.write(`${report.file ? `${report.file}: ` : ''}invalid config\n${report.problems.map((p) => `  ${p}\n`).join('')}`);
-      return EXIT.CONFIG;
+      return EXIT.FAILURE;
     }
     ctx.stdout.write(`${report.file}: ok\n`);
     return EXIT.OK;

@@ -89,7 +89,6 @@ export class Daemon {
     for (const inst of this.settings.instances) await this.startInstance(inst);
     this.log.info(
       {
-        node: this.settings.nodeId,
         bind: endpointKey(this.transport.boundAddress),
         instances: this.settings.instances.map((i) => ({ name: i.name, address: i.address, priority: i.priority, masterDownMs: i.deadRatio * i.intervalMs })),
         event: 'started',

@@ -269,14 +269,9 @@ t.test('scheduleCheck and toScheduledCheck', async (t) => {
     name: 'probe', plugin: 'probe', intervalMs: 1000, timeoutMs: 1000, rise: 2, fall: 3, weight: 0, reverse: false, initialState: 'fail', config: { target: 'a' },
   }, 'defaults are the config schema\'s');
   t.match(scheduleCheck(plugin, { target: 'a' }, { name: 'b', intervalMs: 500, instance: 'web' }), { name: 'b', intervalMs: 500, timeoutMs: 500, instance: 'web' });
-  const resolved = {
-    name: 'p1', plugin: plugin as CheckPlugin<unknown>, pluginConfig: { target: 'x' },
-    interval: 250, timeout: 100, rise: 4, fall: 5, weight: -7, reverse: true, initialState: 'ok' as const,
-  };
-  t.same(toScheduledCheck(resolved, 'db'), {
-    name: 'p1', plugin: 'probe', intervalMs: 250, timeoutMs: 100, rise: 4, fall: 5, weight: -7, reverse: true, initialState: 'ok',
-    impl: plugin, config: { target: 'x' }, instance: 'db',
-  });
+  const resolved = scheduleCheck(plugin as CheckPlugin<unknown>, { target: 'x' }, { name: 'p1', intervalMs: 250, timeoutMs: 100 });
+  t.same(toScheduledCheck(resolved, 'db'), { ...resolved, instance: 'db' }, 'tagged with its instance');
+  t.equal(toScheduledCheck(resolved), resolved);
   t.throws(() => new CheckRunner([check('dup', () => ({ ok: true, detail: '' })), check('dup', () => ({ ok: true, detail: '' }))]), /duplicate check name "dup"/);
   t.doesNotThrow(() => new CheckRunner([check('dup', () => ({ ok: true, detail: '' }), { instance: 'a' }), check('dup', () => ({ ok: true, detail: '' }), { instance: 'b' })]));
 });

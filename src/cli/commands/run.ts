@@ -8,6 +8,21 @@ import { VERSION } from '../version.js';
 import { ConfigError } from '../../config/issues.js';
 import { PluginError } from '../../plugins/loader.js';
 import { SecretError } from '../../config/secret.js';
+import { execa } from 'execa';
+import type { Logger } from '../../log.js';
+
+/**
+ * Type=notify readiness without a native addon: systemd-notify, accepted with NotifyAccess=all.
+ * Nothing happens outside systemd (no NOTIFY_SOCKET).
+ */
+async function notifySystemd(env: NodeJS.ProcessEnv, log: Logger): Promise<void> {
+  if (!env.NOTIFY_SOCKET) return;
+  try {
+    await execa('systemd-notify', ['--ready', `--pid=${process.pid}`, '--status=heartbeat up'], { env, timeout: 5000 });
+  } catch (err) {
+    log.warn({ err: (err as Error).message.split('\n')[0] }, 'could not signal readiness to systemd (systemd-notify)');
+  }
+}
 
 export const runCommand: Command = {
   name: 'run',
@@ -37,6 +52,7 @@ one is kept. SIGUSR1/SIGUSR2 raise/lower every instance's priority by one.`,
     } catch (err) {
       throw new CliError((err as Error).message, EXIT.FAILURE);
     }
+    await notifySystemd(ctx.env, log);
 
     let reloading = Promise.resolve();
     const onHup = () => {

@@ -42,6 +42,10 @@ export interface CheckContext<C> {
   signal: AbortSignal;
   config: C;
   log: Logger;
+  /** The check's name (the entry's `name`, default the plugin name); set by ipwarden's runner. */
+  name?: string;
+  /** The instance the check belongs to; unset for checks run outside an instance (ad hoc `ipwarden check`). */
+  instance?: string;
 }
 
 export interface CheckPlugin<C = unknown> {

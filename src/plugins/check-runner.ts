@@ -114,11 +114,9 @@ export interface CheckSnapshot {
   since: number;
 }
 
-/** The context a plugin's run() gets: the API's, plus the check's identity. */
+/** The context a plugin's run() gets from the runner: the API's, with the check's name always set. */
 export interface RunnerCheckContext<C> extends CheckContext<C> {
-  /** The check's name. */
   name: string;
-  instance?: string;
 }
 
 export interface Clock {
@@ -314,7 +312,7 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
 
     slot.pluginPending = true;
     slot.pendingSince = t0;
-    const pluginRun = (async () => check.impl.run(ctx as CheckContext<unknown>))();
+    const pluginRun = (async () => check.impl.run(ctx))();
     pluginRun.then(
       () => (slot.pluginPending = false),
       () => (slot.pluginPending = false),

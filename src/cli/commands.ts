@@ -8,10 +8,13 @@ import { statusCommand } from './commands/status.js';
 import { configCheckCommand, configPrintCommand, configSchemaCommand } from './commands/config.js';
 import { checkCommand } from './commands/check.js';
 import { labCommand } from './commands/lab.js';
+import { maintenanceCommand, switchoverCommand } from './commands/maintenance.js';
 
 export const COMMANDS: readonly Command[] = [
   runCommand,
   statusCommand,
+  maintenanceCommand,
+  switchoverCommand,
   checkCommand,
   configCheckCommand,
   configPrintCommand,

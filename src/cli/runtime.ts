@@ -28,6 +28,8 @@ export function toDaemonSettings(r: ResolvedConfig): DaemonSettings {
     keys: r.secrets,
     protocol: r.protocol,
     replayWindowMs: r.clockSkew,
+    stateFile: r.stateFile,
+    ...(r.metrics ? { metrics: r.metrics.listen } : {}),
     instances: r.instances.map(
       (i): InstanceSettings => ({
         name: i.name,

@@ -8,6 +8,8 @@ import type { Endpoint } from '../config/endpoint.js';
 import { HeartbeatTransport, endpointKey, type TransportCounters, type WireProtocol } from './transport.js';
 import { InstanceRunner, type InstanceSettings, type InstanceStatus, type TransitionRecord } from './instance-runner.js';
 import { ControlServer } from './control.js';
+import { Metrics } from './metrics.js';
+import { readPersistentState, writePersistentState } from './state-file.js';
 
 export interface DaemonSettings {
   nodeId: string;
@@ -18,6 +20,10 @@ export interface DaemonSettings {
   protocol: WireProtocol;
   replayWindowMs: number;
   instances: InstanceSettings[];
+  /** Prometheus endpoint; undefined = off. */
+  metrics?: Endpoint;
+  /** Persistent state (maintenance mode); undefined = not persisted. */
+  stateFile?: string;
 }
 
 export interface DaemonStatus {
@@ -36,6 +42,9 @@ export class Daemon {
   private readonly startedAt = new Date();
   private settings: DaemonSettings;
   private stopping: Promise<void> | undefined;
+  private metrics: Metrics | undefined;
+  /** Instances in maintenance (persisted in stateFile). */
+  private maintenance = new Set<string>();
   /** Extra control commands (maintenance, switchover... added by later features). */
   readonly commands = new Map<string, (req: Record<string, unknown>) => Promise<unknown>>();
 
@@ -48,6 +57,8 @@ export class Daemon {
     this.transport = this.makeTransport(settings);
     this.commands.set('ping', async () => 'pong');
     this.commands.set('status', async () => this.status());
+    this.commands.set('maintenance', async (req) => this.setMaintenance(req.on === true, typeof req.instance === 'string' ? req.instance : undefined, req.force === true));
+    this.commands.set('switchover', async (req) => this.switchover(String(req.to ?? ''), typeof req.instance === 'string' ? req.instance : undefined, Number(req.timeoutMs ?? 10_000)));
   }
 
   private makeTransport(s: DaemonSettings): HeartbeatTransport {
@@ -75,7 +86,20 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    if (this.settings.stateFile) {
+      const state = readPersistentState(this.settings.stateFile, this.log);
+      this.maintenance = new Set(state.maintenance);
+    }
     await this.transport.open();
+    if (this.settings.metrics) {
+      this.metrics = new Metrics(() => this.status());
+      try {
+        await this.metrics.listen(this.settings.metrics, this.log);
+      } catch (err) {
+        this.transport.close();
+        throw err;
+      }
+    }
     this.transport.setPeers(allPeers(this.settings.instances));
     if (this.settings.control) {
       this.control = new ControlServer(this.settings.control, (req) => this.dispatch(req), this.log);
@@ -99,10 +123,16 @@ export class Daemon {
 
   private async startInstance(inst: InstanceSettings): Promise<void> {
     const r = new InstanceRunner(inst, this.settings.nodeId, this.transport, this.log, {
-      onTransition: (name, t) => this.meta.onTransition?.(name, t),
+      onTransition: (name, t) => {
+        this.metrics?.onTransition(name, t);
+        this.meta.onTransition?.(name, t);
+      },
+      onCheckResult: (name, c) => this.metrics?.onCheckResult(name, c),
+      onActionOutcome: (name, o) => this.metrics?.onActionOutcome(name, o),
+      onApiCall: (sample) => this.metrics?.onApiCall(sample),
     });
     this.runners.set(inst.name, r);
-    await r.start();
+    await r.start(this.maintenance.has(inst.name));
   }
 
   private async dispatch(req: Record<string, unknown>): Promise<unknown> {
@@ -125,6 +155,73 @@ export class Daemon {
       instances: [...this.runners.values()].map((r) => r.status()),
       counters: structuredClone(this.transport.counters),
     };
+  }
+
+  private targets(instance: string | undefined): InstanceRunner[] {
+    if (instance === undefined) return [...this.runners.values()];
+    const r = this.runners.get(instance);
+    if (!r) throw new Error(`no instance "${instance}" (have: ${[...this.runners.keys()].join(', ')})`);
+    return [r];
+  }
+
+  /**
+   * Maintenance on: the instance advertises FAULT ("maintenance mode") so a backup takes over at
+   * once, and stays drained across restarts (stateFile). Refused when no healthy peer could take
+   * over, unless forced.
+   */
+  async setMaintenance(on: boolean, instance?: string, force = false): Promise<{ instances: string[]; on: boolean }> {
+    const runners = this.targets(instance);
+    if (on && !force) {
+      for (const r of runners) {
+        const st = r.status();
+        const healthy = st.peers.filter((p) => p.alive && (p.state === 'BACKUP' || p.state === 'MASTER') && p.priority > 0);
+        if (st.state === 'MASTER' && healthy.length === 0) {
+          throw new Error(`refusing maintenance for ${st.instance}: no healthy peer could take the IP over (use --force to drain anyway)`);
+        }
+      }
+    }
+    for (const r of runners) {
+      if (on) this.maintenance.add(r.settings.name);
+      else this.maintenance.delete(r.settings.name);
+      r.setMaintenance(on);
+    }
+    this.persist();
+    this.log.info({ event: 'maintenance', on, instances: runners.map((r) => r.settings.name) }, `maintenance ${on ? 'on' : 'off'}`);
+    return { instances: runners.map((r) => r.settings.name), on };
+  }
+
+  /**
+   * Planned move of a MASTER instance to `to`: refused unless `to` is a live, healthy backup that
+   * ranks first among the backups (it is the one that takes over). This node is drained
+   * (maintenance, persisted) and the call resolves when `to` is MASTER, with the measured time.
+   */
+  async switchover(to: string, instance: string | undefined, timeoutMs: number): Promise<{ instance: string; to: string; tookMs: number }> {
+    const runners = this.targets(instance);
+    if (runners.length !== 1) throw new Error(`several instances (${runners.map((r) => r.settings.name).join(', ')}): name one with --instance`);
+    const r = runners[0]!;
+    const st = r.status();
+    if (!to) throw new Error('switchover needs --to NODE');
+    if (st.state !== 'MASTER') throw new Error(`refusing switchover of ${st.instance}: this node is ${st.state}, run it on the MASTER (${st.master ?? 'none known'})`);
+    const target = st.peers.find((p) => p.id === to);
+    if (!target) throw new Error(`refusing switchover: no peer "${to}" known for ${st.instance} (peers: ${st.peers.map((p) => p.id).join(', ') || 'none'})`);
+    if (!target.alive || target.state !== 'BACKUP') throw new Error(`refusing switchover: ${to} is ${target.alive ? target.state : 'not alive'}, not a healthy BACKUP`);
+    const better = st.peers.filter((p) => p.alive && p.state === 'BACKUP' && p.id !== to && (p.priority > target.priority || (p.priority === target.priority && p.id < to)));
+    if (better.length) {
+      throw new Error(`refusing switchover: ${better.map((p) => `${p.id} (prio ${p.priority})`).join(', ')} would take over before ${to} (prio ${target.priority}); drain them or change priorities`);
+    }
+    const started = performance.now();
+    await this.setMaintenance(true, st.instance, true);
+    const deadline = started + timeoutMs;
+    while (performance.now() < deadline) {
+      const now = r.status();
+      if (now.master === to) return { instance: st.instance, to, tookMs: Math.round(performance.now() - started) };
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    throw new Error(`switchover: ${to} did not become MASTER within ${timeoutMs} ms (this node stays in maintenance; \`ipwarden maintenance off\` to undo)`);
+  }
+
+  private persist(): void {
+    if (this.settings.stateFile) writePersistentState(this.settings.stateFile, { maintenance: [...this.maintenance].sort() }, this.log);
   }
 
   /** SIGUSR1 / SIGUSR2. */
@@ -174,6 +271,7 @@ export class Daemon {
       await new Promise((r) => setTimeout(r, 20));
       this.transport.close();
       await this.control?.close();
+      await this.metrics?.close();
       this.log.info({ event: 'stopped' }, 'ipwarden stopped');
     })();
     return this.stopping;

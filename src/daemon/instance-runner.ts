@@ -5,12 +5,13 @@
  */
 import type { Logger } from '../log.js';
 import { InstanceEngine } from '../engine/instance.js';
-import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState } from '../engine/types.js';
+import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState, TransitionCause } from '../engine/types.js';
 import { instanceKey } from '../protocol/instance-key.js';
 import { endpointKey, type HeartbeatTransport, type Inbound } from './transport.js';
 import { CheckRunner, type CheckSnapshot, type ScheduledCheck } from '../plugins/check-runner.js';
 import { ActionRunner, type ActionOutcome, type ScheduledAction } from '../plugins/action-runner.js';
 import type { Endpoint } from '../config/endpoint.js';
+import type { ApiCallSample } from '../plugins/api.js';
 
 export interface InstanceSettings {
   name: string;
@@ -29,6 +30,7 @@ export interface TransitionRecord {
   from: InstanceState;
   to: InstanceState;
   reason: string;
+  cause: TransitionCause;
   priority: number;
   /** Wall clock ms. */
   at: number;
@@ -48,8 +50,12 @@ export interface InstanceStatus extends Omit<EngineSnapshot, 'since' | 'lastTran
   preempt: boolean;
 }
 
+/** Observers (metrics); all optional. */
 export interface InstanceRunnerHooks {
   onTransition?(instance: string, t: TransitionRecord): void;
+  onCheckResult?(instance: string, c: CheckSnapshot): void;
+  onActionOutcome?(instance: string, o: ActionOutcome): void;
+  onApiCall?(sample: ApiCallSample): void;
 }
 
 export class InstanceRunner {
@@ -81,6 +87,8 @@ export class InstanceRunner {
       instance: { name: settings.name, address: settings.address },
       node: { id: this.nodeId },
       log: this.log,
+      onOutcome: (o) => this.hooks.onActionOutcome?.(settings.name, o),
+      ...(this.hooks.onApiCall ? { onApiCall: this.hooks.onApiCall } : {}),
       onRequiredFailure: (reason) => {
         this.log.error({ reason }, 'a required action failed on MASTER: entering FAULT so a peer can take over');
         this.feed({ type: 'maintenance', now: now(), on: true });
@@ -103,8 +111,7 @@ export class InstanceRunner {
     if (JSON.stringify(next.checks.map(checkKey)) !== JSON.stringify(old.checks.map(checkKey))) {
       this.checks.stop();
       this.checks = new CheckRunner(next.checks, { log: this.log });
-      this.checks.on('change', () => this.feedChecks());
-      this.checks.start();
+      this.watchChecks();
     }
     const fx = this.engine.reconfigure(now(), { priority: next.priority, preempt: next.preempt, preemptDelayMs: next.preemptDelayMs });
     for (const e of fx) this.apply(e);
@@ -123,12 +130,19 @@ export class InstanceRunner {
     };
   }
 
-  async start(): Promise<void> {
+  /** `maintenance`: start drained (persisted maintenance mode). */
+  async start(maintenance = false): Promise<void> {
     await this.actions.init();
-    this.checks.on('change', () => this.feedChecks());
-    this.checks.start();
+    this.watchChecks();
+    if (maintenance) this.engine.handle({ type: 'maintenance', now: now(), on: true });
     this.feed({ type: 'start', now: now() });
     this.feedChecks();
+  }
+
+  private watchChecks(): void {
+    this.checks.on('change', () => this.feedChecks());
+    this.checks.on('result', (c) => this.hooks.onCheckResult?.(this.settings.name, c));
+    this.checks.start();
   }
 
   private feedChecks(): void {
@@ -142,6 +156,10 @@ export class InstanceRunner {
 
   onUnreachable(peer: string): void {
     this.feed({ type: 'unreachable', now: now(), from: peer });
+  }
+
+  setMaintenance(on: boolean): void {
+    this.feed({ type: 'maintenance', now: now(), on });
   }
 
   nudge(delta: number): void {
@@ -230,7 +248,7 @@ export class InstanceRunner {
         this.send(e.to, 'probe-reply', e.nonce);
         break;
       case 'transition': {
-        const rec: TransitionRecord = { from: e.from, to: e.to, reason: e.reason, priority: e.priority, at: Date.now() };
+        const rec: TransitionRecord = { from: e.from, to: e.to, reason: e.reason, cause: e.cause, priority: e.priority, at: Date.now() };
         this.lastTransition = rec;
         const level = e.to === 'FAULT' ? 'warn' : 'info';
         this.log[level]({ from: e.from, to: e.to, reason: e.reason, priority: e.priority, event: 'transition' }, `${e.from} -> ${e.to}: ${e.reason}`);

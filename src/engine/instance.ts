@@ -27,6 +27,7 @@ import type {
   InstanceState,
   PeerRef,
   PeerView,
+  TransitionCause,
 } from './types.js';
 import type { Packet } from '../protocol/types.js';
 import { formatDuration } from '../util/duration.js';
@@ -228,14 +229,14 @@ export class InstanceEngine {
   private start(now: number, fx: Effect[]): void {
     this.startedAt = now;
     this.loss = { since: now, confirmed: false, why: 'startup' };
-    this.transition(now, this.health.fault ? 'FAULT' : 'BACKUP', this.health.fault ? this.health.reason : 'startup', fx);
+    this.transition(now, this.health.fault ? 'FAULT' : 'BACKUP', this.health.fault ? this.health.reason : 'startup', fx, this.health.fault ? 'fault' : 'startup');
     this.nextAdvertAt = now; // advertise at once so peers learn about us
   }
 
   private stop(now: number, fx: Effect[]): void {
     if (this.state !== 'INIT') fx.push({ type: 'advert', to: 'all', goodbye: true });
     this.confirming = undefined;
-    this.transition(now, 'STOP', 'shutting down', fx);
+    this.transition(now, 'STOP', 'shutting down', fx, 'shutdown');
   }
 
   private onPacket(now: number, from: PeerRef, pkt: Packet, stateless: boolean, fx: Effect[]): void {
@@ -300,7 +301,7 @@ export class InstanceEngine {
     if (this.state === 'MASTER' && this.isMaster(peer)) {
       if (outranks(peer, { priority: this.health.priority, id: this.config.nodeId })) {
         this.loss = undefined;
-        this.transition(now, 'BACKUP', `yielding to master ${peer.id} prio ${peer.priority} (ours ${this.health.priority})`, fx);
+        this.transition(now, 'BACKUP', `yielding to master ${peer.id} prio ${peer.priority} (ours ${this.health.priority})`, fx, 'yield');
       } else if (now - this.lastReassertAt >= this.config.intervalMs) {
         this.lastReassertAt = now;
         fx.push({ type: 'advert', to: 'all' });
@@ -389,12 +390,12 @@ export class InstanceEngine {
     }
     // 2. state rules
     if (this.health.fault) {
-      if (this.state !== 'FAULT') this.transition(now, 'FAULT', this.health.reason, fx);
+      if (this.state !== 'FAULT') this.transition(now, 'FAULT', this.health.reason, fx, this.maintenance ? 'maintenance' : 'fault');
     } else if (this.state === 'FAULT') {
       // listen-through: we kept hearing adverts while in FAULT, so the timers stay meaningful
       const master = this.liveMaster();
       this.loss = master ? undefined : { since: Math.min(now, Math.max(this.since, now - this.masterDownMs)), confirmed: false, why: 'recovered from FAULT with no live master' };
-      this.transition(now, 'BACKUP', 'checks pass again', fx);
+      this.transition(now, 'BACKUP', 'checks pass again', fx, 'recovered');
       this.evaluateBackup(now, fx);
     } else if (this.state === 'BACKUP') {
       this.evaluateBackup(now, fx);
@@ -417,7 +418,7 @@ export class InstanceEngine {
       if (this.config.preempt && me.priority > master.priority) {
         this.preemptSince ??= now;
         if (now >= this.preemptSince + this.config.preemptDelayMs && now >= this.holdOffUntil) {
-          this.becomeMaster(now, `preempting ${master.id} prio ${master.priority} (ours ${me.priority})`, fx);
+          this.becomeMaster(now, `preempting ${master.id} prio ${master.priority} (ours ${me.priority})`, fx, 'preempt');
         }
       } else {
         this.preemptSince = undefined;
@@ -482,6 +483,12 @@ export class InstanceEngine {
     return `peer ${l.masterId} dead after ${formatDuration(now - l.since)}`;
   }
 
+  private takeoverCause(): TransitionCause {
+    const l = this.loss;
+    if (!l || l.masterId === undefined) return 'no-master';
+    return l.confirmed ? 'master-left' : 'master-dead';
+  }
+
   /** Age (ms, our clock) of the most recent sighting of `masterId` vouched by a live peer. */
   private freshestVouch(now: number, masterId: string): number | undefined {
     let best: number | undefined;
@@ -493,24 +500,24 @@ export class InstanceEngine {
     return best;
   }
 
-  private becomeMaster(now: number, reason: string, fx: Effect[]): void {
+  private becomeMaster(now: number, reason: string, fx: Effect[], cause: TransitionCause = this.takeoverCause()): void {
     this.loss = undefined;
     this.confirming = undefined;
     this.vouchedUntil = 0;
     this.preemptSince = undefined;
-    this.transition(now, 'MASTER', reason, fx);
+    this.transition(now, 'MASTER', reason, fx, cause);
     fx.push({ type: 'advert', to: 'all' });
     this.nextAdvertAt = now + this.config.intervalMs;
   }
 
-  private transition(now: number, to: InstanceState, reason: string, fx: Effect[]): void {
+  private transition(now: number, to: InstanceState, reason: string, fx: Effect[], cause: TransitionCause): void {
     const from = this.state;
     if (from === to) return;
     this.state = to;
     this.since = now;
     this.lastTransition = { from, to, reason, at: now };
     if (to !== 'BACKUP') this.confirming = undefined;
-    fx.push({ type: 'transition', from, to, reason, priority: this.health.priority });
+    fx.push({ type: 'transition', from, to, reason, cause, priority: this.health.priority });
     if (to === 'FAULT' || (from === 'MASTER' && to === 'BACKUP')) fx.push({ type: 'advert', to: 'all' });
   }
 }

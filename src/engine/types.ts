@@ -27,6 +27,15 @@ export interface EngineConfig {
 /** A check's settled state as the engine needs it (weights as keepalived's vrrp_script). */
 export type CheckState = WeightedCheck;
 
+/**
+ * Why a transition happened, as a small fixed set (metrics label); `reason` has the details.
+ * startup, shutdown, fault, maintenance, recovered (checks pass again), yield (another master ranks
+ * higher), preempt, master-dead (silent and unanswered), master-left (goodbye, FAULT, daemon down),
+ * no-master (none heard since startup).
+ */
+export type TransitionCause =
+  | 'startup' | 'shutdown' | 'fault' | 'maintenance' | 'recovered' | 'yield' | 'preempt' | 'master-dead' | 'master-left' | 'no-master';
+
 /** A peer endpoint, as the shell names it ("198.51.100.11:12345"). */
 export type PeerRef = string;
 
@@ -55,7 +64,7 @@ export type Effect =
   | { type: 'probe'; to: PeerRef; nonce: number }
   | { type: 'probe-reply'; to: PeerRef; nonce: number }
   /** The state changed: run the actions of the new state. */
-  | { type: 'transition'; from: InstanceState; to: InstanceState; reason: string; priority: number }
+  | { type: 'transition'; from: InstanceState; to: InstanceState; reason: string; cause: TransitionCause; priority: number }
   /** Still MASTER, but another node claimed it: re-run the MASTER actions to re-claim external state. */
   | { type: 'reassert'; reason: string; priority: number }
   /** A peer that was alive went silent (or its daemon is gone). */

@@ -39,6 +39,8 @@ export interface LocalClusterOptions {
   instanceExtras?: (index: number) => Record<string, unknown>;
   /** Extra top-level config keys. */
   extras?: Record<string, unknown>;
+  /** Extra top-level config keys by node index (e.g. metrics on one node). */
+  nodeExtras?: (index: number) => Record<string, unknown>;
   logLevel?: string;
   /** Node addresses (default 127.0.0.<firstHost + i>); e.g. hosts in network namespaces. */
   addresses?: string[];
@@ -103,6 +105,7 @@ export class LocalCluster {
       log: { level: this.opts.logLevel ?? 'info', format: 'json' },
       stateFile: join(this.dir, `${n.id}.state.json`),
       ...(this.opts.extras ?? {}),
+      ...(this.opts.nodeExtras?.(n.index) ?? {}),
       instances: { lab: instance },
     };
     writeFileSync(n.configFile, JSON.stringify(config, null, 2));

@@ -8,7 +8,7 @@
  * transition supersedes a queued one (last state wins, never stale-state-last) and aborts the
  * attempts still running for an older one; every run is logged with outcome and duration.
  */
-import type { ActionHandlers, ActionPlugin, InstanceState, PeerDeadEvent, TransitionEvent } from './api.js';
+import type { ActionHandlers, ActionPlugin, ApiCallSample, InstanceState, PeerDeadEvent, TransitionEvent } from './api.js';
 import { silentLogger, type Logger } from '../log.js';
 import { retry } from '../util/retry.js';
 import { formatDuration } from '../util/duration.js';
@@ -46,6 +46,8 @@ export interface ActionRunnerOptions {
   onRequiredFailure?: (reason: string) => void;
   /** Every finished action run (metrics). */
   onOutcome?: (o: ActionOutcome) => void;
+  /** Every API request an action makes (metrics). */
+  onApiCall?: (sample: ApiCallSample) => void;
 }
 
 type Job =
@@ -83,6 +85,7 @@ export class ActionRunner {
         log: this.log.child({ action: action.name }),
         instance: this.opts.instance,
         node: this.opts.node,
+        ...(this.opts.onApiCall ? { onApiCall: this.opts.onApiCall } : {}),
       });
       this.handlers.push({ action, h });
     }

@@ -96,11 +96,23 @@ export interface ActionHandlers {
   close?(): Promise<void>;
 }
 
+/** One cloud API request made by an action, for ipwarden's metrics (ipwarden_api_*). */
+export interface ApiCallSample {
+  /** Name of the call, e.g. "attach-elastic-ip". */
+  call: string;
+  /** HTTP status, undefined for a network error or timeout. */
+  status?: number;
+  durationMs: number;
+  error?: boolean;
+}
+
 export interface ActionContext<C> {
   config: C;
   log: Logger;
   instance: { name: string; address: string };
   node: { id: string };
+  /** Report each API request (metrics); optional for plugins that call no API. */
+  onApiCall?: (sample: ApiCallSample) => void;
 }
 
 export interface ActionPlugin<C = unknown> {
@@ -112,12 +124,53 @@ export interface ActionPlugin<C = unknown> {
   create(ctx: ActionContext<C>): ActionHandlers | Promise<ActionHandlers>;
 }
 
-export type Plugin = CheckPlugin<any> | ActionPlugin<any>;
+// ---------------------------------------------------------------- peer discovery
+
+/** A peer found by a discovery plugin; `port` defaults to the node.bind port (or the entry's own default). */
+export interface DiscoveredPeer {
+  /** IP literal (heartbeats are matched to peers by source address). */
+  host: string;
+  port?: number;
+  /** What the source calls it (an instance id, a name), for logs and status. */
+  id?: string;
+}
+
+export interface DiscoveryContext<C> {
+  config: C;
+  log: Logger;
+  instance: { name: string; address: string };
+  /** This node: its id and heartbeat bind address (to leave itself out of the list). */
+  node: { id: string; bind: { host: string; port: number } };
+}
+
+/** One instance's peer source, asked again every `refresh`. */
+export interface DiscoverySource {
+  /**
+   * The current peers, this node excluded. Throwing (or a timeout) keeps the last good
+   * list; an empty array is a valid answer (no peers).
+   */
+  discover(signal: AbortSignal): Promise<DiscoveredPeer[]>;
+  close?(): Promise<void>;
+}
+
+/** `discovery: { plugin: <name>, refresh: 60s, ... }` of an instance: peers found at runtime. */
+export interface DiscoveryPlugin<C = unknown> {
+  kind: 'discovery';
+  name: string;
+  description?: string;
+  parseConfig(raw: Record<string, unknown>, env: PluginEnvironment): ParseResult<C>;
+  create(ctx: DiscoveryContext<C>): DiscoverySource | Promise<DiscoverySource>;
+}
+
+export type Plugin = CheckPlugin<any> | ActionPlugin<any> | DiscoveryPlugin<any>;
 
 /** Identity helpers that give plugin authors type inference. */
 export function defineCheck<C>(plugin: CheckPlugin<C>): CheckPlugin<C> {
   return plugin;
 }
 export function defineAction<C>(plugin: ActionPlugin<C>): ActionPlugin<C> {
+  return plugin;
+}
+export function defineDiscovery<C>(plugin: DiscoveryPlugin<C>): DiscoveryPlugin<C> {
   return plugin;
 }

@@ -303,6 +303,8 @@ export interface ValidationReport {
   /** "path: message" lines (or one line about the file itself). */
   problems: string[];
   warnings: string[];
+  /** The resolved config, when valid (for the cluster cross-check of several files). */
+  resolved?: ResolvedConfig;
 }
 
 /** `ipwarden config check`: load, validate, load plugins, resolve; reports instead of throwing. */
@@ -325,5 +327,5 @@ export async function validateConfigFile(opts: ValidateOptions = {}): Promise<Va
     }
   }
   const r = collect(loaded, { registry, env: opts.env, ...(opts.hostname ? { hostname: opts.hostname } : {}) });
-  return { ok: r.problems.length === 0, file, problems: r.problems, warnings: r.warnings };
+  return { ok: r.problems.length === 0, file, problems: r.problems, warnings: r.warnings, ...(r.resolved ? { resolved: r.resolved } : {}) };
 }

@@ -2,7 +2,7 @@
  * `exec` check: runs a command, keepalived vrrp_script style. Exit 0 passes; any other exit, a
  * signal, or the run's timeout fails.
  *
- *   command  the command line, split into argv like keepalived does (no shell; see argv.ts)
+ *   command  the command line, split into argv like keepalived does (no shell; see src/util/argv.ts)
  *   user     run as this user (name or uid; its primary group); needs ipwarden to run as root
  *   env      extra environment variables
  *
@@ -21,10 +21,12 @@ import { z } from 'zod';
 import { defineCheck, type CheckContext, type CheckResult } from '../../src/plugins/api.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { abortReason } from '../tcp/socket-errors.js';
-import { ArgvError, splitCommand } from './argv.js';
+import { ArgvError, splitCommand } from '../../src/util/argv.js';
+import { scriptFindings } from '../../src/util/script-safety.js';
+import { KILL_GRACE_MS, killGroup, lookupUser, type Account } from '../../src/util/process-group.js';
 
-/** Time between SIGTERM and SIGKILL to the process group on timeout. */
-export const KILL_GRACE_MS = 500;
+export { KILL_GRACE_MS, killGroup, lookupUser };
+
 const MAX_OUTPUT = 1024 * 1024;
 /** How long output is still read after the command exited. */
 const OUTPUT_LINGER_MS = 200;
@@ -46,35 +48,6 @@ export interface ExecConfig {
 
 /** The runner passes the check's identity along with the API's context. */
 type ExecContext = CheckContext<ExecConfig> & { name?: string; instance?: string };
-
-interface Account {
-  uid: number;
-  gid: number;
-  name: string;
-  home: string;
-}
-
-/** Looks a user up with getent (covers NSS); a bare uid unknown to it runs with gid = uid. */
-export async function lookupUser(user: string | number): Promise<Account> {
-  const key = String(user);
-  const r = await execa('getent', ['passwd', key], { reject: false, stdin: 'ignore' });
-  const fields = r.exitCode === 0 ? String(r.stdout).split('\n')[0]!.split(':') : [];
-  if (fields.length >= 6) {
-    return { name: fields[0]!, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5]! };
-  }
-  if (typeof user === 'number' || /^\d+$/.test(key)) return { name: key, uid: Number(key), gid: Number(key), home: '/' };
-  throw new Error(`unknown user ${JSON.stringify(key)}`);
-}
-
-/** Sends `signal` to every process of the group `pgid`; false when the group is gone. */
-export function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function lastLine(text: string | undefined): string {
   const lines = (text ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
@@ -102,6 +75,7 @@ export default defineCheck<ExecConfig>({
     if (r.config.user !== undefined) config.user = r.config.user;
     return { ok: true, config };
   },
+  doctor: (config) => scriptFindings(config.argv[0]!),
   async run(ctx: ExecContext): Promise<CheckResult> {
     const { config, signal } = ctx;
     const [file, ...args] = config.argv as [string, ...string[]];

@@ -8,6 +8,7 @@ import { statusCommand } from './commands/status.js';
 import { configCheckCommand, configPrintCommand, configSchemaCommand } from './commands/config.js';
 import { checkCommand } from './commands/check.js';
 import { labCommand } from './commands/lab.js';
+import { doctorCommand } from './commands/doctor.js';
 import { maintenanceCommand, switchoverCommand } from './commands/maintenance.js';
 
 export const COMMANDS: readonly Command[] = [
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   configCheckCommand,
   configPrintCommand,
   configSchemaCommand,
+  doctorCommand,
   labCommand,
 ];
 

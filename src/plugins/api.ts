@@ -27,6 +27,16 @@ export interface PluginEnvironment {
   baseDir: string;
 }
 
+/** One finding of `ipwarden doctor` (see the optional `doctor` hook of plugins). */
+export interface DoctorFinding {
+  ok: boolean;
+  /** What was examined ("script /etc/ipwarden/check.sh", "Exoscale API credentials"). */
+  item: string;
+  detail: string;
+  /** How to fix it, when not ok. */
+  fix?: string;
+}
+
 // ---------------------------------------------------------------- checks
 
 export interface CheckResult {
@@ -57,6 +67,8 @@ export interface CheckPlugin<C = unknown> {
   parseConfig(raw: Record<string, unknown>, env: PluginEnvironment): ParseResult<C>;
   /** One run of the check. Throwing, hanging or returning garbage counts as a failure. */
   run(ctx: CheckContext<C>): Promise<CheckResult>;
+  /** Optional: what `ipwarden doctor` should verify (script permissions, files...). */
+  doctor?(config: C): Promise<DoctorFinding[]>;
 }
 
 // ---------------------------------------------------------------- actions
@@ -122,6 +134,8 @@ export interface ActionPlugin<C = unknown> {
   parseConfig(raw: Record<string, unknown>, env: PluginEnvironment): ParseResult<C>;
   /** Creates the per-instance handlers (called once per instance that lists the action). */
   create(ctx: ActionContext<C>): ActionHandlers | Promise<ActionHandlers>;
+  /** Optional: what `ipwarden doctor` should verify (API credentials with one read call, tools present...). */
+  doctor?(ctx: ActionContext<C>): Promise<DoctorFinding[]>;
 }
 
 // ---------------------------------------------------------------- peer discovery

@@ -10,9 +10,8 @@
  */
 import type { CheckPlugin, ConfigIssue, PluginEnvironment } from '../../plugins/api.js';
 import { CheckRunner, scheduleCheck, toScheduledCheck, type CheckSnapshot, type ScheduledCheck } from '../../plugins/check-runner.js';
-import { loadPlugins, PluginError } from '../../plugins/loader.js';
-import { loadConfig } from '../../config/load.js';
-import { resolveConfig } from '../../config/resolve.js';
+import { PluginError } from '../../plugins/loader.js';
+import { loadRuntime } from '../runtime.js';
 import { resolveSecret } from '../../config/secret.js';
 import { ConfigError } from '../../config/issues.js';
 import { formatDuration, requireDuration } from '../../util/duration.js';
@@ -235,9 +234,7 @@ async function configuredChecks(ctx: CommandContext): Promise<ScheduledCheck[]> 
 /** Loads the config, its plugins and its check entries (every instance's), as the daemon does. */
 export async function loadConfiguredChecks(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ScheduledCheck[]> {
   try {
-    const loaded = await loadConfig(opts);
-    const registry = await loadPlugins(loaded.config.plugins, loaded.baseDir);
-    const resolved = resolveConfig(loaded, opts.env ? { registry, env: opts.env } : { registry });
+    const { resolved } = await loadRuntime(opts);
     return resolved.instances.flatMap((inst) => inst.checks.map((c) => toScheduledCheck(c, inst.name)));
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PluginError) throw new CliError(err.message, EXIT.CONFIG);

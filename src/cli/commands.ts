@@ -8,6 +8,8 @@ import { statusCommand } from './commands/status.js';
 import { configCheckCommand, configPrintCommand, configSchemaCommand } from './commands/config.js';
 import { checkCommand } from './commands/check.js';
 import { labCommand } from './commands/lab.js';
+import { notifyCommand } from './commands/notify.js';
+import { keepalivedFifoCommand } from './commands/keepalived-fifo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { maintenanceCommand, switchoverCommand } from './commands/maintenance.js';
 
@@ -17,6 +19,8 @@ export const COMMANDS: readonly Command[] = [
   maintenanceCommand,
   switchoverCommand,
   checkCommand,
+  notifyCommand,
+  keepalivedFifoCommand,
   configCheckCommand,
   configPrintCommand,
   configSchemaCommand,

@@ -1,7 +1,9 @@
 /**
  * Renders the man pages from their templates (man/src/*.in) and the code they describe: the
- * command table (commands and flags of ipwarden.8) and the rc file's JSON Schema (every key of
- * ipwarden.rc.5). `npm run man` writes man/; a test fails when the committed pages drift.
+ * command table (commands and flags of ipwarden.8), the rc file's JSON Schema (every key of
+ * ipwarden.rc.5, and the check/action scheduling keys of ipwarden-plugins.7) and the plugin API's
+ * declarations (src/plugins/api.ts, in ipwarden-plugins.7). `npm run man` writes man/; a test
+ * fails when the committed pages drift.
  */
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +107,50 @@ export function keysSection(): string {
   return out.join('\n');
 }
 
+/**
+ * The scheduling keys of a check or action entry (the ones ipwarden owns), named as written in
+ * an entry ("interval"), with type, default and description from the schema.
+ */
+export function entryKeysSection(list: 'checks' | 'actions'): string {
+  const prefix = `instances.<name>.${list}[].`;
+  const out: string[] = [];
+  for (const { path, node, required } of configKeys()) {
+    if (!path.startsWith(prefix)) continue;
+    const meta = [typeOf(node)];
+    if (required) meta.push('required');
+    if (node.default !== undefined && typeof node.default !== 'object') meta.push(`default ${JSON.stringify(node.default)}`);
+    out.push('.TP', `.B ${roff(path.slice(prefix.length))}`, `(${roff(meta.join(', '))}) ${roff(node.description ?? '')}`);
+  }
+  return out.join('\n');
+}
+
+/** Escapes source code for a roff .EX block (no markup: backticks stay backticks). */
+export function roffCode(text: string): string {
+  return text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .split('\n')
+    .map((l) => (/^[.']/.test(l) ? `\\&${l}` : l))
+    .join('\n')
+    .replace(/[^\x00-\x7f]/g, (ch) => `\\[u${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`);
+}
+
+/**
+ * The plugin API as plugin authors import it: the declarations of src/plugins/api.ts (its header
+ * comment and imports left out), as a roff example block.
+ */
+export function pluginApiSection(apiFile: string): string {
+  const lines = readFileSync(apiFile, 'utf8').split('\n');
+  const headerEnd = lines[0]?.startsWith('/**') ? lines.findIndex((l) => l.trimEnd().endsWith('*/')) + 1 : 0;
+  const body = lines
+    .slice(headerEnd)
+    .filter((l) => !/^import /.test(l))
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+  return ['.EX', roffCode(body), '.EE'].join('\n');
+}
+
 const MAN_DIR = fileURLToPath(new URL('../../../man/', import.meta.url));
 
 /** Rendered pages by file name (ipwarden.8, ipwarden.rc.5, ...). */
@@ -115,7 +161,10 @@ export function renderManPages(manDir = MAN_DIR): Record<string, string> {
       .replaceAll('@DATE@', MAN_DATE)
       .replaceAll('@VERSION@', VERSION)
       .replace('@COMMANDS@', () => commandsSection())
-      .replace('@KEYS@', () => keysSection());
+      .replace('@KEYS@', () => keysSection())
+      .replace('@CHECK_KEYS@', () => entryKeysSection('checks'))
+      .replace('@ACTION_KEYS@', () => entryKeysSection('actions'))
+      .replace('@PLUGIN_API@', () => pluginApiSection(join(manDir, '..', 'src', 'plugins', 'api.ts')));
     pages[tpl.replace(/\.in$/, '')] = text;
   }
   return pages;

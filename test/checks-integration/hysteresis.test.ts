@@ -1,0 +1,88 @@
+/**
+ * rise/fall hysteresis between real daemons: a weight-0 `exec` check on the master alternates
+ * pass/fail on every run (a counter file). With fall 3 / rise 2 nothing moves; with fall 1 /
+ * rise 1 the same check flaps the IP.
+ */
+import t from 'tap';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { INTERVAL, instance, sleep, stableMaster, startCluster, transitions, type LabNode } from './lib/cluster.js';
+
+const WINDOW_MS = 2500;
+
+/** Exits 0, 1, 0, 1, ... on successive runs (the count is kept in the file given as $1). */
+const ALTERNATE = `n=$(cat "$1" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$1"
+echo "run $n"
+exit $((n % 2))
+`;
+
+async function flakyCluster(t: Parameters<Parameters<typeof t.test>[1]>[0], rise: number, fall: number) {
+  const c = await startCluster(t, {
+    before: (dir) => writeFileSync(join(dir, 'alternate.sh'), ALTERNATE),
+    checks: (i, dir) =>
+      i === 0
+        ? [
+            {
+              plugin: 'exec',
+              name: 'flaky',
+              command: `/bin/sh ${join(dir, 'alternate.sh')} ${join(dir, 'count')}`,
+              interval: `${INTERVAL}ms`,
+              timeout: '2s', // a slow fork on a busy machine must not add failures
+              rise,
+              fall,
+              weight: 0,
+              initialState: 'ok', // the first run passes; with rise 2 the check could never become ok from fail
+            },
+          ]
+        : [],
+  });
+  const count = () => Number(readFileSync(join(c.dir, 'count'), 'utf8'));
+  return { c, count };
+}
+
+/** Samples lab1's check results over the window: which outcomes and settled states were seen. */
+async function observe(c: Awaited<ReturnType<typeof flakyCluster>>['c'], n: LabNode, ms: number) {
+  const results = new Set<boolean>();
+  const states = new Set<string>();
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const check = (await instance(c, n))?.checks[0];
+    if (check?.lastResult) results.add(check.lastResult.ok);
+    if (check) states.add(check.state);
+    await sleep(INTERVAL / 3);
+  }
+  return { results, states };
+}
+
+t.test('fall 3 / rise 2: an alternating check causes no transition', async (t) => {
+  const { c, count } = await flakyCluster(t, 2, 3);
+  const [lab1, lab2] = [c.nodes[0]!, c.nodes[1]!];
+  await stableMaster(c, 'lab1');
+  const before = [transitions(lab1).length, transitions(lab2).length];
+  const runsBefore = count();
+  const seen = await observe(c, lab1, WINDOW_MS);
+  const runs = count() - runsBefore;
+  t.ok(runs >= WINDOW_MS / INTERVAL / 2, `the check ran ${runs} times in ${WINDOW_MS} ms`);
+  t.same([...seen.results].sort(), [false, true], 'it really alternated (both outcomes seen in status)');
+  t.same([...seen.states], ['ok'], 'its settled state never left ok');
+  t.same([transitions(lab1).length, transitions(lab2).length], before, 'zero transitions on both nodes');
+  t.same(await c.masters(), ['lab1']);
+});
+
+t.test('fall 1 / rise 1: the same check flaps the IP', async (t) => {
+  const { c, count } = await flakyCluster(t, 1, 1);
+  const [lab1, lab2] = [c.nodes[0]!, c.nodes[1]!];
+  // no stable master to wait for: it flaps from the start
+  await c.waitFor('lab1 running its check', 5000, async () => ((await instance(c, lab1))?.checks[0]?.runs ?? 0) > 2 || undefined);
+  const before = transitions(lab1).length;
+  const before2 = transitions(lab2).length;
+  const runsBefore = count();
+  const seen = await observe(c, lab1, WINDOW_MS);
+  const faults = transitions(lab1).slice(before).filter((x) => x.to === 'FAULT').length;
+  const takeovers = transitions(lab2).slice(before2).filter((x) => x.to === 'MASTER').length;
+  t.ok(count() - runsBefore >= WINDOW_MS / INTERVAL / 2, 'the check ran as often');
+  t.same([...seen.states].sort(), ['fail', 'ok'], 'the settled state follows every result');
+  t.ok(faults >= 4, `lab1 went to FAULT ${faults} times in ${WINDOW_MS} ms`);
+  t.ok(takeovers >= 2, `the IP moved to lab2 ${takeovers} times`);
+});

@@ -4,7 +4,7 @@
  * dummy values; the example itself is validated unchanged, from a copy of contrib/ so that
  * `file:` secrets relative to it can be created.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +26,7 @@ function configCheck(file: string, env: Record<string, string>) {
 }
 
 /** A copy of contrib/ with dummy secrets for `example` (relative to contrib/); returns the file and env. */
-function prepare(t: Tap.Test, example: string): { file: string; env: Record<string, string>; missing: string[] } {
+function prepare(t: Test, example: string): { file: string; env: Record<string, string>; missing: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-examples-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   cpSync(CONTRIB, join(dir, 'contrib'), { recursive: true, filter: (src) => basename(src) !== 'node_modules' });

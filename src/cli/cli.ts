@@ -29,7 +29,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     return EXIT.OK;
   }
   try {
-    const { values, positionals } = parse(command, rest);
+    const { values, positionals } = command.rawArgs ? { values: {}, positionals: rest } : parse(command, rest);
     return await command.run({ ...io, values, positionals });
   } catch (err) {
     const e = err as Error;

@@ -33,6 +33,8 @@ export interface Command {
   flags: Record<string, FlagSpec>;
   /** Positional arguments allowed (default false). */
   positionals?: boolean;
+  /** The command parses its own arguments (e.g. exoip's Go-style -xi flags): they arrive as `positionals`. */
+  rawArgs?: boolean;
   /** Extra help paragraphs. */
   details?: string;
   /** Returns the exit code. Throw UsageError for bad input (exit 2) or CliError (exit 1). */

@@ -12,6 +12,9 @@ import { notifyCommand } from './commands/notify.js';
 import { keepalivedFifoCommand } from './commands/keepalived-fifo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { maintenanceCommand, switchoverCommand } from './commands/maintenance.js';
+import { eipAttachCommand, eipDetachCommand, eipShowCommand } from './commands/eip.js';
+import { simulateExoscaleCommand } from './commands/simulate.js';
+import { exoipCommand } from './commands/exoip.js';
 
 export const COMMANDS: readonly Command[] = [
   runCommand,
@@ -26,6 +29,11 @@ export const COMMANDS: readonly Command[] = [
   configSchemaCommand,
   doctorCommand,
   labCommand,
+  eipAttachCommand,
+  eipDetachCommand,
+  eipShowCommand,
+  exoipCommand,
+  simulateExoscaleCommand,
 ];
 
 /** Longest match of the leading words: "config check --json" -> config check. */

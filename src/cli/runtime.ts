@@ -42,6 +42,7 @@ export function toDaemonSettings(r: ResolvedConfig): DaemonSettings {
         peers: i.peers,
         checks: i.checks.map((c) => ({ ...c, instance: i.name })),
         actions: i.actions,
+        ...(i.discovery ? { discovery: i.discovery } : {}),
       }),
     ),
   };

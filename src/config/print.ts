@@ -57,6 +57,7 @@ function printableInstance(i: InstanceConfig): Record<string, unknown> {
     peers: [...i.peers],
     checks: i.checks.map(printableCheck),
     actions: i.actions.map(printableAction),
+    ...(i.discovery ? { discovery: { plugin: i.discovery.plugin, refresh: durationText(i.discovery.refresh), ...i.discovery.options } } : {}),
   };
 }
 

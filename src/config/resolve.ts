@@ -6,10 +6,11 @@
  */
 import type { ScheduledCheck } from '../plugins/check-runner.js';
 import type { ScheduledAction } from '../plugins/action-runner.js';
+import type { ScheduledDiscovery } from '../daemon/discovery.js';
 import { MIN_KEY_BYTES, type HeartbeatKey } from '../protocol/advert.js';
 import { hostname as osHostname } from 'node:os';
 import { isIP } from 'node:net';
-import type { ActionPlugin, CheckPlugin, ConfigIssue, ParseResult, PluginEnvironment } from '../plugins/api.js';
+import type { ActionPlugin, CheckPlugin, ConfigIssue, DiscoveryPlugin, ParseResult, PluginEnvironment } from '../plugins/api.js';
 import { loadPlugins, PluginError, type PluginRegistry } from '../plugins/loader.js';
 import { DEFAULT_HEARTBEAT_PORT, parseEndpoint, type Endpoint } from './endpoint.js';
 import { ConfigError, didYouMean, formatIssues, formatPath } from './issues.js';
@@ -17,8 +18,10 @@ import { loadConfig, type LoadConfigOptions, type LoadedConfig } from './load.js
 import {
   ACTION_SCHEDULING_KEYS,
   CHECK_SCHEDULING_KEYS,
+  DISCOVERY_SCHEDULING_KEYS,
   type ActionEntryConfig,
   type CheckEntryConfig,
+  type DiscoveryEntryConfig,
   type InitialCheckState,
   type LogFormatName,
   type LogLevelName,
@@ -34,6 +37,8 @@ export type { LoadedConfig } from './load.js';
 export type ResolvedCheck = ScheduledCheck;
 /** An action ready to run (the action runner's own type). */
 export type ResolvedAction = ScheduledAction;
+/** A discovery source ready to schedule (the discovery runner's own type). */
+export type ResolvedDiscovery = ScheduledDiscovery;
 
 /** One shared IP run by the heartbeat engine. */
 export interface ResolvedInstance {
@@ -51,6 +56,8 @@ export interface ResolvedInstance {
   peers: Endpoint[];
   checks: ResolvedCheck[];
   actions: ResolvedAction[];
+  /** Peers found at runtime, combined with `peers`. */
+  discovery?: ResolvedDiscovery;
 }
 
 /** Actions for one keepalived VRRP instance (scripts mode). */
@@ -136,9 +143,10 @@ function collect(loaded: LoadedConfig, opts: ResolveOptions): { resolved?: Resol
     peers: inst.peers.map((p) => parseEndpoint(p, bind.port)!),
     checks: resolveEntries('check', inst.checks, ['instances', name, 'checks'], entryContext),
     actions: resolveEntries('action', inst.actions, ['instances', name, 'actions'], entryContext),
+    ...(inst.discovery ? optionalDiscovery(inst.discovery, ['instances', name, 'discovery'], entryContext) : {}),
   }));
   for (const inst of instances) {
-    if (inst.peers.length === 0) out.warn(`instances.${inst.name}.peers: no peers: this node alone decides and will be MASTER`);
+    if (inst.peers.length === 0 && !inst.discovery) out.warn(`instances.${inst.name}.peers: no peers: this node alone decides and will be MASTER`);
   }
   const keepalived = Object.entries(config.keepalived?.instances ?? {}).map(([name, inst]) => ({
     name,
@@ -286,6 +294,53 @@ function resolveEntry(kind: Kind, entry: CheckEntryConfig | ActionEntryConfig, p
     retries: e.retries,
     required: e.required,
   };
+}
+
+function optionalDiscovery(entry: DiscoveryEntryConfig, path: (string | number)[], ctx: EntryContext): { discovery?: ResolvedDiscovery } {
+  const discovery = resolveDiscovery(entry, path, ctx);
+  return discovery ? { discovery } : {};
+}
+
+/** Matches a discovery entry to its plugin and lets the plugin check its own keys. */
+function resolveDiscovery(entry: DiscoveryEntryConfig, path: (string | number)[], ctx: EntryContext): ResolvedDiscovery | undefined {
+  const where = formatPath(path);
+  const plugins = ctx.registry.discovery ?? new Map<string, DiscoveryPlugin<unknown>>();
+  const plugin = plugins.get(entry.plugin);
+  if (!plugin) {
+    const names = [...plugins.keys()].sort();
+    const hint = didYouMean(entry.plugin, names);
+    const kind = ctx.registry.checks.has(entry.plugin) ? ' (it is a check plugin)' : ctx.registry.actions.has(entry.plugin) ? ' (it is an action plugin)' : '';
+    const tail = kind || (hint ? ` (did you mean "${hint}"?)` : names.length ? ` (available: ${names.join(', ')})` : ' (no discovery plugins are loaded)');
+    ctx.out.add(`${where}.plugin: unknown discovery plugin "${entry.plugin}"${tail}`);
+    return undefined;
+  }
+  for (const [key, value] of Object.entries(entry.options)) {
+    if (typeof value === 'string' && isSecretKeyName(key) && !isReference(value)) {
+      ctx.out.warn(`${formatPath([...path, key])}: a literal secret in the config file; prefer env:NAME, file:PATH or credential:NAME`);
+    }
+  }
+  const pluginEnv: PluginEnvironment = {
+    baseDir: ctx.baseDir,
+    resolveSecret: (ref, at) => resolveSecret(ref, at ? `${where}.${at}` : where, { baseDir: ctx.baseDir, env: ctx.env }),
+  };
+  let result: ParseResult<unknown>;
+  try {
+    result = plugin.parseConfig({ ...entry.options }, pluginEnv);
+  } catch (err) {
+    ctx.out.add(err instanceof SecretError ? err.message : `${where}: plugin "${entry.plugin}" failed to check its config: ${String((err as Error).message ?? err).split('\n')[0]}`);
+    return undefined;
+  }
+  if (!result.ok) {
+    const issues = result.issues.map((issue) => {
+      const key = issue.path[0];
+      if (issue.path.length !== 1 || typeof key !== 'string' || !issue.message.startsWith('unknown key') || issue.message.includes('did you mean')) return issue;
+      const hint = didYouMean(key, DISCOVERY_SCHEDULING_KEYS);
+      return hint ? { ...issue, message: `unknown key (did you mean "${hint}"?)` } : issue;
+    });
+    for (const p of formatIssues(issues, path)) ctx.out.add(p);
+    return undefined;
+  }
+  return { plugin: entry.plugin, impl: plugin, config: result.config, refreshMs: entry.refresh };
 }
 
 // ------------------------------------------------------------------ config check

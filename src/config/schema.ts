@@ -65,6 +65,13 @@ export interface ActionEntryConfig {
   options: Record<string, unknown>;
 }
 
+/** A discovery entry: the plugin, how often it is asked (ms); `options` = the plugin's own keys. */
+export interface DiscoveryEntryConfig {
+  plugin: string;
+  refresh: number;
+  options: Record<string, unknown>;
+}
+
 export interface InstanceConfig {
   address: string;
   priority: number;
@@ -78,6 +85,8 @@ export interface InstanceConfig {
   peers: string[];
   checks: CheckEntryConfig[];
   actions: ActionEntryConfig[];
+  /** Peers found at runtime, in addition to `peers`. */
+  discovery?: DiscoveryEntryConfig;
 }
 
 export interface KeepalivedInstanceConfig {
@@ -125,12 +134,15 @@ export const DEFAULTS = {
   actionTimeout: '30s',
   actionRetries: 2,
   actionRequired: false,
+  discoveryRefresh: '60s',
 } as const;
 
 /** The keys of a check entry that belong to ipwarden (the rest go to the plugin). */
 export const CHECK_SCHEDULING_KEYS = ['plugin', 'name', 'interval', 'timeout', 'rise', 'fall', 'weight', 'reverse', 'initialState'] as const;
 /** The keys of an action entry that belong to ipwarden (the rest go to the plugin). */
 export const ACTION_SCHEDULING_KEYS = ['plugin', 'name', 'timeout', 'retries', 'required'] as const;
+/** The keys of a discovery entry that belong to ipwarden (the rest go to the plugin). */
+export const DISCOVERY_SCHEDULING_KEYS = ['plugin', 'refresh'] as const;
 
 export const INSTANCE_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const ENTRY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -264,6 +276,17 @@ const actionEntrySchema = doc(
 
 const actionsList = () => doc(z.array(actionEntrySchema).default([]), 'Actions run on state changes (e.g. attach the Elastic IP), in order.');
 
+const discoveryEntrySchema = doc(
+  z
+    .object({
+      plugin: pluginName(),
+      refresh: doc(duration(1000, 86_400_000).prefault(DEFAULTS.discoveryRefresh), 'How often the peer list is read again (1s..24h); a failed read keeps the last good list.'),
+    })
+    .catchall(z.unknown())
+    .transform(({ plugin, refresh, ...options }): DiscoveryEntryConfig => ({ plugin, refresh, options })),
+  'Peers found at runtime (e.g. plugin exoscale-security-group), combined with `peers`: the keys below, plus the keys of the plugin.',
+);
+
 const instanceSchema = z.strictObject({
   address: doc(ipAddress(), 'The shared IP (IPv4 or IPv6); unique across instances. Required.'),
   priority: doc(int(1, 254).default(DEFAULTS.priority), 'Election priority 1..254; the highest live priority is MASTER.'),
@@ -281,6 +304,7 @@ const instanceSchema = z.strictObject({
   ),
   checks: doc(z.array(checkEntrySchema).default([]), 'Health checks that can fault the instance or change its priority.'),
   actions: actionsList(),
+  discovery: discoveryEntrySchema.optional(),
 });
 
 const keepalivedInstanceSchema = z.strictObject({

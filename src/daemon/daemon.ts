@@ -100,7 +100,7 @@ export class Daemon {
         throw err;
       }
     }
-    this.transport.setPeers(allPeers(this.settings.instances));
+    this.transport.setPeers(this.allPeers(this.settings.instances));
     if (this.settings.control) {
       this.control = new ControlServer(this.settings.control, (req) => this.dispatch(req), this.log);
       try {
@@ -130,6 +130,7 @@ export class Daemon {
       onCheckResult: (name, c) => this.metrics?.onCheckResult(name, c),
       onActionOutcome: (name, o) => this.metrics?.onActionOutcome(name, o),
       onApiCall: (sample) => this.metrics?.onApiCall(sample),
+      onPeersChanged: () => this.transport.setPeers(this.allPeers(this.settings.instances)),
     });
     this.runners.set(inst.name, r);
     await r.start(this.maintenance.has(inst.name));
@@ -229,6 +230,11 @@ export class Daemon {
     for (const r of this.runners.values()) r.nudge(delta);
   }
 
+  /** Static peers of `instances` plus the peers the running instances discovered. */
+  private allPeers(instances: readonly InstanceSettings[]): Endpoint[] {
+    return allPeers(instances, [...this.runners.values()].flatMap((r) => r.peerEndpoints()));
+  }
+
   runner(name: string): InstanceRunner | undefined {
     return this.runners.get(name);
   }
@@ -244,7 +250,7 @@ export class Daemon {
       next = { ...next, bind: this.settings.bind, protocol: this.settings.protocol, nodeId: this.settings.nodeId };
     }
     this.transport.updateKeys(next.keys);
-    this.transport.setPeers(allPeers(next.instances));
+    this.transport.setPeers(this.allPeers(next.instances));
     const wanted = new Map(next.instances.map((i) => [i.name, i]));
     for (const [name, r] of this.runners) {
       const n = wanted.get(name);
@@ -278,8 +284,9 @@ export class Daemon {
   }
 }
 
-function allPeers(instances: readonly InstanceSettings[]): Endpoint[] {
+function allPeers(instances: readonly InstanceSettings[], discovered: readonly Endpoint[] = []): Endpoint[] {
   const seen = new Map<string, Endpoint>();
   for (const i of instances) for (const p of i.peers) seen.set(endpointKey(p), p);
+  for (const p of discovered) seen.set(endpointKey(p), p);
   return [...seen.values()];
 }

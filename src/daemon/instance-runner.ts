@@ -12,6 +12,7 @@ import { CheckRunner, type CheckSnapshot, type ScheduledCheck } from '../plugins
 import { ActionRunner, type ActionOutcome, type ScheduledAction } from '../plugins/action-runner.js';
 import type { Endpoint } from '../config/endpoint.js';
 import type { ApiCallSample } from '../plugins/api.js';
+import { DiscoveryRunner, type DiscoveryStatus, type ScheduledDiscovery } from './discovery.js';
 
 export interface InstanceSettings {
   name: string;
@@ -24,7 +25,12 @@ export interface InstanceSettings {
   peers: Endpoint[];
   checks: ScheduledCheck[];
   actions: ScheduledAction[];
+  /** Peers found at runtime, combined with `peers`. */
+  discovery?: ScheduledDiscovery;
 }
+
+/** How long an instance start waits for its first peer discovery (so the hold-off knows its peers). */
+export const FIRST_DISCOVERY_WAIT_MS = 10_000;
 
 export interface TransitionRecord {
   from: InstanceState;
@@ -48,6 +54,8 @@ export interface InstanceStatus extends Omit<EngineSnapshot, 'since' | 'lastTran
   intervalMs: number;
   deadRatio: number;
   preempt: boolean;
+  /** Peer discovery, when configured. */
+  discovery?: DiscoveryStatus;
 }
 
 /** Observers (metrics); all optional. */
@@ -56,6 +64,8 @@ export interface InstanceRunnerHooks {
   onCheckResult?(instance: string, c: CheckSnapshot): void;
   onActionOutcome?(instance: string, o: ActionOutcome): void;
   onApiCall?(sample: ApiCallSample): void;
+  /** The discovered peer list changed (the daemon updates the transport). */
+  onPeersChanged?(instance: string): void;
 }
 
 export class InstanceRunner {
@@ -67,6 +77,7 @@ export class InstanceRunner {
   private lastTransition: TransitionRecord | undefined;
   private readonly log: Logger;
   private stopped = false;
+  private discovery: DiscoveryRunner | undefined;
 
   constructor(
     public settings: InstanceSettings,
@@ -113,6 +124,12 @@ export class InstanceRunner {
       this.checks = new CheckRunner(next.checks, { log: this.log });
       this.watchChecks();
     }
+    if (discoveryKey(next.discovery) !== discoveryKey(old.discovery)) {
+      const previous = this.discovery;
+      await this.startDiscovery(next.discovery, previous?.peers ?? []);
+      await previous?.stop();
+      this.hooks.onPeersChanged?.(this.settings.name);
+    }
     const fx = this.engine.reconfigure(now(), { priority: next.priority, preempt: next.preempt, preemptDelayMs: next.preemptDelayMs });
     for (const e of fx) this.apply(e);
     this.feedChecks();
@@ -132,11 +149,36 @@ export class InstanceRunner {
 
   /** `maintenance`: start drained (persisted maintenance mode). */
   async start(maintenance = false): Promise<void> {
+    await this.startDiscovery(this.settings.discovery, []);
     await this.actions.init();
     this.watchChecks();
     if (maintenance) this.engine.handle({ type: 'maintenance', now: now(), on: true });
     this.feed({ type: 'start', now: now() });
     this.feedChecks();
+  }
+
+  /** Starts discovery (waiting a bounded time for its first answer); undefined spec = none. */
+  private async startDiscovery(spec: ScheduledDiscovery | undefined, initial: Endpoint[]): Promise<void> {
+    this.discovery = undefined;
+    if (!spec) return;
+    const d = new DiscoveryRunner(spec, {
+      instance: { name: this.settings.name, address: this.settings.address },
+      node: { id: this.nodeId, bind: this.transport.boundAddress },
+      log: this.log,
+      initial,
+    });
+    d.on('change', () => {
+      if (this.discovery === d) this.hooks.onPeersChanged?.(this.settings.name);
+    });
+    this.discovery = d;
+    await d.start(FIRST_DISCOVERY_WAIT_MS);
+  }
+
+  /** Static peers plus discovered ones (deduplicated). */
+  peerEndpoints(): Endpoint[] {
+    const all = new Map<string, Endpoint>();
+    for (const p of [...this.settings.peers, ...(this.discovery?.peers ?? [])]) all.set(endpointKey(p), p);
+    return [...all.values()];
   }
 
   private watchChecks(): void {
@@ -174,6 +216,7 @@ export class InstanceRunner {
     clearTimeout(this.timer);
     this.checks.stop();
     await this.actions.close();
+    await this.discovery?.stop();
   }
 
   status(): InstanceStatus {
@@ -192,6 +235,7 @@ export class InstanceRunner {
       intervalMs: this.settings.intervalMs,
       deadRatio: this.settings.deadRatio,
       preempt: this.settings.preempt,
+      ...(this.discovery ? { discovery: this.discovery.status() } : {}),
     };
   }
 
@@ -233,7 +277,8 @@ export class InstanceRunner {
   }
 
   private peerKeys(): string[] {
-    return this.transport.peerKeys().filter((k) => this.settings.peers.some((p) => endpointKey(p) === k));
+    const mine = new Set(this.peerEndpoints().map(endpointKey));
+    return this.transport.peerKeys().filter((k) => mine.has(k));
   }
 
   private apply(e: Effect): void {
@@ -283,4 +328,10 @@ function checkKey(c: ScheduledCheck): unknown {
 function actionKey(a: ScheduledAction): unknown {
   const { impl: _impl, ...rest } = a;
   return rest;
+}
+
+function discoveryKey(d: ScheduledDiscovery | undefined): string {
+  if (!d) return '';
+  const { impl: _impl, ...rest } = d;
+  return JSON.stringify(rest);
 }

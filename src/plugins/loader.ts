@@ -6,7 +6,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ActionPlugin, CheckPlugin, Plugin } from './api.js';
+import type { ActionPlugin, CheckPlugin, DiscoveryPlugin, Plugin } from './api.js';
 
 export class PluginError extends Error {
   override name = 'PluginError';
@@ -15,6 +15,8 @@ export class PluginError extends Error {
 export interface PluginRegistry {
   checks: Map<string, CheckPlugin<any>>;
   actions: Map<string, ActionPlugin<any>>;
+  /** Peer discovery plugins (optional so hand-built registries stay valid). */
+  discovery?: Map<string, DiscoveryPlugin<any>>;
 }
 
 /** Where the built-in plugins live (dist/plugins when built, plugins/ when run from source). */
@@ -24,11 +26,11 @@ export const BUILTIN_DIR = fileURLToPath(new URL('../../plugins/', import.meta.u
 export function whyNotPlugin(value: unknown): string | undefined {
   if (!value || typeof value !== 'object') return 'the module has no default export object';
   const p = value as Record<string, unknown>;
-  if (p.kind !== 'check' && p.kind !== 'action') return 'default export has no kind "check" or "action"';
+  if (p.kind !== 'check' && p.kind !== 'action' && p.kind !== 'discovery') return 'default export has no kind "check", "action" or "discovery"';
   if (typeof p.name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(p.name)) return 'default export has no valid name';
   if (typeof p.parseConfig !== 'function') return 'default export has no parseConfig() function';
   if (p.kind === 'check' && typeof p.run !== 'function') return 'check plugin has no run() function';
-  if (p.kind === 'action' && typeof p.create !== 'function') return 'action plugin has no create() function';
+  if ((p.kind === 'action' || p.kind === 'discovery') && typeof p.create !== 'function') return `${p.kind} plugin has no create() function`;
   return undefined;
 }
 
@@ -77,14 +79,14 @@ export function resolvePluginSpec(spec: string, baseDir: string): string {
 }
 
 function register(reg: PluginRegistry, plugin: Plugin, label: string): void {
-  const map: Map<string, Plugin> = plugin.kind === 'check' ? reg.checks : reg.actions;
+  const map: Map<string, Plugin> = plugin.kind === 'check' ? reg.checks : plugin.kind === 'action' ? reg.actions : (reg.discovery ??= new Map());
   if (map.has(plugin.name)) throw new PluginError(`${label}: a ${plugin.kind} plugin named "${plugin.name}" is already loaded`);
   map.set(plugin.name, plugin);
 }
 
 /** Loads the built-ins plus the extra modules named in the config. */
 export async function loadPlugins(specs: readonly string[] = [], baseDir = process.cwd()): Promise<PluginRegistry> {
-  const reg: PluginRegistry = { checks: new Map(), actions: new Map() };
+  const reg: PluginRegistry = { checks: new Map(), actions: new Map(), discovery: new Map() };
   for (const { name, url } of builtinEntries()) register(reg, await importPlugin(url, `built-in plugin ${name}`), `built-in plugin ${name}`);
   for (const [i, spec] of specs.entries()) {
     const label = `plugins[${i}] "${spec}"`;

@@ -1,0 +1,142 @@
+/**
+ * `exoscale-eip` action: keeps the instance's `address` (an Exoscale Elastic IP) attached to
+ * the MASTER through the Exoscale API v2.
+ *
+ *   zone              zone of the EIP and instances ("ch-gva-2"); default $EXOSCALE_ZONE
+ *   apiKey            secret reference; default env:EXOSCALE_API_KEY
+ *   apiSecret         secret reference; default env:EXOSCALE_API_SECRET
+ *   endpoint          API URL; default $EXOSCALE_API_ENDPOINT or https://api-<zone>.exoscale.com/v2
+ *   instanceId        this node's instance UUID; default: node.id when it is a UUID, else read from
+ *                     the metadata server ($EXOSCALE_METADATA_URL or http://169.254.169.254/...)
+ *   metadataUrl       metadata URL override (instead of $EXOSCALE_METADATA_URL)
+ *   strategy          move (default): one holder, make-before-break (attach here, verify, detach
+ *                     every other holder: fencing) | all-healthy: every healthy node (MASTER and
+ *                     BACKUP) holds it, the MASTER revokes dead peers (exoip's style; for managed
+ *                     EIPs, whose health check steers traffic among holders)
+ *   release           detach from this node on BACKUP (move), FAULT and STOP (default true; false
+ *                     keeps it, exoip's shared style)
+ *   onApiUnreachable  hold (default): a MASTER whose API calls keep failing (network, 5xx, 429)
+ *                     stays MASTER and retries in the background; release: the action fails, so
+ *                     with `required: true` the node gives the instance up (FAULT) for a peer
+ *                     whose API access works. A BACKUP never attaches (move) in either case.
+ *   reconcile         while MASTER (all-healthy: also BACKUP), re-read the holders this often and
+ *                     repair drift: re-attach if missing, detach strays (default 30s; 0s = off:
+ *                     zero API calls in steady state)
+ *   startupGrace      a state entered at daemon start releases the address only after this long
+ *                     (default 10s; 0s = at once), so restarting the master's daemon does not drop
+ *                     the address during the hold-off; keep it above deadRatio × interval
+ *
+ * Peers: on a peer declared dead, a MASTER revokes that peer's attachment. A peer's instance is its
+ * node id when that is an instance UUID, else the instance whose public IP it heartbeats from.
+ * node.id is not read from the metadata server: it stays what the rc file says (default the
+ * hostname), so `config check` never needs the network.
+ */
+import { z } from 'zod';
+import { defineAction, type ActionHandlers, type ConfigIssue } from '../../src/plugins/api.js';
+import { zodConfig } from '../../src/plugins/zod-config.js';
+import { ExoscaleClient } from '../../src/exoscale/client.js';
+import { connectionShape, daemonClientOptions, resolveConnection, type ConnectionSettings } from '../../src/exoscale/connection.js';
+import { UUID_RE } from '../../src/exoscale/types.js';
+import { durationText } from '../../src/config/schema.js';
+import { parseDuration } from '../../src/util/duration.js';
+import { EipController, type OnApiUnreachable, type Strategy } from './controller.js';
+
+export { EipController, desiredFor, reconcilesIn, isUnreachable, hostOf } from './controller.js';
+export type { EipControllerSettings, Desired, PassResult, ControllerStats, Strategy, OnApiUnreachable } from './controller.js';
+
+const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
+const duration = (max: number, fallback: string) =>
+  z
+    .string({ error: 'expected a duration like "30s" (0s = off)' })
+    .regex(DURATION, { error: 'expected a duration like "30s" (0s = off)' })
+    .refine((s) => (parseDuration(s) ?? Infinity) <= max, { error: `expected at most ${durationText(max)}` })
+    .default(fallback)
+    .transform((s) => parseDuration(s)!);
+
+export const exoscaleEipSchema = z.strictObject({
+  ...connectionShape,
+  instanceId: z.string({ error: 'expected an instance UUID' }).regex(UUID_RE, { error: 'expected an instance UUID' }).optional(),
+  metadataUrl: z
+    .string({ error: 'expected an http:// URL' })
+    .refine((u) => /^https?:\/\//.test(u) && URL.canParse(u), { error: 'expected an http:// URL' })
+    .optional(),
+  strategy: z.enum(['move', 'all-healthy']).default('move'),
+  release: z.boolean({ error: 'expected true or false' }).default(true),
+  onApiUnreachable: z.enum(['hold', 'release']).default('hold'),
+  reconcile: duration(86_400_000, '30s'),
+  startupGrace: duration(3_600_000, '10s'),
+});
+
+export interface ExoscaleEipConfig {
+  connection: ConnectionSettings;
+  instanceId?: string;
+  metadataUrl?: string;
+  strategy: Strategy;
+  release: boolean;
+  onApiUnreachable: OnApiUnreachable;
+  reconcileMs: number;
+  startupGraceMs: number;
+}
+
+const parseShape = zodConfig(exoscaleEipSchema);
+
+export default defineAction<ExoscaleEipConfig>({
+  kind: 'action',
+  name: 'exoscale-eip',
+  description: 'attach the instance address (an Exoscale Elastic IP) to the MASTER through the Exoscale API',
+  parseConfig(raw, env) {
+    const shape = parseShape(raw);
+    if (!shape.ok) return shape;
+    const c = shape.config;
+    const conn = resolveConnection(c, (ref, at) => env.resolveSecret(ref, at));
+    if (!conn.ok) return { ok: false, issues: conn.issues as ConfigIssue[] };
+    return {
+      ok: true,
+      config: {
+        connection: conn.connection,
+        ...(c.instanceId ? { instanceId: c.instanceId.toLowerCase() } : {}),
+        ...(c.metadataUrl ? { metadataUrl: c.metadataUrl } : {}),
+        strategy: c.strategy,
+        release: c.release,
+        onApiUnreachable: c.onApiUnreachable,
+        reconcileMs: c.reconcile,
+        startupGraceMs: c.startupGrace,
+      },
+    };
+  },
+  create(ctx): ActionHandlers & { controller: EipController } {
+    const { config, log } = ctx;
+    const client = new ExoscaleClient(
+      daemonClientOptions(config.connection, log, (e) =>
+        ctx.onApiCall?.({ call: e.call, ...(e.status !== undefined ? { status: e.status } : {}), durationMs: e.durationMs, ...(e.error ? { error: true } : {}) }),
+      ),
+    );
+    const controller = new EipController(
+      client,
+      {
+        address: ctx.instance.address,
+        nodeId: ctx.node.id,
+        ...(config.instanceId ? { instanceId: config.instanceId } : {}),
+        ...(config.metadataUrl ? { metadataUrl: config.metadataUrl } : {}),
+        strategy: config.strategy,
+        release: config.release,
+        onApiUnreachable: config.onApiUnreachable,
+        reconcileMs: config.reconcileMs,
+        startupGraceMs: config.startupGraceMs,
+      },
+      log,
+    );
+    return {
+      controller,
+      onMaster: (e) => controller.transition(e.from, 'MASTER', e.signal),
+      onBackup: (e) => controller.transition(e.from, 'BACKUP', e.signal),
+      onFault: (e) => controller.transition(e.from, 'FAULT', e.signal),
+      onStop: (e) => controller.transition(e.from, 'STOP', e.signal),
+      onPeerDead: (e) => controller.peerDead(e.peer, e.state, e.signal),
+      async close() {
+        await controller.close();
+        client.close();
+      },
+    };
+  },
+});

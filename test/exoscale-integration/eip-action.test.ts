@@ -1,0 +1,216 @@
+/**
+ * The exoscale-eip action's controller against the API simulator: move and all-healthy, fencing,
+ * release and the startup grace, verify after attach, onApiUnreachable hold/release, reconcile
+ * (re-attach and detach strays), zero API calls in steady state with reconcile off, peers
+ * revoked on death, bad credentials.
+ */
+import t from 'tap';
+import { ExoscaleVerifyError } from '../../src/exoscale/errors.js';
+import { desiredFor, hostOf } from '../../plugins/exoscale-eip/controller.js';
+import { EIP, EIP_ID, LB1, LB2, LB3, until, withSim } from '../exoscale/lib/sim.js';
+import { captureLog, controllerFor, lastSeq, never, requestsSince } from './lib/eip.js';
+
+t.test('desired attachment by state and strategy (pure)', async (t) => {
+  t.equal(desiredFor('MASTER', 'move', true), 'exclusive');
+  t.equal(desiredFor('MASTER', 'all-healthy', true), 'attached');
+  t.equal(desiredFor('BACKUP', 'move', true), 'released');
+  t.equal(desiredFor('BACKUP', 'all-healthy', true), 'attached');
+  t.equal(desiredFor('FAULT', 'all-healthy', true), 'released');
+  t.equal(desiredFor('STOP', 'move', false), 'keep');
+  t.equal(desiredFor('INIT', 'move', true), 'keep');
+  t.equal(hostOf('198.51.100.11:12345'), '198.51.100.11');
+  t.equal(hostOf('[2001:db8::1]:12345'), '2001:db8::1');
+  t.equal(hostOf('lab1'), undefined);
+});
+
+t.test('move: MASTER attaches here first, verifies, then fences every other holder', async (t) => {
+  const sim = await withSim(t);
+  sim.state.setHolders(EIP, [LB1, LB3]);
+  const from = sim.state.events().at(-1)!.seq;
+  const { log, text } = captureLog();
+  const c = controllerFor(t, sim, {}, {}, log);
+  await c.transition('BACKUP', 'MASTER', never());
+  t.same(sim.state.holdersOf(EIP), [LB2], 'only this instance holds it');
+  const changes = sim.state.events(from).filter((e) => e.type === 'attach' || e.type === 'detach');
+  t.same(
+    changes.map((e) => `${e.type} ${e.instance}`),
+    [`attach ${LB2}`, `detach ${LB1}`, `detach ${LB3}`],
+    'make-before-break: attach here before detaching the others',
+  );
+  t.ok(changes.every((e) => e.source === 'api'));
+  t.match(text(), /attached to this instance .*verified/);
+  t.match(text(), /fencing: this node is MASTER/);
+  t.same(c.stats.holders, [LB2]);
+
+  // idempotent: already in place -> one read, no change
+  const seq = lastSeq(sim);
+  await c.transition('MASTER', 'MASTER', never());
+  t.same(sim.state.requests(seq).map((r) => r.call), ['list-instances'], 'a re-assert with nothing to do costs one read');
+});
+
+t.test('move: a BACKUP never attaches; BACKUP/FAULT/STOP release unless release: false', async (t) => {
+  const sim = await withSim(t);
+  const c = controllerFor(t, sim);
+  const seq = lastSeq(sim);
+  await c.transition('MASTER', 'BACKUP', never());
+  t.same(sim.state.holdersOf(EIP), [], 'nothing attached');
+  t.notOk(sim.state.requests(seq).some((r) => r.call.startsWith('attach')), 'no attach call from a BACKUP');
+
+  for (const state of ['BACKUP', 'FAULT', 'STOP'] as const) {
+    sim.state.setHolders(EIP, [LB2, LB1]);
+    await c.transition('MASTER', state, never());
+    t.same(sim.state.holdersOf(EIP), [LB1], `${state}: detached from self only`);
+  }
+
+  const keep = controllerFor(t, sim, { release: false });
+  sim.state.setHolders(EIP, [LB2]);
+  const before = lastSeq(sim);
+  await keep.transition('MASTER', 'BACKUP', never());
+  await keep.transition('BACKUP', 'FAULT', never());
+  t.same(sim.state.holdersOf(EIP), [LB2], 'release: false keeps it');
+  t.equal(requestsSince(sim, before), 0, 'and makes no API call');
+});
+
+t.test('startup grace: a state entered at startup releases only after startupGrace', async (t) => {
+  const sim = await withSim(t);
+  sim.state.setHolders(EIP, [LB2]);
+  const c = controllerFor(t, sim, { startupGraceMs: 300 });
+  const seq = lastSeq(sim);
+  await c.transition('INIT', 'BACKUP', never());
+  t.same(sim.state.holdersOf(EIP), [LB2], 'kept during the grace (a restarted master does not drop it)');
+  t.equal(requestsSince(sim, seq), 0, 'no API call yet');
+  await until(() => sim.state.holdersOf(EIP).length === 0, 3_000);
+  t.pass('released once the grace is over');
+
+  // becoming MASTER during the grace cancels the release
+  sim.state.setHolders(EIP, [LB2]);
+  const d = controllerFor(t, sim, { startupGraceMs: 300 });
+  await d.transition('INIT', 'BACKUP', never());
+  await d.transition('BACKUP', 'MASTER', never());
+  await new Promise((r) => setTimeout(r, 500));
+  t.same(sim.state.holdersOf(EIP), [LB2], 'still attached: the grace timer was cancelled');
+});
+
+t.test('verify after attach: an operation that succeeds without the attachment is an error', async (t) => {
+  const sim = await withSim(t);
+  // another actor undoes the attachment the moment it lands: the read-back must catch it
+  const off = sim.state.onEvent((e) => {
+    if (e.type === 'attach' && e.source === 'api' && e.instance === LB2) queueMicrotask(() => sim.state.detachNow(EIP_ID, LB2, 'admin'));
+  });
+  t.teardown(off);
+  const c = controllerFor(t, sim, { onApiUnreachable: 'hold' });
+  const err = await c.transition('BACKUP', 'MASTER', never()).catch((e: unknown) => e);
+  t.type(err, ExoscaleVerifyError, 'not reported as success');
+  t.match((err as Error).message, /does not list this instance as a holder/);
+  t.notOk((err as Error).message.includes('\n'), 'one line');
+});
+
+t.test('onApiUnreachable: hold keeps MASTER and retries in the background; release fails the action', async (t) => {
+  const sim = await withSim(t);
+  const { log, text } = captureLog();
+  const fault = sim.state.faults.add({ kind: 'error', status: 503 });
+  const hold = controllerFor(t, sim, { onApiUnreachable: 'hold' }, { deadlineMs: 300, retries: 2 }, log);
+  await hold.transition('BACKUP', 'MASTER', never());
+  t.pass('hold: the MASTER hook resolves although the API is down');
+  t.match(text(), /holding MASTER/);
+  t.same(sim.state.holdersOf(EIP), []);
+
+  const release = controllerFor(t, sim, { onApiUnreachable: 'release', instanceId: LB3 }, { deadlineMs: 300, retries: 2 });
+  const err = await release.transition('BACKUP', 'MASTER', never()).catch((e: unknown) => e);
+  t.match((err as Error).message, /503 service unavailable/, 'release: the hook fails (with required: true the node gives up)');
+  await release.transition('MASTER', 'FAULT', never()).catch(() => undefined);
+
+  sim.state.faults.remove(fault.id);
+  await until(() => sim.state.holdersOf(EIP).join() === LB2, 5_000);
+  t.pass('the background retry attached it once the API answered');
+});
+
+t.test('bad credentials: one clear error, even with hold', async (t) => {
+  const sim = await withSim(t);
+  const c = controllerFor(t, sim, {}, { apiSecret: 'wrong-secret-wrong-secret' });
+  const err = await c.transition('BACKUP', 'MASTER', never()).catch((e: unknown) => e);
+  t.match((err as Error).message, /^exoscale: .*: 403 forbidden: Invalid request signature/);
+  t.notOk((err as Error).message.includes('wrong-secret'), 'the secret never shows');
+  t.notOk((err as Error).message.includes('\n'));
+});
+
+t.test('reconcile: re-attaches when missing and detaches strays, while MASTER only', async (t) => {
+  const sim = await withSim(t);
+  const { log, text } = captureLog();
+  const c = controllerFor(t, sim, { reconcileMs: 100 }, {}, log);
+  await c.transition('BACKUP', 'MASTER', never());
+  t.same(sim.state.holdersOf(EIP), [LB2]);
+  sim.state.setHolders(EIP, [LB1, LB3]); // someone moved it away by hand
+  await until(() => sim.state.holdersOf(EIP).join() === LB2, 3_000);
+  t.match(text(), /drift repaired/);
+
+  await c.transition('MASTER', 'BACKUP', never());
+  t.same(sim.state.holdersOf(EIP), []);
+  sim.state.setHolders(EIP, [LB1]);
+  const seq = lastSeq(sim);
+  await new Promise((r) => setTimeout(r, 400));
+  t.equal(requestsSince(sim, seq), 0, 'no reconcile as BACKUP (move)');
+  t.same(sim.state.holdersOf(EIP), [LB1]);
+});
+
+t.test('reconcile off: zero API calls in steady state; a BACKUP ignores dead peers', async (t) => {
+  const sim = await withSim(t);
+  const c = controllerFor(t, sim, { reconcileMs: 0 });
+  await c.transition('BACKUP', 'MASTER', never());
+  const seq = lastSeq(sim);
+  await new Promise((r) => setTimeout(r, 600));
+  t.equal(requestsSince(sim, seq), 0, 'MASTER, converged, reconcile 0s: no calls');
+
+  const b = controllerFor(t, sim, { instanceId: LB3 });
+  await b.transition('INIT', 'BACKUP', never());
+  const seq2 = lastSeq(sim);
+  await b.peerDead({ id: 'node-x', address: '198.51.100.11:12345' }, 'BACKUP', never());
+  t.equal(requestsSince(sim, seq2), 0, 'a backup leaves revocations to the master');
+});
+
+t.test('move: a peer declared dead while MASTER is fenced at once', async (t) => {
+  const sim = await withSim(t);
+  const c = controllerFor(t, sim);
+  await c.transition('BACKUP', 'MASTER', never());
+  sim.state.setHolders(EIP, [LB2, LB1]); // the old master came back holding it
+  await c.peerDead({ id: 'node-a', address: '198.51.100.11:12345' }, 'MASTER', never());
+  t.same(sim.state.holdersOf(EIP), [LB2]);
+});
+
+t.test('all-healthy: MASTER and BACKUP hold it, FAULT releases, the MASTER revokes dead peers (by id or address)', async (t) => {
+  const sim = await withSim(t);
+  const m = controllerFor(t, sim, { strategy: 'all-healthy', instanceId: LB1 });
+  const b = controllerFor(t, sim, { strategy: 'all-healthy', instanceId: LB2 });
+  const b3 = controllerFor(t, sim, { strategy: 'all-healthy', instanceId: LB3 });
+  await m.transition('BACKUP', 'MASTER', never());
+  await b.transition('INIT', 'BACKUP', never());
+  await b3.transition('INIT', 'BACKUP', never());
+  t.same(sim.state.holdersOf(EIP).sort(), [LB1, LB2, LB3], 'every healthy node holds it');
+
+  await b3.transition('BACKUP', 'FAULT', never());
+  t.same(sim.state.holdersOf(EIP).sort(), [LB1, LB2], 'an unhealthy node releases it');
+
+  // lb2 dies: its node id is an instance UUID
+  await m.peerDead({ id: LB2, address: '127.0.0.12:12345' }, 'MASTER', never());
+  t.same(sim.state.holdersOf(EIP), [LB1], 'dead peer revoked (node id = instance id)');
+
+  // a peer whose node id is not an instance: found by the public IP it sends from
+  sim.state.setHolders(EIP, [LB1, LB3]);
+  await m.peerDead({ id: 'lb3-host', address: '198.51.100.13:12345' }, 'MASTER', never());
+  t.same(sim.state.holdersOf(EIP), [LB1], 'dead peer revoked (found by its public IP)');
+  t.same(m.pendingRevocations, []);
+});
+
+t.test('all-healthy: a revocation that fails is retried until it succeeds (exoip never retried)', async (t) => {
+  const sim = await withSim(t);
+  const m = controllerFor(t, sim, { strategy: 'all-healthy', instanceId: LB1 }, { deadlineMs: 200, retries: 1 });
+  sim.state.setHolders(EIP, [LB1, LB2]);
+  await m.transition('BACKUP', 'MASTER', never());
+  const fault = sim.state.faults.add({ kind: 'error', status: 502, calls: ['detach-instance-from-elastic-ip'] });
+  await m.peerDead({ id: LB2, address: '198.51.100.12:12345' }, 'MASTER', never()).catch(() => undefined);
+  t.same(sim.state.holdersOf(EIP).sort(), [LB1, LB2], 'the first revocation failed');
+  t.same(m.pendingRevocations, [LB2], 'and stays queued');
+  sim.state.faults.remove(fault.id);
+  await until(() => sim.state.holdersOf(EIP).join() === LB1, 5_000);
+  t.pass('revoked by a background retry');
+});

@@ -5,7 +5,8 @@
  *   garp       false (default) | true | "request" | "reply": after adding the address, announce it with
  *              gratuitous ARP (iputils `arping -U` = request, like keepalived; `-A` = reply). IPv4 only,
  *              not on lo.
- *   garpCount  gratuitous ARP packets to send (1..10, default 3, 200 ms apart)
+ *   garpCount  gratuitous ARP packets to send (1..10, default 3; arping sends one per second, so the
+ *              action takes garpCount - 1 seconds: keep it low, or list ip-alias last)
  *
  * MASTER adds ADDRESS/32 (IPv6: /128, nodad) on the device; BACKUP, FAULT and STOP remove it. Both are
  * idempotent: an address already present (or already absent) is success. Only that exact
@@ -75,7 +76,7 @@ export function explainIpFailure(what: string, r: IpResult, device: string): str
   if (/Operation not permitted|Permission denied/i.test(msg)) {
     return `${what}: permission denied: changing addresses needs CAP_NET_ADMIN (run ipwarden as root or grant it the capability) (${msg})`;
   }
-  if (/Cannot find device/i.test(msg)) return `${what}: no such interface ${JSON.stringify(device)} (check device:)`;
+  if (/Cannot find device|Device "[^"]*" does not exist/i.test(msg)) return `${what}: no such interface ${JSON.stringify(device)} (check device:)`;
   return `${what}: ${msg}`;
 }
 
@@ -148,12 +149,11 @@ export class IpAlias {
   async announce(signal: AbortSignal): Promise<void> {
     const mode = this.config.garp;
     if (!mode) return;
-    const args = [mode === 'reply' ? '-A' : '-U', '-q', '-c', String(this.config.garpCount), '-i', '0.2', '-I', this.config.device, this.address];
-    const r = await execa('arping', args, { reject: false, stdin: 'ignore', cancelSignal: signal, forceKillAfterDelay: 500, timeout: 10_000 });
+    const args = [mode === 'reply' ? '-A' : '-U', '-q', '-c', String(this.config.garpCount), '-I', this.config.device, this.address];
+    const r = await execa('arping', args, { reject: false, stdin: 'ignore', cancelSignal: signal, forceKillAfterDelay: 500, timeout: 15_000 });
     const code = (r as { code?: string }).code;
     if (code === 'ENOENT') throw new IpAliasError('garp: the arping command was not found (install iputils-arping)');
-    // iputils arping exits 1 in -U/-A mode when no reply came, which is expected: no reply is asked for.
-    if (r.exitCode !== 0 && r.exitCode !== 1) {
+    if (r.exitCode !== 0) {
       const msg = String(r.stderr ?? '').trim().split('\n')[0] || `exit ${r.exitCode ?? r.signal ?? '?'}`;
       if (/not permitted|permission/i.test(msg)) throw new IpAliasError(`garp: arping: permission denied: needs CAP_NET_RAW (run as root) (${msg})`);
       throw new IpAliasError(`garp: arping ${args.join(' ')}: ${msg}`);

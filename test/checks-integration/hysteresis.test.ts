@@ -17,7 +17,7 @@ echo "run $n"
 exit $((n % 2))
 `;
 
-async function flakyCluster(t: Parameters<Parameters<typeof t.test>[1]>[0], rise: number, fall: number) {
+async function flakyCluster(t: { teardown(fn: () => unknown): void }, rise: number, fall: number) {
   const c = await startCluster(t, {
     before: (dir) => writeFileSync(join(dir, 'alternate.sh'), ALTERNATE),
     checks: (i, dir) =>

@@ -7,19 +7,25 @@ import type { Command, CommandContext } from '../command.js';
 import { UsageError } from '../command.js';
 import { LocalCluster, sleep, type LabNode } from '../../lab/local-cluster.js';
 import { formatDuration, requireDuration } from '../../util/duration.js';
+import { describeMove, LAB_EIP, measureMove, startEipLab, type EipLab } from '../../lab/exoscale-lab.js';
 
 export const labCommand: Command = {
   name: 'lab',
   summary: 'run a live local failover demo on loopback (no cloud account needed)',
-  usage: '[--nodes N] [--interval DURATION] [--keep]',
+  usage: '[--nodes N] [--interval DURATION] [--operation-delay DURATION] [--election-only] [--keep]',
   details: `Starts N real ipwarden daemons on 127.0.0.11, 127.0.0.12, ... sharing 198.51.100.50 (nothing
 is configured on the host: the lab only elects), prints a timeline of their states, kills the
 MASTER with SIGKILL and prints the measured takeover time, restarts it to show preemption, then
-stops the MASTER gracefully (SIGTERM, goodbye advert) and prints the hand-over time.`,
+stops the MASTER gracefully (SIGTERM, goodbye advert) and prints the hand-over time. Unless
+--election-only, it also runs the Exoscale API simulator in process (loopback) and gives each node the
+exoscale-eip action with its simulated instance (lb1, lb2, ...), and prints for every move when the
+Elastic IP was attached to the new MASTER and detached from the old one, as the simulator recorded it.`,
   flags: {
     nodes: { type: 'string', arg: 'N', description: 'number of daemons, 2..9', default: '3' },
     interval: { type: 'string', arg: 'DURATION', description: 'advertisement interval', default: '200ms' },
     keep: { type: 'boolean', description: 'keep the cluster running after the demo (Ctrl-C ends it)' },
+    'operation-delay': { type: 'string', arg: 'DURATION', description: 'how long the simulated API takes to attach or detach', default: '300ms' },
+    'election-only': { type: 'boolean', description: 'no API simulator, no Elastic IP action: the election alone' },
   },
   run: runLab,
 };
@@ -31,7 +37,9 @@ async function runLab(ctx: CommandContext): Promise<number> {
   if (intervalMs < 20 || intervalMs > 5000) throw new UsageError(`--interval: expected 20ms..5s, got ${String(ctx.values.interval)}`);
   const out = (line: string) => ctx.stdout.write(`${line}\n`);
 
-  const cluster = new LocalCluster({ nodes, intervalMs, deadRatio: 3, preempt: true });
+  const operationDelayMs = requireDuration(String(ctx.values['operation-delay'] ?? '300ms'), '--operation-delay');
+  let eip: EipLab | undefined;
+  const cluster = new LocalCluster({ nodes, intervalMs, deadRatio: 3, preempt: true, instanceExtras: (i) => eip?.instanceExtras(i) ?? {} });
   const t0 = Date.now();
   const stamp = () => `+${((Date.now() - t0) / 1000).toFixed(3).padStart(7)}s`;
   let stopTimeline = false;
@@ -55,28 +63,57 @@ async function runLab(ctx: CommandContext): Promise<number> {
       await sleep(Math.max(10, Math.min(50, intervalMs / 4)));
     }
   })();
+  let stopApiLines = (): void => undefined;
   const cleanup = async () => {
     stopTimeline = true;
+    stopApiLines();
     await timeline.catch(() => undefined);
     await cluster.stopAll().catch(() => undefined);
     await cluster.destroy();
+    await eip?.close();
   };
   const onSignal = () => void cleanup().then(() => process.exit(130));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
+  const instanceOf = (n: LabNode) => eip?.instanceIds[n.index] ?? '';
+  /** Waits until the EIP sits on `n` alone, then prints how it moved since `since`. */
+  const reportMove = async (since: number, to: LabNode, from: LabNode | undefined, what: string): Promise<string> => {
+    if (!eip) return '';
+    const lab = eip;
+    await cluster
+      .waitFor(`the EIP on ${to.id} alone`, 60_000, async () => (lab.holders().join() === instanceOf(to) ? true : undefined))
+      .catch(() => undefined);
+    const line = describeMove(lab, measureMove(lab, since, instanceOf(to), from ? instanceOf(from) : undefined), instanceOf(to), from ? instanceOf(from) : undefined, what);
+    out(`${stamp()}  == ${line}`);
+    return line;
+  };
+
   try {
+    if (!ctx.values['election-only']) {
+      eip = await startEipLab({ nodes, dir: cluster.dir, operationDelayMs });
+      const lab = eip;
+      stopApiLines = lab.sim.state.onEvent((e) => {
+        if ((e.type === 'attach' || e.type === 'detach') && e.eip?.ip === LAB_EIP) {
+          out(`${stamp()}    API: ${LAB_EIP} ${e.type === 'attach' ? 'attached to' : 'detached from'} ${lab.name(e.instance ?? '')} (holders: ${(e.holders ?? []).map(lab.name).join(', ') || 'none'})`);
+        }
+      });
+    }
     await cluster.prepare();
     const masterDown = 3 * intervalMs;
     out(`ipwarden lab: ${nodes} daemons on ${cluster.nodes.map((n) => `${n.address}:${cluster.port}`).join(', ')}`);
     out(`  interval ${formatDuration(intervalMs)}, deadRatio 3 -> master-down ${formatDuration(masterDown)}; priorities ${cluster.nodes.map((n) => `${n.id}=${n.priority}`).join(' ')}`);
     out(`  files in ${cluster.dir}`);
+    if (eip) {
+      out(`  Exoscale API simulator on ${eip.sim.endpoint} (operation delay ${formatDuration(operationDelayMs)}): EIP ${LAB_EIP}, ${cluster.nodes.map((n) => `${n.id}=${eip!.name(instanceOf(n))}`).join(' ')}`);
+    }
     out('');
     await cluster.startAll();
     // every node must have finished its hold-off (the first one up may win, then the best preempts)
     await sleep(masterDown + 2 * intervalMs);
     const first = await waitSingleMaster(cluster, masterDown * 3 + 3000);
     out(`${stamp()}  == ${first.id} is MASTER`);
+    await reportMove(t0, first, undefined, 'the start');
     await sleep(intervalMs * 3);
 
     // 1. crash
@@ -86,6 +123,7 @@ async function runLab(ctx: CommandContext): Promise<number> {
     const second = await waitSingleMaster(cluster, masterDown * 3 + 3000, first);
     const took = (await transitionAt(cluster, second)) - killedAt;
     out(`${stamp()}  == takeover: ${second.id} became MASTER ${took} ms after the kill (master-down budget ${formatDuration(masterDown)}; the crash fast path answers sooner)`);
+    const crashEip = await reportMove(killedAt, second, first, 'the kill');
     await sleep(intervalMs * 3);
 
     // 2. restart -> preemption
@@ -95,6 +133,7 @@ async function runLab(ctx: CommandContext): Promise<number> {
     await cluster.waitFor(`${first.id} to preempt`, masterDown * 4 + 3000, async () => ((await cluster.masters()).join() === first.id ? true : undefined));
     const back = (await transitionAt(cluster, first)) - restartedAt;
     out(`${stamp()}  == preemption: ${first.id} took the IP back ${back} ms after its restart (hold-off ${formatDuration(masterDown)})`);
+    await reportMove(restartedAt, first, second, 'the restart');
     await sleep(intervalMs * 3);
 
     // 3. graceful hand-over
@@ -104,8 +143,10 @@ async function runLab(ctx: CommandContext): Promise<number> {
     const third = await waitSingleMaster(cluster, masterDown * 3 + 3000, first);
     const handover = (await transitionAt(cluster, third)) - stoppedAt;
     out(`${stamp()}  == hand-over: ${third.id} became MASTER ${handover} ms after SIGTERM`);
+    await reportMove(stoppedAt, third, first, 'SIGTERM');
     out('');
     out(`summary: crash takeover ${took} ms, preemption ${back} ms after restart, graceful hand-over ${handover} ms (interval ${formatDuration(intervalMs)})`);
+    if (crashEip) out(`after the crash: ${crashEip}`);
 
     if (ctx.values.keep) {
       out('--keep: cluster left running; Ctrl-C ends it');

@@ -108,11 +108,11 @@ export function keysSection(): string {
 }
 
 /**
- * The scheduling keys of a check or action entry (the ones ipwarden owns), named as written in
- * an entry ("interval"), with type, default and description from the schema.
+ * The scheduling keys of a check, action or discovery entry (the ones ipwarden owns), named as
+ * written in an entry ("interval"), with type, default and description from the schema.
  */
-export function entryKeysSection(list: 'checks' | 'actions'): string {
-  const prefix = `instances.<name>.${list}[].`;
+export function entryKeysSection(list: 'checks' | 'actions' | 'discovery'): string {
+  const prefix = list === 'discovery' ? 'instances.<name>.discovery.' : `instances.<name>.${list}[].`;
   const out: string[] = [];
   for (const { path, node, required } of configKeys()) {
     if (!path.startsWith(prefix)) continue;
@@ -164,6 +164,7 @@ export function renderManPages(manDir = MAN_DIR): Record<string, string> {
       .replace('@KEYS@', () => keysSection())
       .replace('@CHECK_KEYS@', () => entryKeysSection('checks'))
       .replace('@ACTION_KEYS@', () => entryKeysSection('actions'))
+      .replace('@DISCOVERY_KEYS@', () => entryKeysSection('discovery'))
       .replace('@PLUGIN_API@', () => pluginApiSection(join(manDir, '..', 'src', 'plugins', 'api.ts')));
     pages[tpl.replace(/\.in$/, '')] = text;
   }

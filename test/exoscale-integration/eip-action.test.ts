@@ -83,12 +83,13 @@ t.test('startup grace: a state entered at startup releases only after startupGra
   t.pass('released once the grace is over');
 
   // becoming MASTER during the grace cancels the release
-  sim.state.setHolders(EIP, [LB2]);
-  const d = controllerFor(t, sim, { startupGraceMs: 300 });
+  await until(() => c.stats.lastConvergedAt !== undefined, 3_000);
+  sim.state.setHolders(EIP, [LB3]);
+  const d = controllerFor(t, sim, { startupGraceMs: 300, instanceId: LB3 });
   await d.transition('INIT', 'BACKUP', never());
   await d.transition('BACKUP', 'MASTER', never());
   await new Promise((r) => setTimeout(r, 500));
-  t.same(sim.state.holdersOf(EIP), [LB2], 'still attached: the grace timer was cancelled');
+  t.same(sim.state.holdersOf(EIP), [LB3], 'still attached: the grace timer was cancelled');
 });
 
 t.test('verify after attach: an operation that succeeds without the attachment is an error', async (t) => {
@@ -213,4 +214,54 @@ t.test('all-healthy: a revocation that fails is retried until it succeeds (exoip
   sim.state.faults.remove(fault.id);
   await until(() => sim.state.holdersOf(EIP).join() === LB1, 5_000);
   t.pass('revoked by a background retry');
+});
+
+t.test('the plugin: config keys and defaults, secrets through the environment, handlers, API calls reported', async (t) => {
+  const { default: plugin } = await import('../../plugins/exoscale-eip/index.js');
+  const { SecretError } = await import('../../src/config/secret.js');
+  const { KEY, SECRET } = await import('../exoscale/lib/sim.js');
+  const envOf = (vars: Record<string, string>) => ({
+    baseDir: '/',
+    resolveSecret: (ref: string, at: string) => {
+      const name = ref.replace(/^env:/, '');
+      if (vars[name] === undefined) throw new SecretError(`actions[0].${at}: environment variable ${name} is not set`);
+      return vars[name]!;
+    },
+  });
+  const creds = envOf({ EXOSCALE_API_KEY: KEY, EXOSCALE_API_SECRET: SECRET });
+  const issues = (raw: Record<string, unknown>) => {
+    const r = plugin.parseConfig(raw, creds);
+    return r.ok ? [] : r.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+  t.match(issues({}), [/^zone: required/]);
+  t.match(issues({ zone: 'Geneva' }), [/^zone: expected a zone name/]);
+  t.match(issues({ zone: 'ch-gva-2', strategy: 'spread' }), [/^strategy:/]);
+  t.match(issues({ zone: 'ch-gva-2', reconcile: 'often' }), [/^reconcile: expected a duration/]);
+  t.match(issues({ zone: 'ch-gva-2', instanceId: 'lb1' }), [/^instanceId: expected an instance UUID/]);
+  t.match(issues({ zone: 'ch-gva-2', apikey: 'x' }), [/^apikey: unknown key/]);
+  t.throws(() => plugin.parseConfig({ zone: 'ch-gva-2' }, envOf({})), /actions\[0\]\.apiKey: environment variable EXOSCALE_API_KEY is not set/);
+  const parsed = plugin.parseConfig({ zone: 'ch-gva-2' }, creds);
+  t.match(parsed, {
+    ok: true,
+    config: { connection: { zone: 'ch-gva-2', endpoint: 'https://api-ch-gva-2.exoscale.com/v2' }, strategy: 'move', release: true, onApiUnreachable: 'hold', reconcileMs: 30_000, startupGraceMs: 10_000 },
+  });
+
+  const sim = await withSim(t);
+  const r = plugin.parseConfig({ zone: sim.zone, endpoint: sim.endpoint, reconcile: '0s' }, creds);
+  if (!r.ok) throw new Error('config');
+  const calls: string[] = [];
+  const h = await plugin.create({
+    config: r.config,
+    log: captureLog().log,
+    instance: { name: 'eip', address: EIP },
+    node: { id: LB3 }, // a node id that is an instance UUID is the instance
+    onApiCall: (s) => calls.push(`${s.call} ${s.status}`),
+  });
+  t.teardown(() => h.close?.());
+  const event = { instance: { name: 'eip', address: EIP }, node: { id: LB3 }, priority: 100, reason: 'test', signal: never() };
+  await h.onMaster!({ ...event, from: 'BACKUP', to: 'MASTER' });
+  t.same(sim.state.holdersOf(EIP), [LB3]);
+  t.ok(calls.includes('attach-instance-to-elastic-ip 200') && calls.includes('list-instances 200'), `API calls reported for metrics (${calls.length})`);
+  await h.onStop!({ ...event, from: 'MASTER', to: 'STOP' });
+  t.same(sim.state.holdersOf(EIP), [], 'STOP releases');
 });

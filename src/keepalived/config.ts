@@ -1,5 +1,5 @@
 /** Loading the `keepalived:` section for scripts mode (shared by `ipwarden notify` and `ipwarden keepalived-fifo`). */
-import { createWriteStream } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { loadRuntime } from '../cli/runtime.js';
 import type { ResolvedConfig, ResolvedKeepalivedInstance } from '../config/resolve.js';
 import { ConfigError, didYouMean } from '../config/issues.js';
@@ -34,14 +34,22 @@ export function findKeepalivedInstance(resolved: ResolvedConfig, name: string): 
   );
 }
 
-/** The config's logger, writing to `logFile` (appended) or to `fallback`. */
-export function scriptsModeLogger(resolved: ResolvedConfig, base: Record<string, unknown>, logFile: string | undefined, fallback: NodeJS.WritableStream): { log: Logger; done: () => Promise<void> } {
-  const stream = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
-  const log = createLogger({ level: resolved.log.level, format: resolved.log.format, base, destination: stream ?? fallback });
-  const done = () =>
-    new Promise<void>((resolve) => {
-      if (!stream) return resolve();
-      stream.end(() => resolve());
-    });
-  return { log, done };
+/**
+ * The config's logger, appending to `logFile` or writing to `fallback`. File lines are written
+ * synchronously (O_APPEND): nothing is lost when the process exits right after, lines of
+ * concurrent invocations do not interleave, and late lines (an aborted script reporting its
+ * end) are still written after the command returned.
+ */
+export function scriptsModeLogger(resolved: ResolvedConfig, base: Record<string, unknown>, logFile: string | undefined, fallback: NodeJS.WritableStream): Logger {
+  let destination = fallback;
+  if (logFile) {
+    let fd: number;
+    try {
+      fd = openSync(logFile, 'a', 0o640);
+    } catch (err) {
+      throw new ScriptsModeConfigError(`--log-file ${logFile}: ${(err as Error).message}`);
+    }
+    destination = { write: (line: string) => (writeSync(fd, line), true) } as unknown as NodeJS.WritableStream;
+  }
+  return createLogger({ level: resolved.log.level, format: resolved.log.format, base, destination });
 }

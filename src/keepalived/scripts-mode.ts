@@ -8,8 +8,9 @@
  *      one is registered already: then it is stale and exits without acting;
  *   2. waits for the instance's run lock (one run at a time); if a newer invocation registers
  *      meanwhile, it gives up (the newer one will act);
- *   3. runs the actions with the ActionRunner (config order, timeouts, retries; from = the state
- *      of the last run, to = its own); a newer invocation registering during the run aborts it;
+ *   3. runs the actions with the ActionRunner (config order, timeouts, retries; from = the state of
+ *      the last run that succeeded, to = its own; from = to = MASTER is a re-claim, as for
+ *      notify_master_rx_lower_pri); a newer invocation registering during the run aborts it;
  *   4. records what it applied and releases the lock.
  * So invocations that keepalived started in order end in the state of the later one, whatever
  * order they reach this code in.
@@ -95,8 +96,7 @@ export async function runNotifyInvocation(inst: ResolvedKeepalivedInstance, inv:
       log.info({ event: 'stale', newer: newer.state }, `${inv.state} invocation is stale: a newer ${newer.state} invocation (${describeStamp(newer.stamp)}) arrived while waiting; nothing to do`);
       return { status: 'stale', newer };
     }
-    const from = store.read(inv.instance).applied?.state ?? 'INIT';
-    return { status: 'aborted', from, to, outcomes: [] };
+    return { status: 'aborted', from: store.settledState(inv.instance), to, outcomes: [] };
   }
   try {
     if (Date.now() - waitStarted > 100) log.info({ event: 'lock-wait', waitedMs: Date.now() - waitStarted }, `waited ${formatDuration(Date.now() - waitStarted)} for an earlier run to finish`);
@@ -104,7 +104,7 @@ export async function runNotifyInvocation(inst: ResolvedKeepalivedInstance, inv:
       log.info({ event: 'stale', newer: newer!.state }, `${inv.state} invocation is stale: a newer ${newer!.state} invocation exists; nothing to do`);
       return { status: 'stale', newer: newer! };
     }
-    const from = store.read(inv.instance).applied?.state ?? 'INIT';
+    const from = store.settledState(inv.instance);
     const outcomes: ActionOutcome[] = [];
     let requiredFailure: string | undefined;
     const runner = new ActionRunner(inst.actions, {

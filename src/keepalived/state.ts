@@ -34,8 +34,10 @@ export interface AppliedRecord extends InvocationRecord {
 export interface InstanceRecord {
   /** The newest invocation registered so far (it may still be waiting or running). */
   latest?: InvocationRecord;
-  /** The last run (finished). */
+  /** The last run (finished, whatever its outcome). */
   applied?: AppliedRecord;
+  /** The last run whose actions all succeeded: its state is the `from` of the next run. */
+  settled?: AppliedRecord;
 }
 
 /** A file name for an instance name: [A-Za-z0-9_.-] kept, any other byte %XX (so "a/b" cannot leave the directory). */
@@ -83,8 +85,9 @@ export class StateStore {
     const rec = data as InstanceRecord;
     const out: InstanceRecord = {};
     if (isInvocation(rec.latest) && rec.latest.stamp.boot === currentBootId()) out.latest = rec.latest;
-    if (isInvocation(rec.applied) && rec.applied.stamp.boot === currentBootId()) {
-      out.applied = { ...rec.applied, at: Number(rec.applied.at) || 0, ok: rec.applied.ok === true };
+    for (const key of ['applied', 'settled'] as const) {
+      const r = rec[key];
+      if (isInvocation(r) && r.stamp.boot === currentBootId()) out[key] = { ...r, at: Number(r.at) || 0, ok: r.ok === true };
     }
     return out;
   }
@@ -126,9 +129,14 @@ export class StateStore {
     return latest && compareStamps(latest.stamp, stamp) > 0 ? latest : undefined;
   }
 
-  /** Records a finished run. */
+  /** Records a finished run (and, when it succeeded, the settled state). */
   recordApplied(instance: string, applied: AppliedRecord): Promise<void> {
-    return this.update(instance, (rec) => ({ rec: { ...rec, applied }, result: undefined }));
+    return this.update(instance, (rec) => ({ rec: { ...rec, applied, ...(applied.ok ? { settled: applied } : {}) }, result: undefined }));
+  }
+
+  /** The state the instance's actions last completed: the `from` of the next run (INIT when none). */
+  settledState(instance: string): InstanceState {
+    return this.read(instance).settled?.state ?? 'INIT';
   }
 
   /** The lock path serializing action runs of an instance. */

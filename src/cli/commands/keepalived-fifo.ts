@@ -46,7 +46,13 @@ async function runKeepalivedFifo(ctx: CommandContext): Promise<number> {
     throw err;
   }
   const logFile = ctx.values['log-file'] === undefined ? undefined : String(ctx.values['log-file']);
-  const { log, done } = scriptsModeLogger(resolved, { node: resolved.node.id }, logFile, ctx.stdout);
+  let log;
+  try {
+    log = scriptsModeLogger(resolved, { node: resolved.node.id }, logFile, ctx.stdout);
+  } catch (err) {
+    if (err instanceof ScriptsModeConfigError) throw new CliError(err.message);
+    throw err;
+  }
   for (const w of resolved.warnings) log.warn({ event: 'config-warning' }, w);
   const consumer = new FifoConsumer({ path, instances: resolved.keepalived.instances, node: { id: resolved.node.id }, log });
   try {
@@ -72,6 +78,5 @@ async function runKeepalivedFifo(ctx: CommandContext): Promise<number> {
     return EXIT.OK;
   } finally {
     await consumer.stop();
-    await done();
   }
 }

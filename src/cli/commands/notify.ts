@@ -125,7 +125,13 @@ async function runNotifyCommand(ctx: CommandContext): Promise<number> {
     throw err;
   }
   const base = { node: resolved.node.id, instance: inst.name, pid: process.pid, ...(isWorker ? { worker: true } : {}) };
-  const { log, done } = scriptsModeLogger(resolved, base, logFile, ctx.stdout);
+  let log;
+  try {
+    log = scriptsModeLogger(resolved, base, logFile, ctx.stdout);
+  } catch (err) {
+    if (err instanceof ScriptsModeConfigError) throw new CliError(err.message);
+    throw err;
+  }
   const store = new StateStore(stateDir);
   const inv: NotifyInvocation = { instance: inst.name, state: req.state, priority: req.priority, stamp };
 
@@ -166,8 +172,6 @@ async function runNotifyCommand(ctx: CommandContext): Promise<number> {
       throw new CliError(err.message, EXIT.FAILURE);
     }
     throw err;
-  } finally {
-    await done();
   }
 }
 

@@ -1,0 +1,173 @@
+/**
+ * Connections to etcd (etcd3, the maintained etcd v3 gRPC client), shared by the instances of a
+ * daemon that use the same endpoints, TLS material, credentials and timing; and the one place
+ * that turns etcd/gRPC failures into clear, secret-free messages.
+ *
+ * Every unary call has a deadline (callTimeoutMs); there is no hidden retry: the election's own
+ * loops retry on their schedule. An endpoint whose call failed for a connection reason is skipped
+ * for `skipMs` (all skipped: the last error is reported), so a dead member does not cost every
+ * other call a timeout.
+ */
+import { Etcd3, type IOptions } from 'etcd3';
+import type { EtcdElectionSettings } from './config.js';
+
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/** What went wrong talking to etcd, as a small fixed set (status, log de-duplication). */
+export type EtcdErrorKind = 'unreachable' | 'tls' | 'auth' | 'permission' | 'lease' | 'other';
+
+export interface EtcdFailure {
+  kind: EtcdErrorKind;
+  /** One line, naming what to check; never a secret. */
+  message: string;
+}
+
+/** The raw message, first line, with a secret (if ever echoed) masked. */
+function rawMessage(err: unknown, secrets: string[]): string {
+  let text = String((err as Error)?.message ?? err).split('\n')[0]!.trim();
+  for (const s of secrets) if (s.length >= 4) text = text.split(s).join('[redacted]');
+  return text.replace(/^\d+ [A-Z_]+: /, '').replace(/ Resolution note: *$/, '').replace(/\.\s*$/, '');
+}
+
+/** Classifies an etcd/gRPC failure and words it for an operator. */
+export function describeEtcdError(err: unknown, settings: Pick<EtcdElectionSettings, 'endpoints' | 'prefix' | 'auth' | 'tls'>): EtcdFailure {
+  const raw = String((err as Error)?.message ?? err);
+  const text = rawMessage(err, settings.auth ? [settings.auth.password] : []);
+  const user = settings.auth?.user;
+  const endpoints = settings.endpoints.join(', ');
+  if (/user name is empty/i.test(raw)) {
+    return { kind: 'auth', message: 'etcd requires authentication: set election.auth (user and password)' };
+  }
+  if (/authentication failed|invalid user ID or password|user name not found/i.test(raw)) {
+    return { kind: 'auth', message: `etcd rejected the credentials of user "${user ?? ''}" (check election.auth.user and election.auth.password)` };
+  }
+  if (/permission denied/i.test(raw)) {
+    return { kind: 'permission', message: `etcd user "${user ?? ''}" may not read/write ${settings.prefix}/ (grant it a role with readwrite on the prefix ${settings.prefix}/)` };
+  }
+  if (/auth(entication)? is not enabled/i.test(raw)) {
+    return { kind: 'auth', message: 'etcd has authentication disabled but election.auth is set (remove it, or enable auth in etcd)' };
+  }
+  if (/certificate|SSL|TLS|handshake|wrong version number|unknown ca|alert number|self.signed|ERR_OSSL/i.test(raw)) {
+    return { kind: 'tls', message: `TLS with etcd failed: ${text} (check election.tls: ca must sign the etcd server certificate and match its address; cert/key must be a client certificate etcd trusts)` };
+  }
+  if (/lease not found|expired or revoked/i.test(raw)) {
+    return { kind: 'lease', message: 'our etcd lease expired or was revoked' };
+  }
+  if (/UNAVAILABLE|DEADLINE|No connection established|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|Connection dropped|no leader|leader changed|timed out|Deadline exceeded|skipped/i.test(raw)) {
+    const why = /no leader|leader changed/i.test(raw) ? 'no etcd leader (quorum lost?)' : text;
+    return { kind: 'unreachable', message: `etcd unreachable (${endpoints}): ${why}` };
+  }
+  return { kind: 'other', message: `etcd error: ${text}` };
+}
+
+/** A failure that says nothing about the endpoint itself (the call reached etcd). */
+function reachedEtcd(err: unknown): boolean {
+  return /etcdserver:|permission denied|authentication/i.test(String((err as Error)?.message ?? err));
+}
+
+/** Skips an endpoint for `skipMs` after a connection failure (a minimal circuit breaker). */
+function endpointSkipper(skipMs: number): Policy {
+  let skipUntil = 0;
+  let lastError: unknown;
+  const disposable = { dispose() {} };
+  const policy = {
+    onSuccess: () => disposable,
+    onFailure: () => disposable,
+    async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> {
+      if (performance.now() < skipUntil) throw lastError ?? new Error('endpoint skipped after a failure');
+      try {
+        return await fn({ signal: new AbortController().signal });
+      } catch (err) {
+        if (!reachedEtcd(err)) {
+          skipUntil = performance.now() + skipMs;
+          lastError = err;
+        }
+        throw err;
+      }
+    },
+  };
+  return policy as unknown as Policy;
+}
+
+/** Runs the call once, no retry (the election retries on its own schedule). */
+const once = {
+  onSuccess: () => ({ dispose() {} }),
+  onFailure: () => ({ dispose() {} }),
+  execute: async <T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> => fn({ signal: new AbortController().signal }),
+} as unknown as Policy;
+
+export interface EtcdConnectionOptions {
+  /** Deadline of every unary call. */
+  callTimeoutMs: number;
+  /** How long an endpoint that failed is skipped; also the watch reconnect pace. */
+  skipMs: number;
+}
+
+/** A shared client; call release() when done (the last release closes it). */
+export interface EtcdConnection {
+  readonly client: Etcd3;
+  release(): void;
+}
+
+const shared = new Map<string, { client: Etcd3; refs: number }>();
+
+function buildClient(s: EtcdElectionSettings, o: EtcdConnectionOptions): Etcd3 {
+  const options: IOptions = {
+    hosts: s.endpoints,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + o.callTimeoutMs }),
+    faultHandling: {
+      global: once,
+      host: () => endpointSkipper(o.skipMs),
+      watchBackoff: constantBackoff(o.skipMs),
+    },
+    grpcOptions: {
+      // find a dead TCP connection (a partition does not close it) within about a TTL
+      'grpc.keepalive_time_ms': Math.max(1000, o.skipMs * 2),
+      'grpc.keepalive_timeout_ms': Math.max(500, o.callTimeoutMs),
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': Math.min(1000, o.skipMs),
+      'grpc.max_reconnect_backoff_ms': Math.max(1000, o.skipMs),
+    },
+  };
+  if (s.tls) {
+    options.credentials = {
+      rootCertificate: s.tls.ca !== undefined ? Buffer.from(s.tls.ca) : (null as unknown as Buffer),
+      ...(s.tls.key !== undefined ? { privateKey: Buffer.from(s.tls.key) } : {}),
+      ...(s.tls.cert !== undefined ? { certChain: Buffer.from(s.tls.cert) } : {}),
+    };
+  }
+  if (s.auth) options.auth = { username: s.auth.user, password: s.auth.password };
+  return new Etcd3(options);
+}
+
+type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+
+function constantBackoff(ms: number): Backoff {
+  const b = { duration: ms, next: () => b };
+  return b as unknown as Backoff;
+}
+
+/** A client for these settings, shared with other instances that use the same ones. */
+export function acquireEtcd(s: EtcdElectionSettings, o: EtcdConnectionOptions): EtcdConnection {
+  const key = JSON.stringify([s.endpoints, s.tls ?? null, s.auth ?? null, o.callTimeoutMs, o.skipMs]);
+  let entry = shared.get(key);
+  if (!entry) {
+    entry = { client: buildClient(s, o), refs: 0 };
+    shared.set(key, entry);
+  }
+  entry.refs++;
+  const held = entry;
+  let released = false;
+  return {
+    client: held.client,
+    release() {
+      if (released) return;
+      released = true;
+      held.refs--;
+      if (held.refs === 0) {
+        shared.delete(key);
+        held.client.close();
+      }
+    },
+  };
+}

@@ -9,6 +9,7 @@ import { durationText, type ActionEntryConfig, type CheckEntryConfig, type Insta
 import type { LoadedConfig } from './load.js';
 import { isSecretKeyName, redactSecretRef } from './secret.js';
 import { dumpYaml } from './yaml.js';
+import type { ElectionConfig } from '../election/config.js';
 
 export type PrintFormat = 'yaml' | 'json';
 
@@ -18,8 +19,13 @@ export interface PrintOptions {
 }
 
 /** Redacts every string inside a secret-bearing value; recurses by key name elsewhere. */
+/** "http://user:pw@host/" -> "http://user:[redacted]@host/" (a password in any URL-like string). */
+export function redactUrlPassword(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):[^\s/@]*@/gi, '$1:[redacted]@');
+}
+
 function redact(value: unknown, underSecret: boolean): unknown {
-  if (typeof value === 'string') return underSecret ? redactSecretRef(value) : value;
+  if (typeof value === 'string') return underSecret ? redactSecretRef(value) : redactUrlPassword(value);
   if (Array.isArray(value)) return value.map((v) => redact(v, underSecret));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, underSecret || isSecretKeyName(k))]));
@@ -46,6 +52,12 @@ function printableAction(a: ActionEntryConfig): Record<string, unknown> {
   return { plugin: a.plugin, name: a.name, timeout: durationText(a.timeout), retries: a.retries, required: a.required, ...a.options };
 }
 
+/** `election:` as written (only the keys set; ttl back to text); secrets redacted by key name. */
+function printableElection(e: ElectionConfig): Record<string, unknown> {
+  const { ttl, ...rest } = e;
+  return { ...rest, ...(ttl !== undefined ? { ttl: durationText(ttl) } : {}) };
+}
+
 function printableInstance(i: InstanceConfig): Record<string, unknown> {
   return {
     address: i.address,
@@ -58,6 +70,7 @@ function printableInstance(i: InstanceConfig): Record<string, unknown> {
     checks: i.checks.map(printableCheck),
     actions: i.actions.map(printableAction),
     ...(i.discovery ? { discovery: { plugin: i.discovery.plugin, refresh: durationText(i.discovery.refresh), ...i.discovery.options } } : {}),
+    ...(i.election ? { election: printableElection(i.election) } : {}),
   };
 }
 
@@ -73,6 +86,7 @@ export function printableConfig(loaded: LoadedConfig, opts: PrintOptions = {}): 
     clockSkew: durationText(c.clockSkew),
     ...(c.metrics ? { metrics: { ...c.metrics } } : {}),
     stateFile: c.stateFile,
+    ...(c.election ? { election: printableElection(c.election) } : {}),
     instances: Object.fromEntries(Object.entries(c.instances).map(([name, i]) => [name, printableInstance(i)])),
     ...(c.keepalived
       ? {

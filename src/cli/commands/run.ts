@@ -47,16 +47,14 @@ one is kept. SIGUSR1/SIGUSR2 raise/lower every instance's priority by one.`,
     const log = createLogger({ level: resolved.log.level, format: resolved.log.format, base: { node: resolved.node.id } });
     for (const w of resolved.warnings) log.warn({ event: 'config-warning' }, w);
     const daemon = new Daemon(settings, log, { version: VERSION, configFile: resolved.file });
-    try {
-      await daemon.start();
-    } catch (err) {
-      throw new CliError((err as Error).message, EXIT.FAILURE);
-    }
-    await notifySystemd(ctx.env, log);
 
+    // Signal handlers first: a reload or stop right after start (or READY=1) must not hit the
+    // default action (exit without goodbye). Handlers wait for the start to finish.
+    let started: Promise<void> = Promise.resolve();
     let reloading = Promise.resolve();
     const onHup = () => {
       reloading = reloading.then(async () => {
+        await started.catch(() => undefined);
         log.info({ event: 'reload' }, `SIGHUP: reloading ${resolved.file}`);
         try {
           const next = await loadRuntime({ ...loadOpts, file: resolved.file });
@@ -67,22 +65,40 @@ one is kept. SIGUSR1/SIGUSR2 raise/lower every instance's priority by one.`,
         }
       });
     };
-    const onUsr1 = () => daemon.nudge(+1);
-    const onUsr2 = () => daemon.nudge(-1);
+    const onUsr1 = () => void started.then(() => daemon.nudge(+1), () => undefined);
+    const onUsr2 = () => void started.then(() => daemon.nudge(-1), () => undefined);
+    let stopRequested: (sig: string) => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => {
+      stopRequested = (sig: string) => {
+        log.info({ event: 'signal', signal: sig }, `${sig}: stopping`);
+        void started.catch(() => undefined).then(() => daemon.stop()).then(resolve);
+      };
+    });
+    const onTerm = () => stopRequested('SIGTERM');
+    const onInt = () => stopRequested('SIGINT');
     process.on('SIGHUP', onHup);
     process.on('SIGUSR1', onUsr1);
     process.on('SIGUSR2', onUsr2);
-    await new Promise<void>((resolve) => {
-      const stop = (sig: string) => {
-        log.info({ event: 'signal', signal: sig }, `${sig}: stopping`);
-        void daemon.stop().then(resolve);
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
-    process.off('SIGHUP', onHup);
-    process.off('SIGUSR1', onUsr1);
-    process.off('SIGUSR2', onUsr2);
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+    const cleanup = () => {
+      process.off('SIGHUP', onHup);
+      process.off('SIGUSR1', onUsr1);
+      process.off('SIGUSR2', onUsr2);
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+    };
+
+    started = daemon.start();
+    try {
+      await started;
+    } catch (err) {
+      cleanup();
+      throw new CliError((err as Error).message, EXIT.FAILURE);
+    }
+    await notifySystemd(ctx.env, log);
+    await stopped;
+    cleanup();
     return EXIT.OK;
   },
 };

@@ -24,3 +24,4 @@ export { InstanceEngine, outranks } from './engine/instance.js';
 export type { EngineConfig, EngineInput, Effect, EngineSnapshot } from './engine/types.js';
 export { effectiveHealth } from './engine/health.js';
 export type { DaemonStatus } from './daemon/daemon.js';
+export type { Logger } from './log.js';

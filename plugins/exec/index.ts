@@ -47,7 +47,6 @@ export interface ExecConfig {
 }
 
 /** The runner passes the check's identity along with the API's context. */
-type ExecContext = CheckContext<ExecConfig> & { name?: string; instance?: string };
 
 function lastLine(text: string | undefined): string {
   const lines = (text ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
@@ -76,7 +75,7 @@ export default defineCheck<ExecConfig>({
     return { ok: true, config };
   },
   doctor: (config) => scriptFindings(config.argv[0]!),
-  async run(ctx: ExecContext): Promise<CheckResult> {
+  async run(ctx: CheckContext<ExecConfig>): Promise<CheckResult> {
     const { config, signal } = ctx;
     const [file, ...args] = config.argv as [string, ...string[]];
     const label = basename(file);

@@ -46,8 +46,6 @@ export interface ExecConfig {
   env: Record<string, string>;
 }
 
-/** The runner passes the check's identity along with the API's context. */
-
 function lastLine(text: string | undefined): string {
   const lines = (text ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
   const line = lines[lines.length - 1] ?? '';

@@ -32,11 +32,13 @@
  * hostname), so `config check` never needs the network.
  */
 import { z } from 'zod';
-import { defineAction, type ActionHandlers, type ConfigIssue } from '../../src/plugins/api.js';
+import { defineAction, type ActionHandlers, type ConfigIssue, type DoctorFinding } from '../../src/plugins/api.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { ExoscaleClient } from '../../src/exoscale/client.js';
 import { connectionShape, daemonClientOptions, resolveConnection, type ConnectionSettings } from '../../src/exoscale/connection.js';
-import { UUID_RE } from '../../src/exoscale/types.js';
+import { UUID_RE, isUuid } from '../../src/exoscale/types.js';
+import { ExoscaleError } from '../../src/exoscale/errors.js';
+import { fetchInstanceId, MetadataError } from '../../src/exoscale/metadata.js';
 import { durationText } from '../../src/config/schema.js';
 import { parseDuration } from '../../src/util/duration.js';
 import { EipController, type OnApiUnreachable, type Strategy } from './controller.js';
@@ -104,6 +106,68 @@ export default defineAction<ExoscaleEipConfig>({
       },
     };
   },
+  /**
+   * `ipwarden doctor`: credentials and the Elastic IP (one list call), this node's instance id,
+   * that instance in the zone, and who holds the address now. Read calls only.
+   */
+  async doctor(ctx): Promise<DoctorFinding[]> {
+    const { config } = ctx;
+    const out: DoctorFinding[] = [];
+    const client = new ExoscaleClient({ ...daemonClientOptions(config.connection, ctx.log, () => undefined), deadlineMs: 8_000, retries: 2 });
+    const where = `zone ${config.connection.zone} at ${config.connection.endpoint}`;
+    try {
+      let eipOk = false;
+      try {
+        const eip = await client.findElasticIpByAddress(ctx.instance.address);
+        out.push({ ok: true, item: 'Exoscale API credentials', detail: `accepted (${where})` });
+        eipOk = eip !== undefined;
+        out.push(
+          eip
+            ? { ok: true, item: `Elastic IP ${ctx.instance.address}`, detail: `exists (id ${eip.id}, ${eip.healthcheck ? 'managed' : 'manual'})` }
+            : { ok: false, item: `Elastic IP ${ctx.instance.address}`, detail: `not found in ${where}`, fix: 'create it (exo compute elastic-ip create) or fix the instance address / zone' },
+        );
+      } catch (err) {
+        out.push({ ok: false, item: 'Exoscale API credentials', detail: oneLine(err), fix: 'check apiKey/apiSecret (an IAM key allowed the elastic-ip, instance and operation calls), zone and endpoint' });
+        return out;
+      }
+      let self: string | undefined = config.instanceId ?? (isUuid(ctx.node.id) ? ctx.node.id.toLowerCase() : undefined);
+      let source = config.instanceId ? 'instanceId' : 'node.id';
+      if (!self) {
+        try {
+          const url = config.metadataUrl ?? process.env.EXOSCALE_METADATA_URL;
+          self = await fetchInstanceId({ ...(url ? { url } : {}), retries: 1 });
+          source = 'the metadata server';
+        } catch (err) {
+          out.push({ ok: false, item: 'instance id', detail: oneLine(err), fix: 'set instanceId: (or node.id) to this instance\'s UUID, or metadataUrl:' });
+          return out;
+        }
+      }
+      try {
+        const inst = await client.getInstance(self);
+        const running = inst.state === 'running';
+        out.push({ ok: running, item: 'this instance', detail: `${self}${inst.name ? ` (${inst.name})` : ''} from ${source}: ${inst.state ?? 'unknown state'}`, ...(running ? {} : { fix: 'the instance must be running to hold the Elastic IP' }) });
+      } catch (err) {
+        out.push({ ok: false, item: 'this instance', detail: `${self} from ${source}: ${oneLine(err)}`, fix: `the instance must exist in ${config.connection.zone}` });
+      }
+      if (eipOk) {
+        try {
+          const holders = await client.instancesHolding(ctx.instance.address);
+          const names = holders.map((h) => `${h.id}${h.name ? ` (${h.name})` : ''}`);
+          out.push({
+            ok: holders.length <= 1 || config.strategy === 'all-healthy',
+            item: `holders of ${ctx.instance.address}`,
+            detail: names.length ? names.join(', ') : 'none',
+            ...(holders.length > 1 && config.strategy === 'move' ? { fix: 'several holders with strategy move: the MASTER fences the others; check that every node runs ipwarden' } : {}),
+          });
+        } catch (err) {
+          out.push({ ok: false, item: `holders of ${ctx.instance.address}`, detail: oneLine(err) });
+        }
+      }
+      return out;
+    } finally {
+      client.close();
+    }
+  },
   create(ctx): ActionHandlers & { controller: EipController } {
     const { config, log } = ctx;
     const client = new ExoscaleClient(
@@ -140,3 +204,8 @@ export default defineAction<ExoscaleEipConfig>({
     };
   },
 });
+
+function oneLine(err: unknown): string {
+  if (err instanceof ExoscaleError || err instanceof MetadataError) return err.message;
+  return ((err as Error)?.message ?? String(err)).split('\n')[0]!;
+}

@@ -142,8 +142,8 @@ t.test('reconcile: re-attaches when missing and detaches strays, while MASTER on
   await c.transition('BACKUP', 'MASTER', never());
   t.same(sim.state.holdersOf(EIP), [LB2]);
   sim.state.setHolders(EIP, [LB1, LB3]); // someone moved it away by hand
-  await until(() => sim.state.holdersOf(EIP).join() === LB2, 3_000);
-  t.match(text(), /drift repaired/);
+  await until(() => sim.state.holdersOf(EIP).join() === LB2 && /drift repaired/.test(text()), 3_000);
+  t.match(text(), /drift repaired: 198\.51\.100\.50 was held by \[.*\], now \[10000000-0000-4000-8000-000000000002\]/);
 
   await c.transition('MASTER', 'BACKUP', never());
   t.same(sim.state.holdersOf(EIP), []);
@@ -264,4 +264,41 @@ t.test('the plugin: config keys and defaults, secrets through the environment, h
   t.ok(calls.includes('attach-instance-to-elastic-ip 200') && calls.includes('list-instances 200'), `API calls reported for metrics (${calls.length})`);
   await h.onStop!({ ...event, from: 'MASTER', to: 'STOP' });
   t.same(sim.state.holdersOf(EIP), [], 'STOP releases');
+});
+
+t.test('doctor: credentials, the Elastic IP, this instance, holders (read calls only)', async (t) => {
+  const { default: plugin } = await import('../../plugins/exoscale-eip/index.js');
+  const { KEY, SECRET } = await import('../exoscale/lib/sim.js');
+  const sim = await withSim(t);
+  sim.state.setHolders(EIP, [LB1]);
+  const creds = { baseDir: '/', resolveSecret: (ref: string) => (ref === 'env:EXOSCALE_API_KEY' ? KEY : ref === 'env:EXOSCALE_API_SECRET' ? SECRET : ref) };
+  const config = (extra: Record<string, unknown> = {}) => {
+    const r = plugin.parseConfig({ zone: sim.zone, endpoint: sim.endpoint, ...extra }, creds);
+    if (!r.ok) throw new Error('config');
+    return r.config;
+  };
+  const ctx = (c: ReturnType<typeof config>, node = LB2) => ({ config: c, log: captureLog().log, instance: { name: 'eip', address: EIP }, node: { id: node } });
+  const seq = lastSeq(sim);
+  const ok = await plugin.doctor!(ctx(config()));
+  t.match(ok, [
+    { ok: true, item: 'Exoscale API credentials' },
+    { ok: true, item: `Elastic IP ${EIP}`, detail: /exists \(id e1a571c0-.*manual\)/ },
+    { ok: true, item: 'this instance', detail: `${LB2} (lb2) from node.id: running` },
+    { ok: true, item: `holders of ${EIP}`, detail: `${LB1} (lb1)` },
+  ]);
+  t.notOk(sim.state.requests(seq).some((r) => r.method !== 'GET'), 'read calls only');
+
+  sim.state.setHolders(EIP, [LB1, LB3]);
+  const two = await plugin.doctor!(ctx(config()));
+  t.match(two.at(-1), { ok: false, fix: /fences the others/ }, 'two holders with strategy move is a problem');
+
+  const bad = await plugin.doctor!(ctx(config({ apiSecret: 'wrong-wrong-wrong' })));
+  t.match(bad, [{ ok: false, item: 'Exoscale API credentials', detail: /403 forbidden: Invalid request signature/, fix: /apiKey\/apiSecret/ }]);
+  t.equal(bad.length, 1);
+
+  const gone = await plugin.doctor!(ctx(config({ instanceId: '99999999-0000-4000-8000-000000000000' })));
+  t.match(gone.find((f) => f.item === 'this instance'), { ok: false, detail: /from instanceId: .*404 not found/ });
+
+  const meta = await plugin.doctor!(ctx(config({ metadataUrl: `${sim.url}/_meta/lb3/latest/meta-data/instance-id` }), 'node-c'));
+  t.match(meta.find((f) => f.item === 'this instance'), { ok: true, detail: `${LB3} (lb3) from the metadata server: running` });
 });

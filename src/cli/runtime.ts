@@ -43,6 +43,7 @@ export function toDaemonSettings(r: ResolvedConfig): DaemonSettings {
         checks: i.checks.map((c) => ({ ...c, instance: i.name })),
         actions: i.actions,
         ...(i.discovery ? { discovery: i.discovery } : {}),
+        ...(i.election ? { election: i.election } : {}),
       }),
     ),
   };

@@ -37,6 +37,14 @@ export function formatStatus(s: DaemonStatus, now = Date.now()): string {
         `  ${i.instance} actions: ${i.actions.map((a) => `${a.action}.${a.hook} ${a.ok ? 'ok' : `FAILED (${a.error})`} ${ago(now - a.at)} ago`).join('; ')}`,
       );
     }
+    if (i.election) {
+      const e = i.election;
+      const lease = e.lease
+        ? `lease ${e.lease} ttl ${ago(e.grantedTtlMs ?? e.ttlMs)} remaining ${ago(e.leaseRemainingMs ?? 0)}, renewed ${ago(e.lastRenewalAgoMs ?? 0)} ago in ${e.lastRenewalLatencyMs ?? 0}ms`
+        : 'no lease';
+      const term = e.fencingToken ? `, term ${e.fencingToken}, steps down in ${ago(e.stepDownInMs ?? 0)} without renewal` : '';
+      lines.push(`  ${i.instance} election: etcd ${e.keyPrefix} ${lease}${term}${e.error ? `; ERROR ${e.error.message}` : ''}`);
+    }
     if (i.takeoverAt !== undefined && i.state === 'BACKUP' && !i.master) lines.push(`  ${i.instance}: no live master; takes over in ${ago(i.takeoverAt - now)} unless one is heard`);
     if (failed.length) lines.push(`  ${i.instance}: WARNING ${failed.length} action(s) failing`);
   }

@@ -28,6 +28,7 @@ import {
   type ProtocolName,
 } from './schema.js';
 import { isSecretKeyName, resolveSecret, SecretError } from './secret.js';
+import { resolveElections, type EtcdElectionSettings } from '../election/config.js';
 
 export type { Endpoint } from './endpoint.js';
 export type { IpwardenConfig, InstanceConfig } from './schema.js';
@@ -58,6 +59,8 @@ export interface ResolvedInstance {
   actions: ResolvedAction[];
   /** Peers found at runtime, combined with `peers`. */
   discovery?: ResolvedDiscovery;
+  /** Elected through etcd (election.backend etcd); absent = the heartbeat engine. */
+  election?: EtcdElectionSettings;
 }
 
 /** Actions for one keepalived VRRP instance (scripts mode). */
@@ -131,6 +134,11 @@ function collect(loaded: LoadedConfig, opts: ResolveOptions): { resolved?: Resol
   const secrets = resolveSecrets(loaded, env, out);
 
   const entryContext = { registry: opts.registry, baseDir, env, out };
+  const elections = resolveElections(
+    config.election,
+    Object.entries(config.instances).map(([name, inst]) => [name, inst.election]),
+    { baseDir, env, problem: (m) => out.add(m), warn: (m) => out.warn(m) },
+  );
   const instances: ResolvedInstance[] = Object.entries(config.instances).map(([name, inst]) => ({
     name,
     address: inst.address,
@@ -144,9 +152,10 @@ function collect(loaded: LoadedConfig, opts: ResolveOptions): { resolved?: Resol
     checks: resolveEntries('check', inst.checks, ['instances', name, 'checks'], entryContext),
     actions: resolveEntries('action', inst.actions, ['instances', name, 'actions'], entryContext),
     ...(inst.discovery ? optionalDiscovery(inst.discovery, ['instances', name, 'discovery'], entryContext) : {}),
+    ...(elections.has(name) ? { election: elections.get(name)! } : {}),
   }));
   for (const inst of instances) {
-    if (inst.peers.length === 0 && !inst.discovery) out.warn(`instances.${inst.name}.peers: no peers: this node alone decides and will be MASTER`);
+    if (inst.peers.length === 0 && !inst.discovery && !inst.election) out.warn(`instances.${inst.name}.peers: no peers: this node alone decides and will be MASTER`);
   }
   const keepalived = Object.entries(config.keepalived?.instances ?? {}).map(([name, inst]) => ({
     name,

@@ -12,6 +12,7 @@ import type { ConfigIssue } from '../plugins/api.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, formatIssues, formatPath, zodIssues } from './issues.js';
 import { canonicalAddress, DEFAULT_HEARTBEAT_PORT, isWildcard, parseEndpoint } from './endpoint.js';
+import { electionSchema, type ElectionConfig } from '../election/config.js';
 
 // ------------------------------------------------------------------ types (the parsed config)
 
@@ -87,6 +88,8 @@ export interface InstanceConfig {
   actions: ActionEntryConfig[];
   /** Peers found at runtime, in addition to `peers`. */
   discovery?: DiscoveryEntryConfig;
+  /** Election backend override (merged over the top-level `election`). */
+  election?: ElectionConfig;
 }
 
 export interface KeepalivedInstanceConfig {
@@ -109,6 +112,8 @@ export interface IpwardenConfig {
   stateFile: string;
   instances: Record<string, InstanceConfig>;
   keepalived?: { instances: Record<string, KeepalivedInstanceConfig> };
+  /** Election backend of every instance (heartbeat unless set); instances may override keys. */
+  election?: ElectionConfig;
 }
 
 // ------------------------------------------------------------------ defaults and limits
@@ -305,6 +310,7 @@ const instanceSchema = z.strictObject({
   checks: doc(z.array(checkEntrySchema).default([]), 'Health checks that can fault the instance or change its priority.'),
   actions: actionsList(),
   discovery: discoveryEntrySchema.optional(),
+  election: electionSchema.optional(),
 });
 
 const keepalivedInstanceSchema = z.strictObject({
@@ -380,6 +386,7 @@ const rootShape = {
     'Prometheus metrics over HTTP; off when absent.',
   ),
   stateFile: doc(absolutePath().default(DEFAULTS.stateFile), 'Where persistent state (maintenance mode) is kept.'),
+  election: electionSchema.optional(),
   instances: doc(
     z
       .record(

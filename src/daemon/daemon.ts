@@ -10,6 +10,7 @@ import { InstanceRunner, type InstanceSettings, type InstanceStatus, type Transi
 import { ControlServer } from './control.js';
 import { Metrics } from './metrics.js';
 import { readPersistentState, writePersistentState } from './state-file.js';
+import { electionIdentity } from '../election/config.js';
 
 export interface DaemonSettings {
   nodeId: string;
@@ -254,10 +255,10 @@ export class Daemon {
     const wanted = new Map(next.instances.map((i) => [i.name, i]));
     for (const [name, r] of this.runners) {
       const n = wanted.get(name);
-      if (!n || RESTART_KEYS.some((k) => n[k] !== r.settings[k])) {
+      if (!n || RESTART_KEYS.some((k) => n[k] !== r.settings[k]) || electionIdentity(n.election) !== electionIdentity(r.settings.election)) {
         await r.stop();
         this.runners.delete(name);
-        this.log.info({ instance: name }, n ? 'instance restarted (address or timers changed)' : 'instance removed');
+        this.log.info({ instance: name }, n ? 'instance restarted (address, timers or election changed)' : 'instance removed');
       }
     }
     for (const inst of next.instances) {

@@ -13,6 +13,8 @@ import { ActionRunner, type ActionOutcome, type ScheduledAction } from '../plugi
 import type { Endpoint } from '../config/endpoint.js';
 import type { ApiCallSample } from '../plugins/api.js';
 import { DiscoveryRunner, type DiscoveryStatus, type ScheduledDiscovery } from './discovery.js';
+import { EtcdElection, type ElectionStatus, type ElectionTransition } from '../election/etcd.js';
+import type { EtcdElectionSettings } from '../election/config.js';
 
 export interface InstanceSettings {
   name: string;
@@ -27,6 +29,8 @@ export interface InstanceSettings {
   actions: ScheduledAction[];
   /** Peers found at runtime, combined with `peers`. */
   discovery?: ScheduledDiscovery;
+  /** Elected through etcd instead of the heartbeat engine (election.backend etcd). */
+  election?: EtcdElectionSettings;
 }
 
 /** How long an instance start waits for its first peer discovery (so the hold-off knows its peers). */
@@ -40,6 +44,8 @@ export interface TransitionRecord {
   priority: number;
   /** Wall clock ms. */
   at: number;
+  /** Fencing token of the term (etcd backend), decimal. */
+  fencingToken?: string;
 }
 
 /** Everything `status` shows about an instance. */
@@ -56,6 +62,8 @@ export interface InstanceStatus extends Omit<EngineSnapshot, 'since' | 'lastTran
   preempt: boolean;
   /** Peer discovery, when configured. */
   discovery?: DiscoveryStatus;
+  /** The etcd election (backend, lease, renewals), when the instance uses it. */
+  election?: ElectionStatus;
 }
 
 /** Observers (metrics); all optional. */
@@ -78,6 +86,8 @@ export class InstanceRunner {
   private readonly log: Logger;
   private stopped = false;
   private discovery: DiscoveryRunner | undefined;
+  /** Set when the instance is elected through etcd: it then replaces the engine. */
+  private readonly election: EtcdElection | undefined;
 
   constructor(
     public settings: InstanceSettings,
@@ -89,6 +99,18 @@ export class InstanceRunner {
     this.log = log.child({ instance: settings.name });
     this.key = instanceKey(settings.address);
     this.engine = new InstanceEngine(this.engineConfig(settings));
+    if (settings.election) {
+      this.election = new EtcdElection({
+        instance: settings.name,
+        nodeId,
+        settings: settings.election,
+        priority: settings.priority,
+        preempt: settings.preempt,
+        preemptDelayMs: settings.preemptDelayMs,
+        log: this.log,
+        onTransition: (t) => this.runTransition(t),
+      });
+    }
     this.checks = new CheckRunner(settings.checks, { log: this.log });
     this.actions = this.makeActions(settings);
   }
@@ -104,7 +126,7 @@ export class InstanceRunner {
         this.log.error({ reason }, 'a required action failed on MASTER: entering FAULT so a peer can take over');
         this.feed({ type: 'maintenance', now: now(), on: true });
         // leave FAULT after one master-down period; the engine then re-evaluates
-        setTimeout(() => !this.stopped && this.feed({ type: 'maintenance', now: now(), on: false }), this.engine.masterDownMs).unref();
+        setTimeout(() => !this.stopped && this.feed({ type: 'maintenance', now: now(), on: false }), (this.election ?? this.engine).masterDownMs).unref();
       },
     });
   }
@@ -130,8 +152,9 @@ export class InstanceRunner {
       await previous?.stop();
       this.hooks.onPeersChanged?.(this.settings.name);
     }
-    const fx = this.engine.reconfigure(now(), { priority: next.priority, preempt: next.preempt, preemptDelayMs: next.preemptDelayMs });
-    for (const e of fx) this.apply(e);
+    const change = { priority: next.priority, preempt: next.preempt, preemptDelayMs: next.preemptDelayMs };
+    if (this.election) this.election.reconfigure(change);
+    else for (const e of this.engine.reconfigure(now(), change)) this.apply(e);
     this.feedChecks();
   }
 
@@ -152,7 +175,7 @@ export class InstanceRunner {
     await this.startDiscovery(this.settings.discovery, []);
     await this.actions.init();
     this.watchChecks();
-    if (maintenance) this.engine.handle({ type: 'maintenance', now: now(), on: true });
+    if (maintenance) (this.election ?? this.engine).handle({ type: 'maintenance', now: now(), on: true });
     this.feed({ type: 'start', now: now() });
     this.feedChecks();
   }
@@ -214,6 +237,7 @@ export class InstanceRunner {
     this.feed({ type: 'stop', now: now() });
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.election?.stop();
     this.checks.stop();
     await this.actions.close();
     await this.discovery?.stop();
@@ -221,7 +245,7 @@ export class InstanceRunner {
 
   status(): InstanceStatus {
     const t = now();
-    const snap = this.engine.snapshot(t);
+    const snap = this.election ? this.election.snapshot(t) : this.engine.snapshot(t);
     const wall = (engineMs: number) => Date.now() - (t - engineMs);
     const { since, lastTransition: _lt, takeoverAt, ...rest } = snap;
     return {
@@ -236,11 +260,16 @@ export class InstanceRunner {
       deadRatio: this.settings.deadRatio,
       preempt: this.settings.preempt,
       ...(this.discovery ? { discovery: this.discovery.status() } : {}),
+      ...(this.election ? { election: this.election.status(t) } : {}),
     };
   }
 
   /** The single entry point into the engine; carries out its effects and re-arms the timer. */
   private feed(input: EngineInput): void {
+    if (this.election) {
+      this.election.handle(input);
+      return;
+    }
     let effects: Effect[];
     try {
       effects = this.engine.handle(input);
@@ -292,15 +321,9 @@ export class InstanceRunner {
       case 'probe-reply':
         this.send(e.to, 'probe-reply', e.nonce);
         break;
-      case 'transition': {
-        const rec: TransitionRecord = { from: e.from, to: e.to, reason: e.reason, cause: e.cause, priority: e.priority, at: Date.now() };
-        this.lastTransition = rec;
-        const level = e.to === 'FAULT' ? 'warn' : 'info';
-        this.log[level]({ from: e.from, to: e.to, reason: e.reason, priority: e.priority, event: 'transition' }, `${e.from} -> ${e.to}: ${e.reason}`);
-        this.hooks.onTransition?.(this.settings.name, rec);
-        void this.actions.transition({ from: e.from, to: e.to, priority: e.priority, reason: e.reason });
+      case 'transition':
+        void this.runTransition(e);
         break;
-      }
       case 'reassert':
         this.log.warn({ reason: e.reason, event: 'reassert' }, `re-asserting MASTER: ${e.reason}`);
         void this.actions.transition({ from: 'MASTER', to: 'MASTER', priority: e.priority, reason: e.reason });
@@ -313,6 +336,23 @@ export class InstanceRunner {
         this.log[e.level](e.data ?? {}, e.msg);
         break;
     }
+  }
+
+  /** Records, logs and runs the actions of a transition (engine or etcd); settles when the actions are done. */
+  private runTransition(e: ElectionTransition): Promise<void> {
+    const token = e.fencingToken !== undefined ? { fencingToken: String(e.fencingToken) } : {};
+    const rec: TransitionRecord = { from: e.from, to: e.to, reason: e.reason, cause: e.cause, priority: e.priority, at: Date.now(), ...token };
+    this.lastTransition = rec;
+    const level = e.to === 'FAULT' ? 'warn' : 'info';
+    this.log[level]({ from: e.from, to: e.to, reason: e.reason, priority: e.priority, ...token, event: 'transition' }, `${e.from} -> ${e.to}: ${e.reason}`);
+    this.hooks.onTransition?.(this.settings.name, rec);
+    return this.actions.transition({
+      from: e.from,
+      to: e.to,
+      priority: e.priority,
+      reason: e.reason,
+      ...(e.fencingToken !== undefined ? { fencingToken: e.fencingToken } : {}),
+    });
   }
 }
 

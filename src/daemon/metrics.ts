@@ -91,6 +91,41 @@ export class Metrics {
         for (const i of snapshot().instances) for (const c of i.checks) this.set({ instance: i.instance, check: c.name }, c.state === 'ok' ? 1 : 0);
       },
     });
+    // election backend (etcd: lease and renewals); one gauge per fact, read at scrape time
+    const electionGauge = (name: string, help: string, value: (e: NonNullable<DaemonStatus['instances'][number]['election']>) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['instance'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const i of snapshot().instances) {
+            const v = i.election ? value(i.election) : undefined;
+            if (v !== undefined) this.set({ instance: i.instance }, v);
+          }
+        },
+      });
+    new Gauge({
+      name: 'ipwarden_election_backend',
+      help: 'Election backend of each instance (1 for the backend in use)',
+      labelNames: ['instance', 'backend'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const i of snapshot().instances) this.set({ instance: i.instance, backend: i.election?.backend ?? 'heartbeat' }, 1);
+      },
+    });
+    electionGauge('ipwarden_election_connected', 'etcd backend: 1 while the lease is held and etcd calls succeed', (e) => (e.connected ? 1 : 0));
+    electionGauge('ipwarden_election_lease_remaining_seconds', 'etcd backend: lower bound of the lease\'s remaining life on the server', (e) =>
+      e.leaseRemainingMs === undefined ? undefined : e.leaseRemainingMs / 1000,
+    );
+    electionGauge('ipwarden_election_last_renewal_age_seconds', 'etcd backend: seconds since the last acknowledged lease renewal was sent', (e) =>
+      e.lastRenewalAgoMs === undefined ? undefined : e.lastRenewalAgoMs / 1000,
+    );
+    electionGauge('ipwarden_election_renewal_latency_seconds', 'etcd backend: round trip of the last acknowledged lease renewal', (e) =>
+      e.lastRenewalLatencyMs === undefined ? undefined : e.lastRenewalLatencyMs / 1000,
+    );
     const counter = (name: string, help: string, labelNames: string[], get: (s: DaemonStatus) => [Record<string, string>, number][]) =>
       new Counter({
         name,

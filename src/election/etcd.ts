@@ -43,7 +43,7 @@ export interface EtcdTimers {
   resyncMs: number;
   /** Wait per better-ranked candidate before claiming a vacant key. */
   skewMs: number;
-  /** Wait after registering before the first claim. */
+  /** Wait after registering before the first claim (nodes started together all register first). */
   holdOffMs: number;
 }
 
@@ -58,7 +58,7 @@ export function etcdTimers(ttlMs: number): EtcdTimers {
     retryMs: Math.max(50, Math.min(250, Math.round(ttlMs / 16))),
     resyncMs: Math.round(ttlMs / 2),
     skewMs: renewMs,
-    holdOffMs: renewMs,
+    holdOffMs: Math.round(ttlMs / 2),
   };
 }
 

@@ -21,6 +21,10 @@
  * attach whose operation is still pending when a newer state arrives completes first, so a
  * following detach sees it), aborts take effect between steps.
  *
+ * all-healthy revocations: a dead peer's instance is queued and detached by every MASTER pass until
+ * the API no longer lists it. A peer that comes back before a failed revocation finally succeeds
+ * is detached once more and re-attaches itself on its next pass (BACKUP reconciles too).
+ *
  * Timers (unref'd, cleared on every transition and on close): the reconcile pass every
  * `reconcile` while holding (MASTER; MASTER or BACKUP with all-healthy), and retries with
  * backoff after a failed pass. Converged with reconcile 0: no timer, zero API calls.
@@ -30,7 +34,6 @@ import type { InstanceState } from '../../src/plugins/api.js';
 import type { ExoscaleClient } from '../../src/exoscale/client.js';
 import {
   ExoscaleApiError,
-  ExoscaleError,
   ExoscaleNetworkError,
   ExoscaleOperationError,
   ExoscaleTimeoutError,
@@ -451,9 +454,4 @@ export function hostOf(address: string): string | undefined {
   if (v6) return v6[1];
   const v4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?$/.exec(address);
   return v4?.[1];
-}
-
-/** True for errors worth showing as one line (all client errors are). */
-export function isExoscaleError(err: unknown): err is ExoscaleError {
-  return err instanceof ExoscaleError;
 }

@@ -5,16 +5,15 @@
  *   notify_master "/usr/bin/ipwarden notify --instance VI_1 --state MASTER"
  *
  * Runs the actions of `keepalived.instances.<name>` (see src/keepalived/scripts-mode.ts for the
- * ordering rules). With --detach, the invocation registers itself, hands the run to a detached
- * worker process and exits 0 at once.
+ * ordering rules). With --detach, the invocation hands the run (with its own start time as the
+ * ordering stamp) to a worker process in a session of its own and exits 0 at once.
  */
 import { spawn } from 'node:child_process';
 import { isAbsolute, resolve } from 'node:path';
 import { CliError, EXIT, UsageError, type Command, type CommandContext } from '../command.js';
 import { requireDuration } from '../../util/duration.js';
-import { findKeepalivedInstance, loadScriptsModeConfig, scriptsModeLogger, ScriptsModeConfigError } from '../../keepalived/config.js';
 import { isNotifyState, NOTIFY_STATES, parseNotifyArgs, type NotifyState } from '../../keepalived/protocol.js';
-import { registerInvocation, runNotifyInvocation, type NotifyInvocation } from '../../keepalived/scripts-mode.js';
+import type { NotifyInvocation } from '../../keepalived/scripts-mode.js';
 import { DEFAULT_STATE_DIR, StateStore } from '../../keepalived/state.js';
 import { describeStamp, isStamp, ownStamp, type InvocationStamp } from '../../keepalived/stamp.js';
 import { LockError } from '../../keepalived/lock.js';
@@ -42,9 +41,11 @@ than 10 ms the order is a guess; keepalived's notify FIFO (ipwarden keepalived-f
 reliable path.
 
 keepalived 2.2 kills its scripts when it exits (SIGTERM), and gives notify_stop scripts 1 s.
-Actions that take longer (cloud API calls with retries) should run with --detach: the run moves
-to a worker process in its own session that keepalived does not kill; it finishes its run even
-on SIGTERM, and logs to --log-file (keepalived gives scripts /dev/null for output).
+Actions that take longer (cloud API calls with retries) should run with --detach: before loading
+anything, the run moves to a worker process in a session of its own, which keepalived does not
+kill; the worker keeps the invocation's start time for the ordering, finishes its run even on
+SIGTERM, and logs to --log-file (keepalived gives scripts /dev/null for output). Config errors
+are then only in the log.
 
 Exit status: 0 done (or nothing to do: a newer invocation exists), 1 an action failed,
 2 bad usage, 3 config problem (e.g. no keepalived.instances.NAME).`,
@@ -53,7 +54,7 @@ Exit status: 0 done (or nothing to do: a newer invocation exists), 1 an action f
     instance: { type: 'string', arg: 'NAME', description: 'keepalived instance (or sync group) name, for notify_master-style lines' },
     state: { type: 'string', arg: 'STATE', description: 'MASTER, BACKUP, FAULT, STOP or DELETED, with --instance' },
     priority: { type: 'string', arg: 'N', description: 'priority to report to the actions, with --instance', default: '0' },
-    detach: { type: 'boolean', description: 'register, hand the run to a detached worker and exit at once' },
+    detach: { type: 'boolean', description: 'hand the run to a worker in its own session and exit at once' },
     'log-file': { type: 'string', arg: 'FILE', description: 'append log lines to FILE instead of standard output' },
     'state-dir': { type: 'string', arg: 'DIR', description: 'where invocations are recorded and locked', default: DEFAULT_STATE_DIR },
     wait: { type: 'string', arg: 'DURATION', description: 'longest wait for an earlier run of the same instance', default: DEFAULT_WAIT },
@@ -114,69 +115,63 @@ async function runNotifyCommand(ctx: CommandContext): Promise<number> {
   const absolute = (p: string) => (isAbsolute(p) ? p : resolve(p));
   const logFile = ctx.values['log-file'] === undefined ? undefined : absolute(String(ctx.values['log-file']));
   const stateDir = absolute(String(ctx.values['state-dir'] ?? DEFAULT_STATE_DIR));
+  const configFile = ctx.values.config === undefined ? undefined : absolute(String(ctx.values.config));
 
+  if (ctx.values.detach && !isWorker) {
+    // Leave keepalived's reach before anything slow (loading the config and plugins): keepalived
+    // gives notify_stop scripts 1 s and kills scripts when it exits. The worker does everything else.
+    startWorker(req, { config: configFile, stateDir, logFile, wait: String(ctx.values.wait ?? DEFAULT_WAIT) }, ctx.env, stamp);
+    return EXIT.OK;
+  }
+
+  // Loaded here, not at the top: --detach above stays as fast as the CLI's start-up allows.
+  const { findKeepalivedInstance, loadScriptsModeConfig, scriptsModeLogger, ScriptsModeConfigError } = await import('../../keepalived/config.js');
+  const { runNotifyInvocation } = await import('../../keepalived/scripts-mode.js');
   let resolved;
   let inst;
+  let log;
   try {
-    resolved = await loadScriptsModeConfig({ ...(ctx.values.config !== undefined ? { file: String(ctx.values.config) } : {}), env: ctx.env });
+    resolved = await loadScriptsModeConfig({ ...(configFile !== undefined ? { file: configFile } : {}), env: ctx.env });
     inst = findKeepalivedInstance(resolved, req.instance);
+    const base = { node: resolved.node.id, instance: inst.name, pid: process.pid, ...(isWorker ? { worker: true } : {}) };
+    log = scriptsModeLogger(resolved, base, logFile, ctx.stdout);
   } catch (err) {
     if (err instanceof ScriptsModeConfigError) throw new CliError(err.message, EXIT.CONFIG);
     throw err;
   }
-  const base = { node: resolved.node.id, instance: inst.name, pid: process.pid, ...(isWorker ? { worker: true } : {}) };
-  let log;
-  try {
-    log = scriptsModeLogger(resolved, base, logFile, ctx.stdout);
-  } catch (err) {
-    if (err instanceof ScriptsModeConfigError) throw new CliError(err.message);
-    throw err;
-  }
+  if (isWorker) log.info({ event: 'worker', invocation: describeStamp(stamp) }, `detached worker for the ${req.state} invocation (${describeStamp(stamp)})`);
   const store = new StateStore(stateDir);
   const inv: NotifyInvocation = { instance: inst.name, state: req.state, priority: req.priority, stamp };
 
+  const controller = new AbortController();
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (isWorker) {
+      log.warn({ event: 'signal', signal: sig }, `${sig}: detached worker finishes its run first (bounded by the action timeouts)`);
+      return;
+    }
+    controller.abort(new Error(sig));
+  };
+  for (const s of signals) process.on(s, onSignal);
   try {
     store.prepare();
-    if (ctx.values.detach && !isWorker) {
-      const newer = await registerInvocation(store, inv);
-      if (newer) {
-        log.info({ event: 'stale', newer: newer.state }, `${req.state} invocation is stale: a newer ${newer.state} invocation (${describeStamp(newer.stamp)}) exists; nothing to do`);
-        return EXIT.OK;
-      }
-      const pid = startWorker(req, { config: resolved.file, stateDir, logFile, wait: String(ctx.values.wait ?? DEFAULT_WAIT) }, ctx.env, stamp);
-      log.info({ event: 'detached', workerPid: pid }, `${req.state}: handed over to detached worker pid ${pid}`);
-      return EXIT.OK;
-    }
-
-    const controller = new AbortController();
-    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (isWorker) {
-        log.warn({ event: 'signal', signal: sig }, `${sig}: detached worker finishes its run first (bounded by the action timeouts)`);
-        return;
-      }
-      controller.abort(new Error(sig));
-    };
-    for (const s of signals) process.on(s, onSignal);
-    try {
-      const result = await runNotifyInvocation(inst, inv, { store, node: { id: resolved.node.id }, log, lockTimeoutMs: waitMs, signal: controller.signal });
-      if (result.status === 'applied') return result.ok ? EXIT.OK : EXIT.FAILURE;
-      if (result.status === 'aborted') return EXIT.FAILURE;
-      return EXIT.OK;
-    } finally {
-      for (const s of signals) process.off(s, onSignal);
-    }
+    const result = await runNotifyInvocation(inst, inv, { store, node: { id: resolved.node.id }, log, lockTimeoutMs: waitMs, signal: controller.signal });
+    if (result.status === 'applied') return result.ok ? EXIT.OK : EXIT.FAILURE;
+    if (result.status === 'aborted') return EXIT.FAILURE;
+    return EXIT.OK;
   } catch (err) {
     if (err instanceof LockError) {
       log.error({ event: 'lock-failed', err: err.message }, err.message);
       throw new CliError(err.message, EXIT.FAILURE);
     }
     throw err;
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
   }
 }
 
 /** Starts this program again as a detached worker (own session, not killed with keepalived's script group). */
-function startWorker(req: NotifyRequest, opts: { config: string; stateDir: string; logFile: string | undefined; wait: string }, env: NodeJS.ProcessEnv, stamp: InvocationStamp): number {
+function startWorker(req: NotifyRequest, opts: { config: string | undefined; stateDir: string; logFile: string | undefined; wait: string }, env: NodeJS.ProcessEnv, stamp: InvocationStamp): number {
   const script = process.argv[1];
   if (!script) throw new CliError('--detach: cannot tell how this program was started (no script path in argv)');
   const args = [
@@ -186,7 +181,7 @@ function startWorker(req: NotifyRequest, opts: { config: string; stateDir: strin
     '--instance', req.instance,
     '--state', req.state,
     '--priority', String(req.priority),
-    '--config', opts.config,
+    ...(opts.config !== undefined ? ['--config', opts.config] : []),
     '--state-dir', opts.stateDir,
     '--wait', opts.wait,
     ...(opts.logFile ? ['--log-file', opts.logFile] : []),
@@ -195,8 +190,8 @@ function startWorker(req: NotifyRequest, opts: { config: string; stateDir: strin
     detached: true,
     stdio: opts.logFile ? 'ignore' : ['ignore', 'inherit', 'inherit'],
     env: { ...env, [WORKER_STAMP_ENV]: JSON.stringify(stamp) },
-    cwd: '/',
   });
+  child.on('error', () => undefined);
   child.unref();
   if (child.pid === undefined) throw new CliError('--detach: could not start the worker process');
   return child.pid;

@@ -5,12 +5,14 @@
  * Problems (the cluster cannot work as configured):
  *   - two files with the same node id (an unset node.id defaults to the hostname);
  *   - an instance whose address differs between files (the nodes would run separate instances);
- *   - different heartbeat protocols, or a node whose signing key another node cannot verify.
+ *   - different heartbeat protocols, or a node whose signing key another node cannot verify;
+ *   - an instance elected by heartbeats on some nodes and by etcd on others, or under different
+ *     etcd prefixes (separate leader keys).
  * Warnings (it works, but not as intended):
  *   - an instance missing from some files; different interval or deadRatio;
  *   - a node's peers not listing another node's node.bind (when that is a specific address), or
  *     listing more peers than the files given (the analysis only covers the given files); not for
- *     instances whose peers are discovered at runtime;
+ *     instances whose peers are discovered at runtime nor for etcd-elected ones; a different etcd ttl;
  *   - per node, weightWarnings with the other files as the peers: timeouts longer than the interval,
  *     weights that can never change who is MASTER, equal priorities.
  */
@@ -130,10 +132,19 @@ export function checkCluster(nodes: readonly ClusterNode[]): ClusterReport {
     if (interval) warnings.push(`${interval}: a peer is declared dead only after deadRatio × the longer interval; use the same everywhere`);
     const deadRatio = differs('deadRatio', (i) => i.deadRatio, String);
     if (deadRatio) warnings.push(`${deadRatio}: the nodes would wait different times before taking over; use the same everywhere`);
+    // election backend: all heartbeat, or all etcd with the same keys (endpoints may differ per node)
+    const backend = differs('election backend', (i) => i.election?.backend ?? 'heartbeat', String);
+    if (backend) problems.push(`${backend}: the nodes would not see each other's claims (two MASTERs)`);
+    else if (having[0]!.inst.election) {
+      const prefix = differs('election prefix', (i) => i.election?.prefix ?? '', String);
+      if (prefix) problems.push(`${prefix}: the nodes would use separate leader keys (two MASTERs)`);
+      const ttl = differs('election ttl', (i) => i.election?.ttlMs ?? 0, formatDuration);
+      if (ttl) warnings.push(`${ttl}: failover and step-down times differ per node; use the same everywhere`);
+    }
 
     // peers: every other node's specific bind address should be listed
     for (const { node, inst } of having) {
-      if (discoversPeers(inst)) continue;
+      if (discoversPeers(inst) || inst.election) continue; // etcd instances need no heartbeat peers
       for (const other of having) {
         if (other.node === node) continue;
         const bind = other.node.config.node.bind;

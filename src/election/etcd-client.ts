@@ -48,16 +48,29 @@ export function describeEtcdError(err: unknown, settings: Pick<EtcdElectionSetti
     return { kind: 'auth', message: 'etcd has authentication disabled but election.auth is set (remove it, or enable auth in etcd)' };
   }
   if (/certificate|SSL|TLS|handshake|wrong version number|unknown ca|alert number|self.signed|ERR_OSSL/i.test(raw)) {
-    return { kind: 'tls', message: `TLS with etcd failed: ${text} (check election.tls: ca must sign the etcd server certificate and match its address; cert/key must be a client certificate etcd trusts)` };
+    const why = text.replace(/^No connection established\. Last error: (Error: )?/i, '');
+    return { kind: 'tls', message: `TLS with etcd failed: ${why} (check election.tls: ca must sign the etcd server certificate and match its address; cert/key must be a client certificate etcd trusts)` };
   }
   if (/lease not found|expired or revoked/i.test(raw)) {
     return { kind: 'lease', message: 'our etcd lease expired or was revoked' };
   }
   if (/UNAVAILABLE|DEADLINE|No connection established|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|Connection dropped|no leader|leader changed|timed out|Deadline exceeded|skipped/i.test(raw)) {
-    const why = /no leader|leader changed/i.test(raw) ? 'no etcd leader (quorum lost?)' : text;
-    return { kind: 'unreachable', message: `etcd unreachable (${endpoints}): ${why}` };
+    return { kind: 'unreachable', message: `etcd unreachable (${endpoints}): ${unreachableWhy(raw, text)}` };
   }
   return { kind: 'other', message: `etcd error: ${text}` };
+}
+
+/** Short words for gRPC's connection failures. */
+function unreachableWhy(raw: string, text: string): string {
+  if (/no leader|leader changed/i.test(raw)) return 'no etcd leader (quorum lost?)';
+  if (/ECONNREFUSED/.test(raw)) return 'connection refused';
+  if (/EHOSTUNREACH|ENETUNREACH/.test(raw)) return 'no route to host';
+  if (/No connection established/i.test(raw)) {
+    const last = /Last error: (?:Error: )?([^.,]+)/.exec(text)?.[1];
+    return last && last !== 'null' ? `cannot connect: ${last}` : 'cannot connect';
+  }
+  if (/Deadline exceeded|DEADLINE|timed out/i.test(raw)) return 'no answer in time';
+  return text;
 }
 
 /** A failure that says nothing about the endpoint itself (the call reached etcd). */

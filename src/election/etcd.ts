@@ -117,12 +117,19 @@ export interface EtcdElectionOptions {
 const monotonic = (): number => performance.now();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
+/** One episode of failing etcd calls (until a call succeeds again). */
 interface Failure {
+  /** The most specific problem seen in the episode (status shows it). */
   kind: EtcdErrorKind;
   message: string;
   since: number;
   failures: number;
+  /** Kinds already logged in this episode (each is logged once). */
+  logged: Set<EtcdErrorKind>;
 }
+
+/** How much an error kind tells the operator: a TLS or auth failure also shows up as timeouts. */
+const SPECIFICITY: Record<EtcdErrorKind, number> = { auth: 5, permission: 5, tls: 5, lease: 3, other: 2, unreachable: 1 };
 
 export class EtcdElection {
   readonly timers: EtcdTimers;
@@ -589,15 +596,20 @@ export class EtcdElection {
 
   // ------------------------------------------------------------------ errors
 
+  /** Records a failed etcd call; each kind of problem is logged once per episode, the rest at debug. */
   private fail(err: unknown, during: string): void {
     const f = describeEtcdError(err, this.opts.settings);
-    if (this.failure && this.failure.kind === f.kind) {
-      this.failure.failures++;
-      this.failure.message = f.message;
+    const episode = (this.failure ??= { kind: f.kind, message: f.message, since: monotonic(), failures: 0, logged: new Set() });
+    episode.failures++;
+    if (SPECIFICITY[f.kind] >= SPECIFICITY[episode.kind]) {
+      episode.kind = f.kind;
+      episode.message = f.message;
+    }
+    if (episode.logged.has(f.kind) || (f.kind === 'unreachable' && SPECIFICITY[episode.kind] > SPECIFICITY.unreachable)) {
       this.log.debug({ during, err: f.message }, 'etcd call failed');
       return;
     }
-    this.failure = { kind: f.kind, message: f.message, since: monotonic(), failures: 1 };
+    episode.logged.add(f.kind);
     this.log.error({ during, kind: f.kind, event: 'etcd-error' }, f.message);
   }
 

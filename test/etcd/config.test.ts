@@ -1,0 +1,152 @@
+/**
+ * The `election:` setting: schema errors (one per key), merging the top-level setting with an
+ * instance's, secrets and TLS material read at resolve time, the cluster cross-check, printing.
+ */
+import t, { type Test } from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkConfigData, parseConfigData } from '../../src/config/schema.js';
+import { resolveConfig, type LoadedConfig } from '../../src/config/resolve.js';
+import { ConfigError } from '../../src/config/issues.js';
+import { checkCluster } from '../../src/config/cluster-check.js';
+import { printableConfig } from '../../src/config/print.js';
+import type { PluginRegistry } from '../../src/plugins/loader.js';
+
+const registry: PluginRegistry = { checks: new Map(), actions: new Map() };
+const KEY = 'k'.repeat(32);
+
+function tempDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ipw-election-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function loaded(raw: Record<string, unknown>, baseDir = '/etc/ipwarden'): LoadedConfig {
+  const file = join(baseDir, 'config.yaml');
+  return { file, baseDir, raw, config: parseConfigData(raw, file) };
+}
+
+const base = (extra: Record<string, unknown> = {}, instances: Record<string, unknown> = { web: { address: '198.51.100.50' } }) => ({
+  secret: 'env:K',
+  node: { id: 'lb1' },
+  instances,
+  ...extra,
+});
+
+function problems(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = { K: KEY }, baseDir?: string): string[] {
+  try {
+    resolveConfig(loaded(raw, baseDir), { registry, env, hostname: 'lb1' });
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+}
+
+t.test('schema: one clear problem per bad key', async (t) => {
+  const r = checkConfigData(
+    base({
+      election: { backend: 'raft', endpoints: ['198.51.100.5:2379', 'https://198.51.100.6'], prefix: 'ipwarden/', ttl: '1.5s', tls: { ca: 7 }, auth: { user: 'x' }, extra: 1 },
+    }),
+  );
+  t.notOk(r.ok);
+  const text = r.ok ? '' : r.problems.join('\n');
+  t.match(text, /election\.backend: .*heartbeat.*etcd/);
+  t.match(text, /election\.endpoints\[0\]: expected an etcd client URL like "https:\/\/198\.51\.100\.5:2379"/);
+  t.match(text, /election\.endpoints\[1\]: expected an etcd client URL/, 'a port is required');
+  t.match(text, /election\.prefix: expected a key prefix starting with "\/"/);
+  t.match(text, /election\.ttl: expected a duration in whole seconds/);
+  t.match(text, /election\.tls\.ca: expected a PEM CA certificate as a secret reference/);
+  t.match(text, /election\.auth\.password: /);
+  t.match(text, /election\.extra: unknown key/);
+  t.ok(checkConfigData(base({ election: { ttl: '10m' } })).ok === false, 'ttl above 5m');
+});
+
+t.test('heartbeat stays the default; etcd needs endpoints', async (t) => {
+  const r = resolveConfig(loaded(base()), { registry, env: { K: KEY } });
+  t.equal(r.instances[0]!.election, undefined, 'no election: key -> heartbeat');
+  t.same(problems(base({ election: { backend: 'etcd' } })), [
+    'election.endpoints: required with backend etcd (etcd client URLs, e.g. ["https://198.51.100.5:2379"])',
+  ]);
+  t.same(problems(base({}, { web: { address: '198.51.100.50', election: { backend: 'etcd' } } })), [
+    'instances.web.election.endpoints: required with backend etcd (etcd client URLs, e.g. ["https://198.51.100.5:2379"])',
+  ]);
+  t.match(problems(base({ election: { backend: 'etcd', endpoints: ['http://127.0.0.1:2379', 'https://127.0.0.1:2380'] } })), [/election\.endpoints: expected all http:\/\/ or all https:\/\//]);
+});
+
+t.test('an instance overrides the top-level keys one by one', async (t) => {
+  const raw = base(
+    { election: { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/lb', ttl: '5s' } },
+    {
+      web: { address: '198.51.100.50' },
+      api: { address: '198.51.100.51', election: { ttl: '2s' } },
+      old: { address: '198.51.100.52', election: { backend: 'heartbeat' }, peers: ['198.51.100.11'] },
+    },
+  );
+  const r = resolveConfig(loaded(raw), { registry, env: { K: KEY } });
+  const by = new Map(r.instances.map((i) => [i.name, i.election]));
+  t.same(by.get('web'), { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/lb', ttlMs: 5000 });
+  t.same(by.get('api'), { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/lb', ttlMs: 2000 });
+  t.equal(by.get('old'), undefined, 'backend heartbeat on one instance');
+  t.notOk(r.warnings.some((w) => /instances\.web\.peers/.test(w)), 'etcd instances need no heartbeat peers');
+  const defaults = resolveConfig(loaded(base({ election: { backend: 'etcd', endpoints: ['http://127.0.0.1:2379/'] } })), { registry, env: { K: KEY } });
+  t.same(defaults.instances[0]!.election, { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/ipwarden', ttlMs: 3000 }, 'defaults: /ipwarden, 3s');
+});
+
+t.test('TLS material and password are read and checked at resolve time; problems named once', async (t) => {
+  const dir = tempDir(t);
+  const ossl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'a.key', '-out', 'a.pem', '-days', '1', '-subj', '/CN=a']);
+  ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'b.key', '-out', 'b.pem', '-days', '1', '-subj', '/CN=b']);
+  writeFileSync(join(dir, 'junk'), 'not pem\n');
+  const etcd = (tls: Record<string, string>, auth?: Record<string, string>) =>
+    base(
+      { election: { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], tls, ...(auth ? { auth } : {}) } },
+      { web: { address: '198.51.100.50' }, api: { address: '198.51.100.51' } },
+    );
+  const ok = resolveConfig(loaded(etcd({ ca: 'file:a.pem', cert: 'file:a.pem', key: 'file:a.key' }, { user: 'ipw', password: 'env:PW' }), dir), {
+    registry,
+    env: { K: KEY, PW: 'hunter2hunter2' },
+  });
+  const e = ok.instances[0]!.election!;
+  t.match(e.tls?.ca, /BEGIN CERTIFICATE/, 'relative file: paths from the config dir');
+  t.match(e.tls?.key, /PRIVATE KEY/);
+  t.same(e.auth, { user: 'ipw', password: 'hunter2hunter2' });
+
+  t.same(problems(etcd({ ca: 'file:junk' }), { K: KEY }, dir), ['election.tls.ca: not a PEM certificate'], 'reported once for both instances');
+  t.same(problems(etcd({ ca: '/etc/ca.pem' }), { K: KEY }, dir), ['election.tls.ca: not a PEM certificate (a literal value is taken as PEM text: use file:PATH to read a file)']);
+  t.same(problems(etcd({ cert: 'file:a.pem', key: 'file:b.key' }), { K: KEY }, dir), ['election.tls.key: does not match the certificate in election.tls.cert']);
+  t.same(problems(etcd({ cert: 'file:a.pem' }), { K: KEY }, dir), ['election.tls.key: required with election.tls.cert (a client certificate and its key go together)']);
+  t.same(problems(etcd({ key: 'file:junk', cert: 'file:a.pem' }), { K: KEY }, dir), ['election.tls.key: not a PEM private key']);
+  t.match(problems(etcd({ ca: 'file:missing.pem' }), { K: KEY }, dir), [/election\.tls\.ca: cannot read secret file .*missing\.pem: no such file/]);
+  t.same(problems(etcd({}, { user: 'ipw', password: 'env:NOPE' }), { K: KEY }, dir), ['election.auth.password: environment variable NOPE is not set']);
+  const plain = base({ election: { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], tls: { ca: 'file:a.pem' } } });
+  t.match(problems(plain, { K: KEY }, dir), [/election\.tls: TLS needs https:\/\/ endpoints/]);
+  const literal = resolveConfig(loaded(base({ election: { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], auth: { user: 'u', password: 'literal-pw' } } })), { registry, env: { K: KEY } });
+  t.ok(literal.warnings.some((w) => /election\.auth\.password: a literal secret/.test(w)));
+  t.ok(literal.warnings.some((w) => /password travels in clear over http/.test(w)));
+});
+
+t.test('config print shows election keys with secrets redacted', async (t) => {
+  const l = loaded(base({ election: { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], ttl: '4s', auth: { user: 'u', password: 'literal-pw' }, tls: { key: 'file:/k.pem' } } }));
+  const p = printableConfig(l) as { election: Record<string, unknown> };
+  t.same(p.election, { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], ttl: '4s', auth: { user: 'u', password: '[redacted]' }, tls: { key: 'file:/k.pem' } });
+});
+
+t.test('config check across nodes: same backend and prefix everywhere', async (t) => {
+  const node = (id: string, election: Record<string, unknown> | undefined) =>
+    resolveConfig(
+      loaded({ secret: 'env:K', node: { id, bind: `198.51.100.${id === 'a' ? 11 : 12}:12345` }, instances: { web: { address: '198.51.100.50', ...(election ? { election } : {}) } } }),
+      { registry, env: { K: KEY } },
+    );
+  const etcd = { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'] };
+  const same = checkCluster([{ file: 'a.yaml', config: node('a', etcd) }, { file: 'b.yaml', config: node('b', { ...etcd, endpoints: ['http://127.0.0.2:2379'] }) }]);
+  t.same(same.problems, []);
+  t.notOk(same.warnings.some((w) => /peers/.test(w)), 'no peer warnings for etcd instances');
+  const mixed = checkCluster([{ file: 'a.yaml', config: node('a', etcd) }, { file: 'b.yaml', config: node('b', undefined) }]);
+  t.match(mixed.problems, [/instance web: election backend differs: .*two MASTERs/]);
+  const prefixes = checkCluster([{ file: 'a.yaml', config: node('a', etcd) }, { file: 'b.yaml', config: node('b', { ...etcd, prefix: '/other' }) }]);
+  t.match(prefixes.problems, [/instance web: election prefix differs: .*separate leader keys/]);
+});

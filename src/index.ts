@@ -17,8 +17,13 @@ export type {
   ParseResult,
   PluginEnvironment,
   Plugin,
+  DiscoveryPlugin,
+  DiscoveredPeer,
+  DiscoveryContext,
+  DoctorFinding,
+  ApiCallSample,
 } from './plugins/api.js';
-export { defineCheck, defineAction } from './plugins/api.js';
+export { defineCheck, defineAction, defineDiscovery } from './plugins/api.js';
 export { zodConfig } from './plugins/zod-config.js';
 export { InstanceEngine, outranks } from './engine/instance.js';
 export type { EngineConfig, EngineInput, Effect, EngineSnapshot } from './engine/types.js';

@@ -58,7 +58,7 @@ t.test('unknown keys get a did-you-mean at every depth', async (t) => {
     ['keepalived.instances.VI_1.actoins: unknown key (did you mean "actions"?)'],
   );
   t.same(problems(cfg({ zzzzzz: 1 }, {})), [
-    'instances.web.zzzzzz: unknown key (allowed: address, priority, interval, deadRatio, preempt, preemptDelay, peers, checks, actions, discovery)',
+    'instances.web.zzzzzz: unknown key (allowed: address, priority, interval, deadRatio, preempt, preemptDelay, peers, checks, actions, discovery, election)',
   ]);
 });
 

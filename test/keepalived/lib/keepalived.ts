@@ -75,6 +75,8 @@ export interface RunningKeepalived {
   output(): string;
   /** SIGTERM (keepalived sends STOP notifies) or SIGKILL; waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** A crash: SIGKILL to the VRRP child and the parent at once (no STOP notifies, no restart). */
+  crash(): Promise<void>;
 }
 
 /** Starts keepalived in the host's namespace with files under `dir`. */
@@ -102,6 +104,14 @@ export function startKeepalived(lab: Lab, spec: KeepalivedSpec, dir: string): Ru
       const timer = setTimeout(() => proc.kill('SIGKILL'), 8000);
       await exited;
       clearTimeout(timer);
+    },
+    async crash() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = once(proc, 'exit');
+      const child = Number(readFileSync(pid('vrrp'), 'utf8').trim());
+      process.kill(child, 'SIGKILL');
+      proc.kill('SIGKILL');
+      await exited;
     },
   };
 }

@@ -1,0 +1,235 @@
+/**
+ * The failover scenarios, run the same way against any Tool. Node 0 is the steady-state MASTER;
+ * a trial injects one fault on it at a random phase of the advert cycle and measures, from that
+ * instant (t0):
+ *   elected  the first other node's transition to MASTER, as the tool recorded it
+ *            (ipwarden: its log line; keepalived: its notify_master script's first line)
+ *   vip      the address appearing on that node's e0 (kernel event, `ip monitor`)
+ *   eip      the simulator attaching the Elastic IP to that node's instance
+ * then undoes the fault and waits for the steady state again.
+ */
+import { sleep } from '../../src/lab/local-cluster.js';
+import { LAB_EIP } from '../../src/lab/exoscale-lab.js';
+import type { Tool, Transition } from './tool.js';
+
+export const FAILOVER_SCENARIOS = ['sigkill', 'hostloss', 'sigterm', 'check'] as const;
+export type FailoverScenario = (typeof FAILOVER_SCENARIOS)[number];
+
+export const SCENARIO_TITLES: Record<FailoverScenario | 'loss', string> = {
+  sigkill: '1. SIGKILL of the master daemon (host alive)',
+  hostloss: "1b. master's host lost (link cut)",
+  sigterm: '2. planned hand-over (SIGTERM)',
+  check: "3. master's health check starts failing",
+  loss: '4. 20 % random UDP loss on every host',
+};
+
+export interface TrialResult {
+  tool: string;
+  intervalMs: number;
+  scenario: FailoverScenario;
+  run: number;
+  /** Node that took over. */
+  newMaster?: number;
+  electedMs?: number;
+  vipMs?: number;
+  eipMs?: number;
+  /** When the simulator received the new master's attach call (the API's own time is eipMs - this). */
+  eipRequestMs?: number;
+  /** check scenario: when node 0 left MASTER (FAULT). */
+  faultMs?: number;
+  /** Nodes (other than 0) that became MASTER during the trial: more than 1 = an extra election. */
+  masters: number;
+  note?: string;
+}
+
+export interface ScenarioHooks {
+  /** Progress line. */
+  log(line: string): void;
+  /** Stops the run (Ctrl-C): checked between steps. */
+  aborted(): boolean;
+}
+
+function stableFor(intervalMs: number): number {
+  return Math.max(1000, 2 * intervalMs + 500);
+}
+
+/** Every node's daemon runs and node 0 is the single MASTER holding the address and the EIP, for a while. */
+export async function waitSteady(tool: Tool, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const inst0 = tool.eip.instanceIds[0]!;
+  let goodSince: number | undefined;
+  let last = '';
+  while (Date.now() < deadline) {
+    const states = await tool.states();
+    const vip = tool.vip.holders();
+    let holders = tool.eip.holders();
+    const electionOk = states[0] === 'MASTER' && states.slice(1).every((s) => s === 'BACKUP') && vip.join() === '0';
+    if (electionOk && tool.resetsEip && holders.join() !== inst0 && idleScripts(tool)) {
+      // keepalived has no way to re-claim the EIP when its master never left MASTER (host-loss heal):
+      // the bench puts it back, so every trial starts alike.
+      tool.eip.sim.state.setHolders(LAB_EIP, [inst0]);
+      holders = tool.eip.holders();
+    }
+    const ok = electionOk && holders.join() === inst0 && idleScripts(tool);
+    last = `states ${states.map((s) => s ?? 'down').join(',')}; address on ${vip.map((h) => `h${h}`).join(',') || 'none'}; EIP on ${holders.map((h) => tool.eip.name(h)).join(',') || 'none'}`;
+    if (ok) {
+      goodSince ??= Date.now();
+      if (Date.now() - goodSince >= stableFor(tool.intervalMs)) return;
+    } else goodSince = undefined;
+    await sleep(Math.min(100, tool.intervalMs));
+  }
+  throw new Error(`${tool.name}: no steady state (h0 MASTER with address and EIP) within ${timeoutMs} ms: ${last}`);
+}
+
+function idleScripts(tool: Tool): boolean {
+  const k = tool as Tool & { eipScriptIdle?: (i: number) => boolean };
+  return k.eipScriptIdle ? tool.lab.hosts.every((h) => k.eipScriptIdle!(h.index)) : true;
+}
+
+/** Starts every node, node 0 first so that it is the first MASTER (as in production). */
+export async function startTool(tool: Tool): Promise<void> {
+  await tool.start(0);
+  await Promise.all(tool.lab.hosts.slice(1).map((h) => tool.start(h.index)));
+  await waitSteady(tool, 30_000 + 20 * tool.intervalMs);
+}
+
+async function inject(tool: Tool, scenario: FailoverScenario): Promise<number> {
+  // A uniformly random phase of the advert cycle, so no trial is locked to the advert timer.
+  await sleep(Math.random() * tool.intervalMs);
+  switch (scenario) {
+    case 'sigkill':
+    case 'sigterm': {
+      const t0 = Date.now();
+      tool.signal(0, scenario === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
+      return t0;
+    }
+    case 'hostloss': {
+      const t0 = Date.now();
+      await tool.lab.cut(0);
+      return t0;
+    }
+    case 'check': {
+      const t0 = Date.now();
+      await tool.setHealth(0, false);
+      return t0;
+    }
+  }
+}
+
+async function undo(tool: Tool, scenario: FailoverScenario): Promise<void> {
+  switch (scenario) {
+    case 'sigkill':
+    case 'sigterm':
+      await tool.exited(0);
+      // a crashed daemon leaves the address behind (both tools): clear it before the restart
+      await tool.vip.remove(0);
+      await tool.start(0);
+      return;
+    case 'hostloss':
+      await tool.lab.heal(0);
+      return;
+    case 'check':
+      await tool.setHealth(0, true);
+      return;
+  }
+}
+
+function firstMasterAfter(transitions: Transition[], since: number): Transition | undefined {
+  return transitions.find((t) => t.to === 'MASTER' && t.node !== 0 && t.t >= since);
+}
+
+/** One trial: steady state, fault, measurements, undo. */
+export async function runTrial(tool: Tool, scenario: FailoverScenario, run: number): Promise<TrialResult> {
+  const I = tool.intervalMs;
+  await waitSteady(tool, 60_000 + 30 * I);
+  const eventsBefore = tool.eip.sim.state.events().at(-1)?.seq ?? 0;
+  const requestsBefore = tool.eip.sim.state.requests().at(-1)?.seq ?? 0;
+  const t0 = await inject(tool, scenario);
+  const result: TrialResult = { tool: tool.name, intervalMs: I, scenario, run, masters: 0 };
+  // Done when a new master has the address and the EIP, or at the deadline.
+  const deadline = t0 + 10 * I + 15_000;
+  let vipAt: { host: number; t: number } | undefined;
+  let eipAt: number | undefined;
+  while (Date.now() < deadline) {
+    vipAt ??= tool.vip.firstAddAfter(t0, 0);
+    if (vipAt) {
+      const inst = tool.eip.instanceIds[vipAt.host]!;
+      eipAt = tool.eip.sim.state.events(eventsBefore).find((e) => e.type === 'attach' && e.eip?.ip === LAB_EIP && e.instance === inst)?.t;
+      if (eipAt !== undefined) break;
+    }
+    await tool.vip.changed(Math.min(50, I));
+  }
+  // let late notify lines land (keepalived's scripts are asynchronous)
+  await sleep(100);
+  const trans = tool.transitions();
+  const elected = firstMasterAfter(trans, t0);
+  const took = vipAt?.host ?? elected?.node;
+  if (took !== undefined) result.newMaster = took;
+  if (elected) result.electedMs = elected.t - t0;
+  if (vipAt) result.vipMs = vipAt.t - t0;
+  if (eipAt !== undefined) result.eipMs = eipAt - t0;
+  const inst = took !== undefined ? tool.eip.instanceIds[took] : undefined;
+  const req = tool.eip.sim.state
+    .requests(requestsBefore)
+    .find((r) => r.call === 'attach-instance-to-elastic-ip' && r.path.includes(':attach'));
+  if (req && inst) result.eipRequestMs = req.t - t0;
+  if (scenario === 'check') {
+    const fault = trans.find((t) => t.node === 0 && t.to === 'FAULT' && t.t >= t0);
+    if (fault) result.faultMs = fault.t - t0;
+  }
+  result.masters = new Set(trans.filter((t) => t.to === 'MASTER' && t.node !== 0 && t.t >= t0).map((t) => t.node)).size;
+  const notes: string[] = [];
+  if (!vipAt) notes.push('address never appeared on another node');
+  if (vipAt && eipAt === undefined) notes.push('EIP never attached to the new master');
+  if (result.masters > 1) notes.push(`${result.masters} nodes became MASTER`);
+  if (notes.length) result.note = notes.join('; ');
+  await undo(tool, scenario);
+  return result;
+}
+
+export interface LossResult {
+  tool: string;
+  intervalMs: number;
+  window: number;
+  seconds: number;
+  /** Every state change of any node inside the window. */
+  transitions: number;
+  /** A node other than the steady master became MASTER. */
+  falseTakeovers: number;
+  /** Heartbeats dropped by the loss rules are not counted here: the rule's own counters prove the loss. */
+  detail: string;
+}
+
+/**
+ * 20 % loss (nftables, every host, inbound UDP) for `windows` consecutive windows of `seconds` on every
+ * given tool at once; counts the state changes in each window.
+ */
+export async function runLoss(tools: Tool[], windows: number, seconds: number, hooks: ScenarioHooks): Promise<LossResult[]> {
+  const out: LossResult[] = [];
+  for (const tool of tools) await waitSteady(tool, 60_000 + 30 * tool.intervalMs);
+  try {
+    for (const tool of tools) for (const h of tool.lab.hosts) await tool.lab.setLoss(h, 20);
+    for (let w = 0; w < windows && !hooks.aborted(); w++) {
+      const start = Date.now();
+      await sleep(seconds * 1000);
+      const end = Date.now();
+      for (const tool of tools) {
+        const inWindow = tool.transitions().filter((t) => t.t >= start && t.t < end);
+        const r: LossResult = {
+          tool: tool.name,
+          intervalMs: tool.intervalMs,
+          window: w,
+          seconds,
+          transitions: inWindow.length,
+          falseTakeovers: inWindow.filter((t) => t.to === 'MASTER' && t.node !== 0).length,
+          detail: inWindow.map((t) => `h${t.node}->${t.to}@+${Math.round(t.t - start)}ms`).join(' '),
+        };
+        out.push(r);
+        hooks.log(`  loss ${tool.name} ${tool.intervalMs}ms window ${w + 1}/${windows}: ${r.falseTakeovers} false takeovers, ${r.transitions} transitions ${r.detail}`);
+      }
+    }
+  } finally {
+    for (const tool of tools) for (const h of tool.lab.hosts) await tool.lab.setLoss(h, 0).catch(() => undefined);
+  }
+  return out;
+}

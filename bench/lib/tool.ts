@@ -1,0 +1,49 @@
+/**
+ * What the scenarios need from a failover tool running on a 3-host lab, so ipwarden and keepalived
+ * go through exactly the same steps. Node 0 has the highest priority (150, then 100, 50) and is the
+ * MASTER in the steady state; preemption is on for both.
+ */
+import type { Lab } from '../../test/lib/netns.js';
+import type { EipLab } from '../../src/lab/exoscale-lab.js';
+import type { AddressMonitor } from './ip-monitor.js';
+
+export type ToolName = 'ipwarden' | 'keepalived';
+
+/** A state change as the tool itself recorded it (ipwarden: its log; keepalived: its notify script). */
+export interface Transition {
+  node: number;
+  to: string;
+  /** Epoch ms. */
+  t: number;
+}
+
+export interface Tool {
+  readonly name: ToolName;
+  readonly lab: Lab;
+  readonly intervalMs: number;
+  /** The address on e0 of the MASTER (the tool adds it: ip-alias / virtual_ipaddress). */
+  readonly vip: AddressMonitor;
+  /** The Exoscale API simulator on this lab's bridge, and the simulated instance of each node. */
+  readonly eip: EipLab;
+  /** Starts node i's daemon; resolves when it runs (not when it has settled). */
+  start(i: number): Promise<void>;
+  /** True while node i's daemon runs. */
+  running(i: number): boolean;
+  /** Sends the signal now (SIGKILL: every process of the node's daemon, so nothing can say goodbye). */
+  signal(i: number, sig: 'SIGKILL' | 'SIGTERM'): void;
+  /** Resolves when node i's daemon has exited. */
+  exited(i: number): Promise<void>;
+  /** Makes node i's health check pass or fail (a file holding 0 or 1). */
+  setHealth(i: number, ok: boolean): Promise<void>;
+  /** Each node's state now (undefined: daemon not running or state unknown). */
+  states(): Promise<(string | undefined)[]>;
+  /** Every state change recorded so far, in time order. */
+  transitions(): Transition[];
+  /** PIDs of node i's daemon processes (for CPU/RSS). */
+  pids(i: number): number[];
+  /** The EIP holders the steady state wants: node 0's instance only. keepalived's script path is reset by the bench. */
+  readonly resetsEip: boolean;
+  close(): Promise<void>;
+}
+
+export const PRIORITIES = [150, 100, 50] as const;

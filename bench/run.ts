@@ -1,0 +1,245 @@
+/**
+ * `npm run bench`: ipwarden vs keepalived failover, side by side in network namespaces
+ * (see bench/README.md). Writes <out>/results.json (raw), <out>/RESULTS.md and <out>/failover.png.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, relative } from 'node:path';
+import { createLab, type Lab } from '../test/lib/netns.js';
+import { LocalCluster, sleep } from '../src/lab/local-cluster.js';
+import { formatDuration } from '../src/util/duration.js';
+import { parseBenchArgs, USAGE, type BenchArgs } from './lib/args.js';
+import { startIpwarden } from './lib/ipwarden-tool.js';
+import { startKeepalived } from './lib/keepalived-tool.js';
+import { measure } from './lib/resources.js';
+import { FAILOVER_SCENARIOS, runLoss, runTrial, startTool, waitSteady, SCENARIO_TITLES, type FailoverScenario } from './lib/scenarios.js';
+import type { Tool } from './lib/tool.js';
+import type { BenchResults } from './lib/results.js';
+import { renderReport } from './lib/report.js';
+import { renderChart, writeChart } from './lib/chart.js';
+
+const started = Date.now();
+let aborted = false;
+const log = (line: string): void => {
+  process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${line}\n`);
+};
+
+function machine(): BenchResults['meta']['machine'] {
+  const cpu = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
+  // keepalived prints its version on stderr
+  const v = spawnSync('/usr/sbin/keepalived', ['--version'], { encoding: 'utf8' });
+  const keepalived = `${v.stdout ?? ''}${v.stderr ?? ''}`.split('\n')[0]?.trim() || 'keepalived (version unknown)';
+  return {
+    cpu,
+    cores: os.cpus().length,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    keepalived,
+    loadBefore: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+  };
+}
+
+function save(args: BenchArgs, r: BenchResults): void {
+  mkdirSync(args.out, { recursive: true });
+  writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(r, null, 1)}\n`);
+}
+
+async function render(args: BenchArgs, r: BenchResults): Promise<void> {
+  mkdirSync(args.out, { recursive: true });
+  const svg = renderChart(r.trials, r.meta.intervalsMs, `Failover time, ipwarden vs keepalived 2.2.7 (N = ${r.meta.runs} per row)`);
+  const png = await writeChart(svg, join(args.out, 'failover.svg'), join(args.out, 'failover.png'));
+  if (!png) log('rsvg-convert not found (apt-get install librsvg2-bin): wrote failover.svg only');
+  const notes = args.notes ? readFileSync(args.notes, 'utf8') : undefined;
+  const chart = png ? relative(args.out, png) : 'failover.svg';
+  writeFileSync(join(args.out, 'RESULTS.md'), renderReport(r, { chart, ...(notes ? { notes } : {}) }));
+  log(`wrote ${join(args.out, 'RESULTS.md')}${png ? ` and ${png}` : ''}`);
+}
+
+/** After a failed trial: everything back up and healthy, so the next trial starts clean. */
+async function recover(tool: Tool): Promise<void> {
+  await tool.lab.heal(0).catch(() => undefined);
+  for (const h of tool.lab.hosts) {
+    await tool.setHealth(h.index, true);
+    if (!tool.running(h.index)) {
+      await tool.vip.remove(h.index);
+      await tool.start(h.index).catch((e: Error) => log(`  recover ${tool.name} h${h.index}: ${e.message}`));
+    }
+  }
+}
+
+async function resourcesOf(tool: Tool, seconds: number, setup: string): Promise<BenchResults['resources'][number]> {
+  const perNode = await measure(tool.lab.hosts.map((h) => tool.pids(h.index)), seconds);
+  return { tool: tool.name, setup, intervalMs: tool.intervalMs, peers: tool.lab.hosts.length - 1, seconds, perNode };
+}
+
+async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promise<void> {
+  const labs: Lab[] = [];
+  const tools: Tool[] = [];
+  try {
+    labs.push(await createLab({ hosts: 3, subnet: '198.51.100.0/24', bridgeAddress: true }));
+    labs.push(await createLab({ hosts: 3, subnet: '203.0.113.0/24', bridgeAddress: true }));
+    const common = { intervalMs: I, apiDelayMs: args.apiDelayMs, checkIntervalMs: args.checkIntervalMs };
+    tools.push(await startIpwarden({ lab: labs[0]!, ...common }));
+    tools.push(await startKeepalived({ lab: labs[1]!, ...common }));
+    await Promise.all(tools.map((t) => startTool(t)));
+    log(`advert ${formatDuration(I)}: both clusters steady (h0 MASTER, address and EIP on h0)`);
+
+    if (args.phases.includes('resources')) {
+      const rows = await Promise.all(tools.map((t) => resourcesOf(t, args.resourceSeconds, '3 hosts in netns, ip-alias + EIP + file check, idle')));
+      for (const row of rows) {
+        r.resources.push(row);
+        log(`  resources ${row.tool} @${formatDuration(I)}: ${row.perNode.map((p) => `${p.cpuPercent.toFixed(2)}% ${p.rssMb.toFixed(0)}MB`).join(', ')}`);
+      }
+    }
+
+    for (const s of FAILOVER_SCENARIOS.filter((x) => args.phases.includes(x))) {
+      log(`${SCENARIO_TITLES[s]} @${formatDuration(I)}: ${args.runs} runs per tool`);
+      const broken = new Set<string>();
+      for (let run = 0; run < args.runs && !aborted; run++) {
+        for (const tool of tools) {
+          if (aborted || broken.has(tool.name)) continue;
+          try {
+            const t = await runTrial(tool, s as FailoverScenario, run);
+            r.trials.push(t);
+            log(
+              `  ${tool.name.padEnd(10)} run ${String(run + 1).padStart(2)}: elected ${fmt(t.electedMs)} address ${fmt(t.vipMs)} EIP ${fmt(t.eipMs)}${t.faultMs !== undefined ? ` (left MASTER ${fmt(t.faultMs)})` : ''}${t.note ? `  !! ${t.note}` : ''}`,
+            );
+          } catch (error) {
+            const msg = `${tool.name} ${s} @${formatDuration(I)} run ${run + 1}: ${(error as Error).message}`;
+            log(`  !! ${msg}`);
+            r.meta.errors.push(msg);
+            await recover(tool);
+            try {
+              await waitSteady(tool, 60_000 + 30 * I);
+            } catch (again) {
+              broken.add(tool.name);
+              r.meta.errors.push(`${tool.name} ${s} @${formatDuration(I)}: gave up after run ${run + 1}: ${(again as Error).message}`);
+            }
+          }
+        }
+        save(args, r);
+      }
+      if (broken.size) for (const t of tools) if (broken.has(t.name)) await recover(t);
+    }
+
+    if (args.phases.includes('loss') && !aborted) {
+      log(`${SCENARIO_TITLES.loss} @${formatDuration(I)}: ${args.lossWindows} × ${args.lossSeconds} s, both tools at once`);
+      r.loss.push(...(await runLoss(tools, args.lossWindows, args.lossSeconds, { log, aborted: () => aborted })));
+      save(args, r);
+    }
+  } finally {
+    for (const t of tools) await t.close().catch((e: Error) => log(`close ${t.name}: ${e.message}`));
+    for (const l of labs) await l.destroy().catch((e: Error) => log(`lab cleanup: ${e.message}`));
+  }
+}
+
+/** ipwarden alone, 17 daemons on loopback (16 peers each) at 100 ms adverts, no checks or actions. */
+async function peersPhase(args: BenchArgs, r: BenchResults): Promise<void> {
+  const nodes = 17;
+  const cluster = new LocalCluster({ nodes, intervalMs: 100, deadRatio: 3, preempt: true, firstHost: 11, logLevel: 'info' });
+  const kill = (): void => {
+    for (const n of cluster.nodes) n.process?.kill('SIGKILL');
+  };
+  process.on('exit', kill);
+  try {
+    await cluster.prepare();
+    await cluster.startAll();
+    await cluster.waitFor('a single MASTER', 30_000, async () => ((await cluster.masters()).length === 1 ? true : undefined), 200);
+    await sleep(5000); // past start-up (JIT, first GCs)
+    const perNode = await measure(cluster.nodes.map((n) => (n.process?.pid !== undefined ? [n.process.pid] : [])), args.resourceSeconds);
+    r.resources.push({ tool: 'ipwarden', setup: `${nodes} daemons on loopback, no checks/actions, idle`, intervalMs: 100, peers: nodes - 1, seconds: args.resourceSeconds, perNode });
+    log(`  resources ipwarden ${nodes - 1} peers @100ms: cpu max ${Math.max(...perNode.map((p) => p.cpuPercent)).toFixed(2)}%, rss max ${Math.max(...perNode.map((p) => p.rssMb)).toFixed(1)} MB`);
+  } finally {
+    await cluster.stopAll().catch(() => undefined);
+    await cluster.destroy();
+    process.off('exit', kill);
+  }
+}
+
+function fmt(v: number | undefined): string {
+  return v === undefined ? '     –' : `${Math.round(v)}ms`.padStart(6);
+}
+
+async function main(): Promise<number> {
+  let args: BenchArgs;
+  try {
+    args = parseBenchArgs(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.reportOnly) {
+    const r = JSON.parse(readFileSync(args.reportOnly, 'utf8')) as BenchResults;
+    await render(args, r);
+    return 0;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: needs root (network namespaces, nftables, keepalived)\n');
+    return 2;
+  }
+  const r: BenchResults = {
+    meta: {
+      date: new Date().toISOString(),
+      machine: machine(),
+      runs: args.runs,
+      quick: args.quick,
+      intervalsMs: args.intervalsMs,
+      scenarios: args.phases,
+      lossSeconds: args.lossSeconds,
+      lossWindows: args.lossWindows,
+      apiDelayMs: args.apiDelayMs,
+      checkIntervalMs: args.checkIntervalMs,
+      resourceSeconds: args.resourceSeconds,
+      errors: [],
+    },
+    trials: [],
+    loss: [],
+    resources: [],
+  };
+  // Ctrl-C: the lab library (test/lib/netns.ts) tears the namespaces down first; then the partial results are kept.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    aborted = true;
+    log(`${sig}: stopping; partial results in ${join(args.out, 'results.json')}`);
+    r.meta.errors.push(`interrupted by ${sig}`);
+    save(args, r);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  log(`bench: N=${args.runs}, intervals ${args.intervalsMs.map((i) => formatDuration(i)).join(', ')}, phases ${args.phases.join(',')}`);
+  for (const I of args.intervalsMs) {
+    if (aborted) break;
+    try {
+      await intervalPhase(args, I, r);
+    } catch (error) {
+      log(`!! advert ${formatDuration(I)}: ${(error as Error).stack ?? String(error)}`);
+      r.meta.errors.push(`advert ${formatDuration(I)}: ${(error as Error).message}`);
+    }
+  }
+  if (args.phases.includes('resources') && !aborted) {
+    try {
+      await peersPhase(args, r);
+    } catch (error) {
+      r.meta.errors.push(`16 peers: ${(error as Error).message}`);
+    }
+  }
+  r.meta.machine.loadAfter = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  r.meta.durationS = (Date.now() - started) / 1000;
+  save(args, r);
+  await render(args, r);
+  return r.meta.errors.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

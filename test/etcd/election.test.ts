@@ -1,8 +1,9 @@
 /**
  * The etcd election backend with real processes: a 3-member etcd cluster on loopback and three
  * ipwarden daemons whose etcd traffic goes through TCP proxies in this process (so one daemon
- * can be cut off from etcd while everything else works). A recorder action logs every transition
- * with its fencing token.
+ * can be cut off from etcd while everything else works). Each node runs the exoscale-eip action
+ * against the Exoscale API simulator (in this process), and a recorder action logs every
+ * transition with its fencing token.
  *
  * TTL 3 s: renewals every 750 ms, step-down after 1.5 s without one.
  */
@@ -14,6 +15,7 @@ import { LocalCluster, sleep, type LabNode } from '../../src/lab/local-cluster.j
 import { EtcdCluster } from '../lib/etcd-cluster.js';
 import { TcpProxy } from '../lib/tcp-proxy.js';
 import { requireEnv } from '../lib/env.js';
+import { startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
 
 const TTL = 3000;
 const RENEW = TTL / 4;
@@ -91,8 +93,9 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
   }
 
   let scenario = 0;
-  async function cluster(t: Test): Promise<{ c: LocalCluster; file: string; prefix: string }> {
+  async function cluster(t: Test): Promise<{ c: LocalCluster; file: string; prefix: string; eip: EipLab; holder: (n?: LabNode) => Promise<void> }> {
     const prefix = `/ipw-test${++scenario}`;
+    let eip: EipLab | undefined;
     const c = new LocalCluster({
       nodes: 3,
       intervalMs: 1000,
@@ -100,17 +103,28 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
       nodeExtras: (i) => ({
         election: { backend: 'etcd', endpoints: proxies[i]!.map((p) => `http://127.0.0.1:${p.port}`), prefix, ttl: `${TTL / 1000}s` },
       }),
-      instanceExtras: () => ({ actions: [{ plugin: 'recorder', file: join(c.dir, 'transitions.jsonl') }] }),
+      instanceExtras: (i) => ({
+        actions: [{ plugin: 'recorder', file: join(c.dir, 'transitions.jsonl') }, ...(eip!.instanceExtras(i).actions as unknown[])],
+      }),
     });
     t.teardown(() => c.destroy());
+    eip = await startEipLab({ nodes: 3, dir: c.dir, operationDelayMs: 50, action: { startupGrace: '0s', reconcile: '0s' } });
+    const lab = eip;
+    t.teardown(() => lab.close());
     await c.prepare();
-    return { c, file: join(c.dir, 'transitions.jsonl'), prefix };
+    /** Waits until the Elastic IP is on exactly the instance of `n` (none: on no instance). */
+    const holder = async (n?: LabNode) => {
+      const want = n ? [lab.instanceIds[n.index]!] : [];
+      await c.waitFor(`the EIP on ${n ? lab.name(want[0]!) : 'no instance'}`, 5000, async () => (JSON.stringify(lab.holders()) === JSON.stringify(want) ? true : undefined), 20);
+    };
+    return { c, file: join(c.dir, 'transitions.jsonl'), prefix, eip: lab, holder };
   }
 
   t.test('kill -9 the master: a new master within TTL + one renewal interval, a newer fencing token, preemption back', async (t) => {
-    const { c, file, prefix } = await cluster(t);
+    const { c, file, prefix, holder } = await cluster(t);
     await c.startAll();
     const first = await stableMaster(c, 'lab1');
+    await holder(first);
     const st = (await c.status(first))!.instances[0]!;
     t.equal(st.election?.backend, 'etcd', 'status shows the backend');
     t.match(st.election, { role: 'master', connected: true, leader: { node: 'lab1' } }, 'status shows the lease and the leader key');
@@ -135,6 +149,8 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
     t.equal(tr.cause, 'master-dead');
     t.match(tr.reason, /lab1/);
     t.same(doubles, [], `never two MASTERs (${samples} samples)`);
+    await holder(second);
+    t.pass('the Elastic IP ends on exactly the new master\'s instance');
     const secondToken = recorded(file).find((r) => r.node === 'lab2' && r.to === 'MASTER')?.token;
     t.ok(secondToken && firstToken && BigInt(secondToken) > BigInt(firstToken), `fencing token grew: ${firstToken} -> ${secondToken}`);
 
@@ -145,6 +161,7 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
     const yielded = (await c.status(second))!.instances[0]!.lastTransition!;
     t.match(yielded, { from: 'MASTER', to: 'BACKUP', cause: 'yield' });
     t.ok(yielded.at <= back.at, 'the holder yielded (BACKUP actions) before the new master took over');
+    await holder(first);
 
     // SIGTERM = revoke: the next node takes over without waiting for the TTL
     const child = first.process!;
@@ -160,9 +177,10 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
   });
 
   t.test('cut the master off from etcd only: it steps down before anyone else becomes MASTER', async (t) => {
-    const { c, file } = await cluster(t);
+    const { c, file, holder } = await cluster(t);
     await c.startAll();
     const master = await stableMaster(c, 'lab1');
+    await holder(master);
     const s = sampler(c);
     const cutAt = Date.now();
     for (const p of proxies[master.index]!) p.blackhole();
@@ -185,6 +203,8 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
     const takeover = events.find((r) => r.node === other && r.to === 'MASTER');
     t.ok(stepDown && takeover && stepDown.at <= takeover.at, 'its BACKUP actions ran before the new MASTER actions');
     t.match(down.election, { connected: false, error: { kind: 'unreachable' } }, `status says why: ${down.election?.error?.message}`);
+    await holder(newMaster);
+    t.pass('the Elastic IP moved to the new master only');
 
     // reconnected: its lease is gone (expired), it re-registers and, being the best, preempts back
     for (const p of proxies[master.index]!) p.heal();
@@ -193,9 +213,10 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
   });
 
   t.test('lose etcd quorum: no MASTER past the step-down deadline; quorum back: one master, no flapping', async (t) => {
-    const { c, file } = await cluster(t);
+    const { c, file, holder } = await cluster(t);
     await c.startAll();
     const master = await stableMaster(c, 'lab1');
+    await holder(master);
     const [a, b] = [etcd.members[1]!, etcd.members[2]!];
     const lostAt = Date.now();
     await Promise.all([etcd.stop(a, 'SIGKILL'), etcd.stop(b, 'SIGKILL')]);
@@ -212,6 +233,8 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
     const during = await s.stop();
     t.equal(during.doubles.length, 0);
     t.same(await c.masters(), [], `still no MASTER without quorum (${during.samples} samples)`);
+    await holder(undefined);
+    t.pass('the stepped-down master released the Elastic IP (its BACKUP actions ran)');
 
     const before = recorded(file).length;
     await etcd.restart([a, b]);
@@ -223,5 +246,6 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
     const after = recorded(file).slice(before);
     t.same(after.map((r) => `${r.node} ${r.from}->${r.to}`), [`${master.id} BACKUP->MASTER`], 'exactly one transition after quorum returned (no flapping)');
     t.same(await c.masters(), [master.id]);
+    await holder(master);
   });
 });

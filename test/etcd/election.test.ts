@@ -11,8 +11,9 @@ import t, { type Test } from 'tap';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalCluster, sleep, type LabNode } from '../../src/lab/local-cluster.js';
-import { EtcdCluster } from '../lib/etcd-cluster.js';
+import { spawnSync } from 'node:child_process';
+import { CLI_ENTRY, LocalCluster, sleep, type LabNode } from '../../src/lab/local-cluster.js';
+import { EtcdCluster, freeTcpPort } from '../lib/etcd-cluster.js';
 import { TcpProxy } from '../lib/tcp-proxy.js';
 import { requireEnv } from '../lib/env.js';
 import { startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
@@ -93,14 +94,17 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
   }
 
   let scenario = 0;
+  let metricsAddress = '';
   async function cluster(t: Test): Promise<{ c: LocalCluster; file: string; prefix: string; eip: EipLab; holder: (n?: LabNode) => Promise<void> }> {
     const prefix = `/ipw-test${++scenario}`;
+    metricsAddress = `127.0.0.1:${await freeTcpPort()}`;
     let eip: EipLab | undefined;
     const c = new LocalCluster({
       nodes: 3,
       intervalMs: 1000,
       extras: { plugins: [RECORDER] },
       nodeExtras: (i) => ({
+        ...(i === 0 ? { metrics: { listen: metricsAddress } } : {}),
         election: { backend: 'etcd', endpoints: proxies[i]!.map((p) => `http://127.0.0.1:${p.port}`), prefix, ttl: `${TTL / 1000}s` },
       }),
       instanceExtras: (i) => ({
@@ -136,6 +140,14 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
     t.equal(leaderKey.trim(), 'lab1', 'the leader key holds the node id');
     const firstToken = recorded(file).find((r) => r.node === 'lab1' && r.to === 'MASTER')?.token;
     t.ok(firstToken, `MASTER actions got fencing token ${firstToken}`);
+    const human = spawnSync(process.execPath, [CLI_ENTRY, 'status', '--control', first.control], { encoding: 'utf8' });
+    t.match(human.stdout, new RegExp(`lab election: etcd ${prefix}/lab/ lease [0-9a-f]+ ttl 3\\.0s remaining .*, term ${firstToken}, steps down in`), 'ipwarden status shows the election line');
+    const metrics = await fetch(`http://${metricsAddress}/metrics`).then((r) => r.text());
+    t.match(metrics, /ipwarden_election_backend\{instance="lab",backend="etcd"\} 1/);
+    t.match(metrics, /ipwarden_election_connected\{instance="lab"\} 1/);
+    t.match(metrics, /ipwarden_election_lease_remaining_seconds\{instance="lab"\} \d/);
+    t.match(metrics, /ipwarden_election_renewal_latency_seconds\{instance="lab"\} \d/);
+    t.match(metrics, /ipwarden_transitions_total\{instance="lab",from="BACKUP",to="MASTER",reason="(no-master|preempt)"\} 1/);
 
     const s = sampler(c);
     const killedAt = Date.now();

@@ -27,9 +27,11 @@
  * it exits are left alone (as with keepalived). Standard input is /dev/null; the environment is
  * ipwarden's own.
  */
-import { isAbsolute, resolve } from 'node:path';
+import { lstat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineAction, type ActionHandlers, type InstanceState, type TransitionEvent } from '../../src/plugins/api.js';
+import { defineAction, type ActionHandlers, type DoctorFinding, type InstanceState, type TransitionEvent } from '../../src/plugins/api.js';
+import { scriptFindings } from '../../src/util/script-safety.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { ArgvError, splitCommand } from '../../src/util/argv.js';
 import { formatDuration, parseDuration } from '../../src/util/duration.js';
@@ -127,6 +129,27 @@ export default defineAction<NotifyConfig>({
     if (r.config.scriptTimeout !== undefined) config.scriptTimeoutMs = parseDuration(r.config.scriptTimeout)!;
     if (r.config.user !== undefined) config.user = r.config.user;
     return { ok: true, config };
+  },
+  /** `ipwarden doctor`: every script's program is executable and writable by root only; the FIFO path is usable. */
+  async doctor({ config }): Promise<DoctorFinding[]> {
+    const out: DoctorFinding[] = [];
+    const programs = new Set(Object.values(config.scripts).map((s) => s!.argv[0]!));
+    for (const program of programs) out.push(...(await scriptFindings(program)));
+    if (config.fifo) {
+      const item = `notify FIFO ${config.fifo}`;
+      try {
+        const st = await lstat(config.fifo);
+        out.push(st.isFIFO() ? { ok: true, item, detail: 'a FIFO' } : { ok: false, item, detail: 'exists and is not a FIFO', fix: `remove it or choose another fifo: path` });
+      } catch {
+        try {
+          const dir = await lstat(dirname(config.fifo));
+          out.push(dir.isDirectory() ? { ok: true, item, detail: 'missing: created at the first state change' } : { ok: false, item, detail: `${dirname(config.fifo)} is not a directory`, fix: 'choose another fifo: path' });
+        } catch {
+          out.push({ ok: false, item, detail: `directory ${dirname(config.fifo)} does not exist`, fix: `create it (e.g. RuntimeDirectory= in the unit)` });
+        }
+      }
+    }
+    return out;
   },
   create({ config, instance, log }): ActionHandlers {
     const fifo = config.fifo ? new FifoWriter(config.fifo) : undefined;

@@ -179,3 +179,19 @@ t.test('user: scripts run as that user', { skip: skipRoot }, async (t) => {
   const nope = await handlers(t, { notifyMaster: '/bin/true', user: 'no-such-user-here' });
   await t.rejects(nope.onMaster!(event('MASTER')), /cannot run scripts as user no-such-user-here: unknown user/);
 });
+
+t.test('doctor: script programs and the FIFO path', async (t) => {
+  const dir = tmp(t);
+  chmodSync(dir, 0o755);
+  const script = join(dir, 'hook.sh');
+  writeFileSync(script, '#!/bin/sh\n');
+  chmodSync(script, 0o755);
+  const fifoDir = join(dir, 'run');
+  const findings = await notify.doctor!({ config: parse({ notify: `${script} a`, notifyMaster: '/nonexistent/hook', fifo: join(fifoDir, 'k.fifo') }), log: silentLogger, instance: INSTANCE, node: { id: 'n1' } });
+  t.match(findings.find((f) => f.item === `script ${script}`), { detail: /executable|owned|writable/ });
+  t.match(findings.find((f) => f.item === 'script /nonexistent/hook'), { ok: false, detail: 'does not exist' });
+  t.match(findings.find((f) => f.item.startsWith('notify FIFO')), { ok: false, detail: /directory .*run does not exist/ });
+  mkdirSync(fifoDir);
+  const again = await notify.doctor!({ config: parse({ fifo: join(fifoDir, 'k.fifo') }), log: silentLogger, instance: INSTANCE, node: { id: 'n1' } });
+  t.same(again, [{ ok: true, item: `notify FIFO ${join(fifoDir, 'k.fifo')}`, detail: 'missing: created at the first state change' }]);
+});

@@ -34,6 +34,17 @@ export function findKeepalivedInstance(resolved: ResolvedConfig, name: string): 
   );
 }
 
+/** A destination appending each line to `logFile` with one synchronous write (O_APPEND). */
+function fileDestination(logFile: string): NodeJS.WritableStream {
+  let fd: number;
+  try {
+    fd = openSync(logFile, 'a', 0o640);
+  } catch (err) {
+    throw new ScriptsModeConfigError(`--log-file ${logFile}: ${(err as Error).message}`);
+  }
+  return { write: (line: string) => (writeSync(fd, line), true) } as unknown as NodeJS.WritableStream;
+}
+
 /**
  * The config's logger, appending to `logFile` or writing to `fallback`. File lines are written
  * synchronously (O_APPEND): nothing is lost when the process exits right after, lines of
@@ -41,15 +52,16 @@ export function findKeepalivedInstance(resolved: ResolvedConfig, name: string): 
  * end) are still written after the command returned.
  */
 export function scriptsModeLogger(resolved: ResolvedConfig, base: Record<string, unknown>, logFile: string | undefined, fallback: NodeJS.WritableStream): Logger {
-  let destination = fallback;
-  if (logFile) {
-    let fd: number;
-    try {
-      fd = openSync(logFile, 'a', 0o640);
-    } catch (err) {
-      throw new ScriptsModeConfigError(`--log-file ${logFile}: ${(err as Error).message}`);
-    }
-    destination = { write: (line: string) => (writeSync(fd, line), true) } as unknown as NodeJS.WritableStream;
-  }
+  const destination = logFile ? fileDestination(logFile) : fallback;
   return createLogger({ level: resolved.log.level, format: resolved.log.format, base, destination });
+}
+
+/** For problems before the config is known (a detached worker's config error): JSON lines to `logFile`, or undefined. */
+export function earlyLogger(logFile: string | undefined, base: Record<string, unknown>): Logger | undefined {
+  if (!logFile) return undefined;
+  try {
+    return createLogger({ level: 'info', format: 'json', base, destination: fileDestination(logFile) });
+  } catch {
+    return undefined;
+  }
 }

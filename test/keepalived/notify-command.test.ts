@@ -232,3 +232,11 @@ t.test('--detach: returns at once; the worker finishes even when the caller\'s p
   t.ok(await waitFor(() => s.applied()?.state === 'BACKUP', 5000), 'finished its run despite SIGTERM');
   t.ok(logLines(s).some((l) => l.event === 'signal' && /detached worker finishes its run first/.test(l.msg)));
 });
+
+t.test('--detach: a config problem found by the worker lands in --log-file', async (t) => {
+  const s = setup(t, 0);
+  const parent = start(s, ['INSTANCE', 'VI_9', 'MASTER', '100', '--detach']);
+  t.equal(await exitOf(parent), 0, 'the caller cannot know yet');
+  t.ok(await waitFor(() => logLines(s).some((l) => l.event === 'config-error'), 8000));
+  t.match(logLines(s).find((l) => l.event === 'config-error'), { level: 'error', worker: true, msg: /no keepalived.instances.VI_9 in .*configured: VI_1, VI_2/ });
+});

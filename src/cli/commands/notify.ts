@@ -125,7 +125,7 @@ async function runNotifyCommand(ctx: CommandContext): Promise<number> {
   }
 
   // Loaded here, not at the top: --detach above stays as fast as the CLI's start-up allows.
-  const { findKeepalivedInstance, loadScriptsModeConfig, scriptsModeLogger, ScriptsModeConfigError } = await import('../../keepalived/config.js');
+  const { earlyLogger, findKeepalivedInstance, loadScriptsModeConfig, scriptsModeLogger, ScriptsModeConfigError } = await import('../../keepalived/config.js');
   const { runNotifyInvocation } = await import('../../keepalived/scripts-mode.js');
   let resolved;
   let inst;
@@ -136,8 +136,10 @@ async function runNotifyCommand(ctx: CommandContext): Promise<number> {
     const base = { node: resolved.node.id, instance: inst.name, pid: process.pid, ...(isWorker ? { worker: true } : {}) };
     log = scriptsModeLogger(resolved, base, logFile, ctx.stdout);
   } catch (err) {
-    if (err instanceof ScriptsModeConfigError) throw new CliError(err.message, EXIT.CONFIG);
-    throw err;
+    if (!(err instanceof ScriptsModeConfigError)) throw err;
+    // A detached worker's output goes nowhere: the log file is where its operator looks.
+    if (isWorker) earlyLogger(logFile, { instance: req.instance, pid: process.pid, worker: true })?.error({ event: 'config-error' }, err.message);
+    throw new CliError(err.message, EXIT.CONFIG);
   }
   if (isWorker) log.info({ event: 'worker', invocation: describeStamp(stamp) }, `detached worker for the ${req.state} invocation (${describeStamp(stamp)})`);
   const store = new StateStore(stateDir);

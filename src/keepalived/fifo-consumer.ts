@@ -145,6 +145,7 @@ export class FifoConsumer {
     if (created) this.log.info({ event: 'fifo-created', fifo: this.opts.path }, `created FIFO ${this.opts.path}`);
     const fd = openFifo(this.opts.path);
     const socket = new Socket({ fd, readable: true, writable: false });
+    this.partial = Buffer.alloc(0); // a line cut off in the previous FIFO is not continued in this one
     this.fd = fd;
     this.socket = socket;
     this.stats.opens++;

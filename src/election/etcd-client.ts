@@ -133,11 +133,10 @@ function buildClient(s: EtcdElectionSettings, o: EtcdConnectionOptions): Etcd3 {
       host: () => endpointSkipper(o.skipMs),
       watchBackoff: constantBackoff(o.skipMs),
     },
+    // No gRPC keepalive pings: etcd answers pings more often than every 5 s (its default
+    // --grpc-keepalive-min-time) with GOAWAY. A dead connection (a partition does not close it)
+    // shows as calls missing their deadline, and etcd3 then drops that endpoint's channel.
     grpcOptions: {
-      // find a dead TCP connection (a partition does not close it) within about a TTL
-      'grpc.keepalive_time_ms': Math.max(1000, o.skipMs * 2),
-      'grpc.keepalive_timeout_ms': Math.max(500, o.callTimeoutMs),
-      'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': Math.min(1000, o.skipMs),
       'grpc.max_reconnect_backoff_ms': Math.max(1000, o.skipMs),
     },

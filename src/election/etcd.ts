@@ -9,7 +9,7 @@
  *                                           under the node's lease; present while its checks pass
  *
  * One lease per node and instance carries both keys. Timers, from the lease TTL (ttl):
- * renew every ttl/4 (each keepalive must be answered within ttl/8); step down after ttl/2
+ * a keepalive every ttl/4 (answers awaited up to ttl/2, overlapping); step down after ttl/2
  * without an acknowledged renewal, measured from when that renewal was sent, so the holder has
  * stopped acting (BACKUP actions started) at least ttl/2 before etcd can expire its lease and
  * let another node claim the key; re-read the keys every ttl/2 and on every watch event.
@@ -35,8 +35,10 @@ export interface EtcdTimers {
   renewMs: number;
   /** A MASTER without an acknowledged renewal for this long steps down (< ttl). */
   stepDownMs: number;
-  /** Deadline of one etcd call (a keepalive included). */
+  /** Deadline of one etcd call (reads, candidate and leader key writes). */
   callTimeoutMs: number;
+  /** How long the answer to a keepalive is awaited (a late answer still counts from its send time). */
+  keepaliveTimeoutMs: number;
   /** Pause after a failed renewal before the next attempt. */
   retryMs: number;
   /** Re-read period of the instance's keys (watch events also trigger a read). */
@@ -49,12 +51,12 @@ export interface EtcdTimers {
 
 export function etcdTimers(ttlMs: number): EtcdTimers {
   const renewMs = Math.round(ttlMs / 4);
-  const callTimeoutMs = Math.max(100, Math.round(ttlMs / 8));
   return {
     ttlMs,
     renewMs,
     stepDownMs: Math.round(ttlMs / 2),
-    callTimeoutMs,
+    callTimeoutMs: Math.max(250, renewMs),
+    keepaliveTimeoutMs: Math.round(ttlMs / 2),
     retryMs: Math.max(50, Math.min(250, Math.round(ttlMs / 16))),
     resyncMs: Math.round(ttlMs / 2),
     skewMs: renewMs,
@@ -226,7 +228,7 @@ export class EtcdElection {
     if (this.state !== 'INIT') return;
     const t = this.timers;
     this.conn = acquireEtcd(this.opts.settings, { callTimeoutMs: t.callTimeoutMs, skipMs: t.renewMs });
-    const keeper = new LeaseKeeper(this.conn.client, { ttlMs: t.ttlMs, renewMs: t.renewMs, callTimeoutMs: t.callTimeoutMs, retryMs: t.retryMs });
+    const keeper = new LeaseKeeper(this.conn.client, { ttlMs: t.ttlMs, renewMs: t.renewMs, answerTimeoutMs: t.keepaliveTimeoutMs, retryMs: t.retryMs });
     this.keeper = keeper;
     keeper.on('granted', (lease) => this.onGranted(lease));
     keeper.on('renewed', () => this.onRenewed());
@@ -596,7 +598,11 @@ export class EtcdElection {
 
   // ------------------------------------------------------------------ errors
 
-  /** Records a failed etcd call; each kind of problem is logged once per episode, the rest at debug. */
+  /**
+   * Records a failed etcd call. Each kind of problem is logged once per episode (until a call
+   * succeeds again), the rest at debug; timeouts and other unspecific failures only once they
+   * last a renewal interval (a loaded host or etcd recovers), TLS and auth failures at once.
+   */
   private fail(err: unknown, during: string): void {
     const f = describeEtcdError(err, this.opts.settings);
     const episode = (this.failure ??= { kind: f.kind, message: f.message, since: monotonic(), failures: 0, logged: new Set() });
@@ -605,7 +611,9 @@ export class EtcdElection {
       episode.kind = f.kind;
       episode.message = f.message;
     }
-    if (episode.logged.has(f.kind) || (f.kind === 'unreachable' && SPECIFICITY[episode.kind] > SPECIFICITY.unreachable)) {
+    const specific = SPECIFICITY[f.kind] >= SPECIFICITY.tls;
+    const young = monotonic() - episode.since < this.timers.renewMs;
+    if (episode.logged.has(f.kind) || (!specific && (young || SPECIFICITY[episode.kind] > SPECIFICITY[f.kind]))) {
       this.log.debug({ during, err: f.message }, 'etcd call failed');
       return;
     }

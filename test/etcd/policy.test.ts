@@ -12,13 +12,15 @@ const cand = (id: string, priority: number, extra: Partial<CandidateRecord> = {}
 const me = (over: Partial<SelfView> = {}): SelfView => ({ id: 'b', healthy: true, priority: 100, leaseId: '7', validUntil: 1_000_000, registeredAt: 0, ...over });
 const leader = (node: string, lease = '9', revision = 10n) => ({ node, lease, revision });
 
-t.test('timers derive from the TTL: renew ttl/4, step down ttl/2 (< ttl), call deadline ttl/8', async (t) => {
+t.test('timers derive from the TTL: renew ttl/4, step down ttl/2 (< ttl)', async (t) => {
   const x = etcdTimers(3000);
   t.equal(x.renewMs, 750);
   t.equal(x.stepDownMs, 1500);
-  t.equal(x.callTimeoutMs, 375);
-  t.ok(x.stepDownMs < x.ttlMs && x.renewMs + 2 * x.callTimeoutMs <= x.stepDownMs, 'two renewal attempts fit before the step-down deadline');
-  t.equal(etcdTimers(1000).callTimeoutMs, 125);
+  t.ok(x.stepDownMs < x.ttlMs, 'the holder steps down before etcd can expire its lease');
+  t.equal(x.keepaliveTimeoutMs, 1500, 'a late keepalive answer counts until the deadline');
+  t.ok(x.stepDownMs / x.renewMs >= 2, 'at least two keepalives are sent before the step-down deadline');
+  t.equal(x.callTimeoutMs, 750);
+  t.equal(etcdTimers(1000).callTimeoutMs, 250);
 });
 
 t.test('rank: priority first, then the node id that sorts first', async (t) => {

@@ -1,18 +1,23 @@
 /**
  * A real etcd cluster (Debian's etcd-server binary) on loopback for the etcd election tests:
- * N members with their own temp data dirs and free client/peer ports, fast raft timers
- * (heartbeat 50 ms, election 500 ms: etcd's minimum lease TTL becomes 1 s), optional TLS and
- * user/password auth. Members can be stopped and restarted (same data dir). destroy() kills
- * everything and removes the files.
+ * N members with their own data dirs (in /dev/shm when there is one: etcd fsyncs every write, and
+ * a busy shared disk would stall it for seconds) and free client/peer ports, etcd's default raft
+ * timers (heartbeat 100 ms, election 1 s: shorter ones make a loaded machine elect spuriously),
+ * optional TLS and user/password auth. Members can be stopped and restarted (same data dir).
+ * destroy() kills everything and removes the files.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+/** etcd's raft timers in these tests (its defaults). */
+export const ETCD_HEARTBEAT_MS = 100;
+export const ETCD_ELECTION_TIMEOUT_MS = 1000;
 
 export interface EtcdMember {
   name: string;
@@ -70,7 +75,7 @@ export interface EtcdClusterOptions {
 }
 
 export class EtcdCluster {
-  readonly dir = mkdtempSync(join(tmpdir(), 'ipwarden-etcd-'));
+  readonly dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ipwarden-etcd-'));
   readonly members: EtcdMember[] = [];
 
   constructor(readonly opts: EtcdClusterOptions) {}
@@ -115,8 +120,8 @@ export class EtcdCluster {
       '--initial-cluster', initial,
       '--initial-cluster-state', 'new',
       '--initial-cluster-token', `ipwarden-test-${process.pid}`,
-      '--heartbeat-interval', '50',
-      '--election-timeout', '500',
+      '--heartbeat-interval', String(ETCD_HEARTBEAT_MS),
+      '--election-timeout', String(ETCD_ELECTION_TIMEOUT_MS),
       '--logger', 'zap',
       '--log-level', 'warn',
       ...tls,

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { join, relative } from 'node:path';
 import { createLab, type Lab } from '../test/lib/netns.js';
 import { LocalCluster, sleep } from '../src/lab/local-cluster.js';
-import { formatDuration } from '../src/util/duration.js';
+import { durationText as formatDuration } from '../src/config/schema.js';
 import { parseBenchArgs, USAGE, type BenchArgs } from './lib/args.js';
 import { startIpwarden } from './lib/ipwarden-tool.js';
 import { startKeepalived } from './lib/keepalived-tool.js';
@@ -87,7 +87,8 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
     log(`advert ${formatDuration(I)}: both clusters steady (h0 MASTER, address and EIP on h0)`);
 
     if (args.phases.includes('resources')) {
-      const rows = await Promise.all(tools.map((t) => resourcesOf(t, args.resourceSeconds, '3 hosts in netns, ip-alias + EIP + file check, idle')));
+      const setup = (t: Tool) => `3 hosts in netns, idle, ${t.name === 'ipwarden' ? 'ip-alias + exoscale-eip + file check' : 'virtual_ipaddress + vrrp_script'}`;
+      const rows = await Promise.all(tools.map((t) => resourcesOf(t, args.resourceSeconds, setup(t))));
       for (const row of rows) {
         r.resources.push(row);
         log(`  resources ${row.tool} @${formatDuration(I)}: ${row.perNode.map((p) => `${p.cpuPercent.toFixed(2)}% ${p.rssMb.toFixed(0)}MB`).join(', ')}`);
@@ -103,6 +104,8 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
           try {
             const t = await runTrial(tool, s as FailoverScenario, run);
             r.trials.push(t);
+            if (t.note) log(`     timeline: ${t.timeline}`);
+            if (t.settleNote) log(`     slow return to the steady state before this run (${Math.round(t.settleMs! / 1000)} s): ${t.settleNote}`);
             log(
               `  ${tool.name.padEnd(10)} run ${String(run + 1).padStart(2)}: elected ${fmt(t.electedMs)} address ${fmt(t.vipMs)} EIP ${fmt(t.eipMs)}${t.faultMs !== undefined ? ` (left MASTER ${fmt(t.faultMs)})` : ''}${t.note ? `  !! ${t.note}` : ''}`,
             );
@@ -145,7 +148,8 @@ async function peersPhase(args: BenchArgs, r: BenchResults): Promise<void> {
   process.on('exit', kill);
   try {
     await cluster.prepare();
-    await cluster.startAll();
+    // a few at a time: 17 Node.js start-ups at once overrun the start timeout on a small shared machine
+    for (let i = 0; i < cluster.nodes.length; i += 4) await Promise.all(cluster.nodes.slice(i, i + 4).map((n) => cluster.start(n)));
     await cluster.waitFor('a single MASTER', 30_000, async () => ((await cluster.masters()).length === 1 ? true : undefined), 200);
     await sleep(5000); // past start-up (JIT, first GCs)
     const perNode = await measure(cluster.nodes.map((n) => (n.process?.pid !== undefined ? [n.process.pid] : [])), args.resourceSeconds);

@@ -2,7 +2,7 @@
  * RESULTS.md from the raw results (pure: same input, same text). Targets are evaluated on ipwarden's
  * numbers as the issue states them; nothing is rounded in ipwarden's favour.
  */
-import { formatDuration } from '../../src/util/duration.js';
+import { durationText as formatDuration } from '../../src/config/schema.js';
 import { FAILOVER_SCENARIOS, SCENARIO_TITLES, type FailoverScenario, type LossResult, type TrialResult } from './scenarios.js';
 import { summarize, type Summary } from './stats.js';
 import type { BenchResults, ResourceRow } from './results.js';
@@ -163,7 +163,7 @@ function resourceTable(rows: ResourceRow[]): string[] {
 function anomalies(trials: TrialResult[]): string[] {
   const odd = trials.filter((t) => t.note);
   if (!odd.length) return ['None: every trial ended with one new master holding the address and the EIP.'];
-  return odd.map((t) => `- ${t.tool} ${SCENARIO_TITLES[t.scenario]} @${formatDuration(t.intervalMs)} run ${t.run + 1}: ${t.note}`);
+  return odd.map((t) => `- ${t.tool} ${SCENARIO_TITLES[t.scenario]} @${formatDuration(t.intervalMs)} run ${t.run + 1}: ${t.note}${t.timeline ? ` (${t.timeline})` : ""}`);
 }
 
 /** The whole RESULTS.md; `notes` is the hand-written analysis appended at the end. */

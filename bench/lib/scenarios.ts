@@ -40,6 +40,12 @@ export interface TrialResult {
   /** Nodes (other than 0) that became MASTER during the trial: more than 1 = an extra election. */
   masters: number;
   note?: string;
+  /** How long the steady state took to come back before this trial (after the previous trial's undo). */
+  settleMs?: number;
+  /** Set when that took long: the last non-steady state seen. */
+  settleNote?: string;
+  /** What happened after the fault, in order: state changes, address events (+/-), EIP attach/detach, ms from t0. */
+  timeline?: string;
 }
 
 export interface ScenarioHooks {
@@ -54,8 +60,10 @@ function stableFor(intervalMs: number): number {
 }
 
 /** Every node's daemon runs and node 0 is the single MASTER holding the address and the EIP, for a while. */
-export async function waitSteady(tool: Tool, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+export async function waitSteady(tool: Tool, timeoutMs: number): Promise<{ waitedMs: number; lastBad: string }> {
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  let lastBad = '';
   const inst0 = tool.eip.instanceIds[0]!;
   let goodSince: number | undefined;
   let last = '';
@@ -74,8 +82,11 @@ export async function waitSteady(tool: Tool, timeoutMs: number): Promise<void> {
     last = `states ${states.map((s) => s ?? 'down').join(',')}; address on ${vip.map((h) => `h${h}`).join(',') || 'none'}; EIP on ${holders.map((h) => tool.eip.name(h)).join(',') || 'none'}`;
     if (ok) {
       goodSince ??= Date.now();
-      if (Date.now() - goodSince >= stableFor(tool.intervalMs)) return;
-    } else goodSince = undefined;
+      if (Date.now() - goodSince >= stableFor(tool.intervalMs)) return { waitedMs: goodSince - started, lastBad };
+    } else {
+      goodSince = undefined;
+      lastBad = `${last} @+${Date.now() - started}ms`;
+    }
     await sleep(Math.min(100, tool.intervalMs));
   }
   throw new Error(`${tool.name}: no steady state (h0 MASTER with address and EIP) within ${timeoutMs} ms: ${last}`);
@@ -141,11 +152,13 @@ function firstMasterAfter(transitions: Transition[], since: number): Transition 
 /** One trial: steady state, fault, measurements, undo. */
 export async function runTrial(tool: Tool, scenario: FailoverScenario, run: number): Promise<TrialResult> {
   const I = tool.intervalMs;
-  await waitSteady(tool, 60_000 + 30 * I);
+  const settled = await waitSteady(tool, 60_000 + 30 * I);
   const eventsBefore = tool.eip.sim.state.events().at(-1)?.seq ?? 0;
   const requestsBefore = tool.eip.sim.state.requests().at(-1)?.seq ?? 0;
   const t0 = await inject(tool, scenario);
-  const result: TrialResult = { tool: tool.name, intervalMs: I, scenario, run, masters: 0 };
+  const result: TrialResult = { tool: tool.name, intervalMs: I, scenario, run, masters: 0, settleMs: settled.waitedMs };
+  // restoring the steady state after the previous trial took long: say what it was waiting for
+  if (settled.waitedMs > 5000 + 10 * I) result.settleNote = settled.lastBad;
   // Done when a new master has the address and the EIP, or at the deadline.
   const deadline = t0 + 10 * I + 15_000;
   let vipAt: { host: number; t: number } | undefined;
@@ -183,6 +196,16 @@ export async function runTrial(tool: Tool, scenario: FailoverScenario, run: numb
   if (vipAt && eipAt === undefined) notes.push('EIP never attached to the new master');
   if (result.masters > 1) notes.push(`${result.masters} nodes became MASTER`);
   if (notes.length) result.note = notes.join('; ');
+  const end = Date.now();
+  const sim = tool.eip.sim.state.events(eventsBefore).filter((e) => (e.type === 'attach' || e.type === 'detach') && e.eip?.ip === LAB_EIP);
+  result.timeline = [
+    ...trans.filter((t) => t.t >= t0 && t.t <= end).map((t) => ({ t: t.t, what: `h${t.node} ${t.to}` })),
+    ...tool.vip.events.filter((e) => e.t >= t0 && e.t <= end).map((e) => ({ t: e.t, what: `h${e.host} address${e.added ? '+' : '-'}` })),
+    ...sim.map((e) => ({ t: e.t, what: `${tool.eip.name(e.instance ?? '')} EIP ${e.type}` })),
+  ]
+    .sort((a, b) => a.t - b.t)
+    .map((e) => `${e.what} @${Math.round(e.t - t0)}`)
+    .join(', ');
   await undo(tool, scenario);
   return result;
 }

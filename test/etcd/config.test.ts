@@ -13,6 +13,7 @@ import { ConfigError } from '../../src/config/issues.js';
 import { checkCluster } from '../../src/config/cluster-check.js';
 import { printableConfig } from '../../src/config/print.js';
 import type { PluginRegistry } from '../../src/plugins/loader.js';
+import { requireEnv } from '../lib/env.js';
 
 const registry: PluginRegistry = { checks: new Map(), actions: new Map() };
 const KEY = 'k'.repeat(32);
@@ -95,7 +96,7 @@ t.test('an instance overrides the top-level keys one by one', async (t) => {
   t.same(defaults.instances[0]!.election, { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/ipwarden', ttlMs: 3000 }, 'defaults: /ipwarden, 3s');
 });
 
-t.test('TLS material and password are read and checked at resolve time; problems named once', async (t) => {
+t.test('TLS material and password are read and checked at resolve time; problems named once', { skip: requireEnv({ bins: ['openssl'] }) }, async (t) => {
   const dir = tempDir(t);
   const ossl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'a.key', '-out', 'a.pem', '-days', '1', '-subj', '/CN=a']);

@@ -23,7 +23,7 @@ t.test('splitCommand: keepalived-style words and quotes, no shell', async (t) =>
   t.same(splitCommand(`sh -c 'echo "$HOME" | wc -c'`), ['sh', '-c', 'echo "$HOME" | wc -c']);
   t.same(splitCommand(`say "hello world" "a \\"quoted\\" word" x\\ y`), ['say', 'hello world', 'a "quoted" word', 'x y']);
   t.same(splitCommand(`a"b c"d ''`), ['ab cd', '']);
-  t.same(splitCommand(`"C:\\dir"`), ['C:\\dir'], 'a backslash before other characters stays inside double quotes');
+  t.same(splitCommand(`"C:\\dir"`), ['C:dir'], 'a backslash escapes the next character inside double quotes too (as keepalived; see test/keepalived/keepalived-format.test.ts)');
   t.throws(() => splitCommand('echo "unterminated'), /unterminated " quote at character 6/);
   t.throws(() => splitCommand("echo 'x"), /unterminated ' quote/);
   t.throws(() => splitCommand('   '), /empty command/);

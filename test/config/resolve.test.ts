@@ -233,7 +233,9 @@ t.test('resolveSecret on an unreadable file: permission denied', async (t) => {
 t.test('validateConfigFile: ok with warnings, file problems, content problems, plugin problems', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'good.yaml'), 'secret: env:K\ninstances:\n  web:\n    address: 198.51.100.50\n    checks: [{ plugin: tcp, port: 80 }]\n');
-  t.same(await validateConfigFile({ cwd: dir, file: 'good.yaml', env: { K: 'k'.repeat(32) }, registry, hostname: 'lb1' }), {
+  const { resolved, ...good } = await validateConfigFile({ cwd: dir, file: 'good.yaml', env: { K: 'k'.repeat(32) }, registry, hostname: 'lb1' });
+  t.equal(resolved?.node.id, 'lb1', 'a valid config comes back resolved');
+  t.same(good, {
     ok: true,
     file: join(dir, 'good.yaml'),
     problems: [],

@@ -63,7 +63,7 @@ t.test('fall 3 / rise 2: an alternating check causes no transition', async (t) =
   const runsBefore = count();
   const seen = await observe(c, lab1, WINDOW_MS);
   const runs = count() - runsBefore;
-  t.ok(runs >= WINDOW_MS / INTERVAL / 2, `the check ran ${runs} times in ${WINDOW_MS} ms`);
+  t.ok(runs >= WINDOW_MS / INTERVAL / 4, `the check ran ${runs} times in ${WINDOW_MS} ms`);
   t.same([...seen.results].sort(), [false, true], 'it really alternated (both outcomes seen in status)');
   t.same([...seen.states], ['ok'], 'its settled state never left ok');
   t.same([transitions(lab1).length, transitions(lab2).length], before, 'zero transitions on both nodes');
@@ -81,7 +81,7 @@ t.test('fall 1 / rise 1: the same check flaps the IP', async (t) => {
   const seen = await observe(c, lab1, WINDOW_MS);
   const faults = transitions(lab1).slice(before).filter((x) => x.to === 'FAULT').length;
   const takeovers = transitions(lab2).slice(before2).filter((x) => x.to === 'MASTER').length;
-  t.ok(count() - runsBefore >= WINDOW_MS / INTERVAL / 2, 'the check ran as often');
+  t.ok(count() - runsBefore >= WINDOW_MS / INTERVAL / 4, 'the check ran as often');
   t.same([...seen.states].sort(), ['fail', 'ok'], 'the settled state follows every result');
   t.ok(faults >= 4, `lab1 went to FAULT ${faults} times in ${WINDOW_MS} ms`);
   t.ok(takeovers >= 2, `the IP moved to lab2 ${takeovers} times`);

@@ -15,21 +15,15 @@
  * LOGNAME of that user. Standard input is /dev/null. The last line of the output (stdout and
  * stderr) goes into the detail.
  */
-import { basename } from 'node:path';
-import { execa } from 'execa';
 import { z } from 'zod';
 import { defineCheck, type CheckContext, type CheckResult } from '../../src/plugins/api.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
-import { abortReason } from '../tcp/socket-errors.js';
 import { ArgvError, splitCommand } from '../../src/util/argv.js';
 import { scriptFindings } from '../../src/util/script-safety.js';
-import { KILL_GRACE_MS, killGroup, lookupUser, type Account } from '../../src/util/process-group.js';
+import { lookupUser, runInProcessGroup, type Account } from '../../src/util/process-group.js';
 
-export { KILL_GRACE_MS, killGroup, lookupUser };
 
 const MAX_OUTPUT = 1024 * 1024;
-/** How long output is still read after the command exited. */
-const OUTPUT_LINGER_MS = 200;
 
 export const execSchema = z
   .object({
@@ -44,12 +38,6 @@ export interface ExecConfig {
   argv: string[];
   user?: string | number;
   env: Record<string, string>;
-}
-
-function lastLine(text: string | undefined): string {
-  const lines = (text ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
-  const line = lines[lines.length - 1] ?? '';
-  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 
 const parseRaw = zodConfig(execSchema);
@@ -75,8 +63,6 @@ export default defineCheck<ExecConfig>({
   doctor: (config) => scriptFindings(config.argv[0]!),
   async run(ctx: CheckContext<ExecConfig>): Promise<CheckResult> {
     const { config, signal } = ctx;
-    const [file, ...args] = config.argv as [string, ...string[]];
-    const label = basename(file);
     const env: Record<string, string> = { ...config.env };
     if (ctx.name) env.IPWARDEN_CHECK = ctx.name;
     if (ctx.instance) env.IPWARDEN_INSTANCE = ctx.instance;
@@ -89,58 +75,14 @@ export default defineCheck<ExecConfig>({
       } catch (err) {
         return { ok: false, detail: `cannot run as user ${config.user}: ${(err as Error).message}` };
       }
-      Object.assign(env, { HOME: account.home, USER: account.name, LOGNAME: account.name });
     }
-    if (signal.aborted) return { ok: false, detail: `${label}: not started (${abortReason(signal)})` };
-
-    const sub = execa(file, args, {
-      detached: true,
-      reject: false,
-      stdin: 'ignore',
-      all: true,
-      maxBuffer: MAX_OUTPUT,
+    const r = await runInProcessGroup(config.argv, {
+      signal,
       env,
-      extendEnv: true,
-      ...(account ? { uid: account.uid, gid: account.gid } : {}),
+      killLeftovers: true,
+      maxOutput: MAX_OUTPUT,
+      ...(account ? { account } : {}),
     });
-    const pid = sub.pid;
-    let killedFor: string | undefined;
-    let grace: NodeJS.Timeout | undefined;
-    const onAbort = () => {
-      if (pid === undefined || killedFor) return;
-      killedFor = abortReason(signal);
-      killGroup(pid, 'SIGTERM');
-      grace = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
-      grace.unref();
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    // Whatever the command left behind in its group dies with it; output still held open by a
-    // process outside the group (one that called setsid) is not waited for.
-    const closeOutput = () => {
-      sub.stdout?.destroy();
-      sub.stderr?.destroy();
-    };
-    sub.once('exit', () => {
-      if (pid !== undefined && !killedFor) killGroup(pid, 'SIGKILL');
-      setTimeout(closeOutput, OUTPUT_LINGER_MS).unref();
-    });
-    const r = await sub;
-    signal.removeEventListener('abort', onAbort);
-    if (killedFor && pid !== undefined) {
-      // The leader is gone; make sure the rest of the group is too.
-      killGroup(pid, 'SIGKILL');
-      if (grace) clearTimeout(grace);
-      return { ok: false, detail: `${label}: killed with its process group (${killedFor})` };
-    }
-    const out = lastLine(typeof r.all === 'string' ? r.all : undefined);
-    const tail = out ? `: ${out}` : '';
-    if (r.exitCode === 0) return { ok: true, detail: `${label} exit 0${tail}`, metrics: { exitCode: 0 } };
-    if (r.exitCode !== undefined) return { ok: false, detail: `${label} exit ${r.exitCode}${tail}`, metrics: { exitCode: r.exitCode } };
-    if (r.signal) return { ok: false, detail: `${label} killed by ${r.signal}${tail}` };
-    const code = (r as { code?: string }).code;
-    if (code === 'ENOENT') return { ok: false, detail: `${file}: command not found` };
-    if (code === 'EACCES') return { ok: false, detail: `${file}: permission denied (not executable?)` };
-    if (r.isMaxBuffer) return { ok: false, detail: `${label}: more than ${MAX_OUTPUT} bytes of output` };
-    return { ok: false, detail: `${label}: ${lastLine(r.shortMessage) || 'failed to run'}` };
+    return r.exitCode !== undefined ? { ok: r.ok, detail: r.detail, metrics: { exitCode: r.exitCode } } : { ok: r.ok, detail: r.detail };
   },
 });

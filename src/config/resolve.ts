@@ -22,7 +22,6 @@ import {
   type ActionEntryConfig,
   type CheckEntryConfig,
   type DiscoveryEntryConfig,
-  type InitialCheckState,
   type LogFormatName,
   type LogLevelName,
   type ProtocolName,
@@ -240,8 +239,7 @@ function findPlugin(kind: Kind, name: string, registry: PluginRegistry, where: s
 }
 
 /** A plugin's "unknown key" for a misspelt scheduling key gets the did-you-mean the plugin could not give. */
-function withSchedulingHints(kind: Kind, issues: ConfigIssue[]): ConfigIssue[] {
-  const keys: readonly string[] = kind === 'check' ? CHECK_SCHEDULING_KEYS : ACTION_SCHEDULING_KEYS;
+function withSchedulingHints(keys: readonly string[], issues: ConfigIssue[]): ConfigIssue[] {
   return issues.map((issue) => {
     const key = issue.path[0];
     if (issue.path.length !== 1 || typeof key !== 'string' || !issue.message.startsWith('unknown key') || issue.message.includes('did you mean')) return issue;
@@ -250,13 +248,18 @@ function withSchedulingHints(kind: Kind, issues: ConfigIssue[]): ConfigIssue[] {
   });
 }
 
-function resolveEntry(kind: Kind, entry: CheckEntryConfig | ActionEntryConfig, path: (string | number)[], ctx: EntryContext): ResolvedCheck | ResolvedAction | undefined {
+/**
+ * Hands an entry's own keys to its plugin's parseConfig (literal secrets warned about, secret
+ * references resolved relative to the config file); problems are added to ctx.out.
+ */
+function parsePluginOptions(
+  plugin: { parseConfig(raw: Record<string, unknown>, env: PluginEnvironment): ParseResult<unknown> },
+  entry: { plugin: string; options: Record<string, unknown> },
+  path: (string | number)[],
+  schedulingKeys: readonly string[],
+  ctx: EntryContext,
+): { config: unknown } | undefined {
   const where = formatPath(path);
-  const found = findPlugin(kind, entry.plugin, ctx.registry, `${where}.plugin`);
-  if (!found.plugin) {
-    ctx.out.add(found.problem!);
-    return undefined;
-  }
   for (const [key, value] of Object.entries(entry.options)) {
     if (typeof value === 'string' && isSecretKeyName(key) && !isReference(value)) {
       ctx.out.warn(`${formatPath([...path, key])}: a literal secret in the config file; prefer env:NAME, file:PATH or credential:NAME`);
@@ -268,22 +271,34 @@ function resolveEntry(kind: Kind, entry: CheckEntryConfig | ActionEntryConfig, p
   };
   let result: ParseResult<unknown>;
   try {
-    result = found.plugin.parseConfig({ ...entry.options }, pluginEnv);
+    result = plugin.parseConfig({ ...entry.options }, pluginEnv);
   } catch (err) {
     ctx.out.add(err instanceof SecretError ? err.message : `${where}: plugin "${entry.plugin}" failed to check its config: ${String((err as Error).message ?? err).split('\n')[0]}`);
     return undefined;
   }
   if (!result.ok) {
-    for (const p of formatIssues(withSchedulingHints(kind, result.issues), path)) ctx.out.add(p);
+    for (const p of formatIssues(withSchedulingHints(schedulingKeys, result.issues), path)) ctx.out.add(p);
     return undefined;
   }
+  return { config: result.config };
+}
+
+function resolveEntry(kind: Kind, entry: CheckEntryConfig | ActionEntryConfig, path: (string | number)[], ctx: EntryContext): ResolvedCheck | ResolvedAction | undefined {
+  const where = formatPath(path);
+  const found = findPlugin(kind, entry.plugin, ctx.registry, `${where}.plugin`);
+  if (!found.plugin) {
+    ctx.out.add(found.problem!);
+    return undefined;
+  }
+  const parsed = parsePluginOptions(found.plugin, entry, path, kind === 'check' ? CHECK_SCHEDULING_KEYS : ACTION_SCHEDULING_KEYS, ctx);
+  if (!parsed) return undefined;
   if (kind === 'check') {
     const e = entry as CheckEntryConfig;
     return {
       name: e.name,
       plugin: e.plugin,
       impl: found.plugin as CheckPlugin<unknown>,
-      config: result.config,
+      config: parsed.config,
       intervalMs: e.interval,
       timeoutMs: e.timeout,
       rise: e.rise,
@@ -298,7 +313,7 @@ function resolveEntry(kind: Kind, entry: CheckEntryConfig | ActionEntryConfig, p
     name: e.name,
     plugin: e.plugin,
     impl: found.plugin as ActionPlugin<unknown>,
-    config: result.config,
+    config: parsed.config,
     timeoutMs: e.timeout,
     retries: e.retries,
     required: e.required,
@@ -323,33 +338,9 @@ function resolveDiscovery(entry: DiscoveryEntryConfig, path: (string | number)[]
     ctx.out.add(`${where}.plugin: unknown discovery plugin "${entry.plugin}"${tail}`);
     return undefined;
   }
-  for (const [key, value] of Object.entries(entry.options)) {
-    if (typeof value === 'string' && isSecretKeyName(key) && !isReference(value)) {
-      ctx.out.warn(`${formatPath([...path, key])}: a literal secret in the config file; prefer env:NAME, file:PATH or credential:NAME`);
-    }
-  }
-  const pluginEnv: PluginEnvironment = {
-    baseDir: ctx.baseDir,
-    resolveSecret: (ref, at) => resolveSecret(ref, at ? `${where}.${at}` : where, { baseDir: ctx.baseDir, env: ctx.env }),
-  };
-  let result: ParseResult<unknown>;
-  try {
-    result = plugin.parseConfig({ ...entry.options }, pluginEnv);
-  } catch (err) {
-    ctx.out.add(err instanceof SecretError ? err.message : `${where}: plugin "${entry.plugin}" failed to check its config: ${String((err as Error).message ?? err).split('\n')[0]}`);
-    return undefined;
-  }
-  if (!result.ok) {
-    const issues = result.issues.map((issue) => {
-      const key = issue.path[0];
-      if (issue.path.length !== 1 || typeof key !== 'string' || !issue.message.startsWith('unknown key') || issue.message.includes('did you mean')) return issue;
-      const hint = didYouMean(key, DISCOVERY_SCHEDULING_KEYS);
-      return hint ? { ...issue, message: `unknown key (did you mean "${hint}"?)` } : issue;
-    });
-    for (const p of formatIssues(issues, path)) ctx.out.add(p);
-    return undefined;
-  }
-  return { plugin: entry.plugin, impl: plugin, config: result.config, refreshMs: entry.refresh };
+  const parsed = parsePluginOptions(plugin, entry, path, DISCOVERY_SCHEDULING_KEYS, ctx);
+  if (!parsed) return undefined;
+  return { plugin: entry.plugin, impl: plugin, config: parsed.config, refreshMs: entry.refresh };
 }
 
 // ------------------------------------------------------------------ config check

@@ -139,19 +139,22 @@ t.test('SIGUSR2 lowers and SIGUSR1 raises the priority (draining without restart
   const c = new LocalCluster({ nodes: 2, intervalMs: INTERVAL, deadRatio: DEAD_RATIO });
   t.teardown(() => c.destroy());
   await c.prepare();
-  await c.startAll();
+  c.writeConfig(c.nodes[0]!, { priority: 101 });
+  await c.start(c.nodes[0]!);
+  await c.start(c.nodes[1]!);
   await stableMaster(c, 'lab1');
   const n = c.nodes[0]!;
-  for (let i = 0; i < 51; i++) {
-    n.process!.kill('SIGUSR2'); // 150 -> 99 < lab2's 100
-    await sleep(10); // standard signals are not queued: one at a time
-  }
+  // standard signals are not queued: send one, wait until it took effect, then the next
+  const nudge = async (sig: NodeJS.Signals, expect: number) => {
+    n.process!.kill(sig);
+    await c.waitFor(`base priority ${expect}`, 5000, async () => ((await c.status(n))?.instances[0]?.basePriority === expect ? true : undefined), 5);
+  };
+  await nudge('SIGUSR2', 100);
+  await nudge('SIGUSR2', 99); // below lab2's 100
   await stableMaster(c, 'lab2');
   t.equal((await c.status(n))?.instances[0]?.basePriority, 99);
-  for (let i = 0; i < 2; i++) {
-    n.process!.kill('SIGUSR1');
-    await sleep(10);
-  }
+  await nudge('SIGUSR1', 100);
+  await nudge('SIGUSR1', 101);
   await stableMaster(c, 'lab1');
   t.equal((await c.status(n))?.instances[0]?.basePriority, 101);
 });

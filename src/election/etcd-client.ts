@@ -8,7 +8,11 @@
  * for `skipMs` (all skipped: the last error is reported), so a dead member does not cost every
  * other call a timeout.
  */
-import { Etcd3, type IOptions } from 'etcd3';
+import { createRequire } from 'node:module';
+import type { Etcd3, IOptions } from 'etcd3';
+
+/** etcd3 (and gRPC under it) load only when an instance uses the etcd backend. */
+const requireLazily = createRequire(import.meta.url);
 import type { EtcdElectionSettings } from './config.js';
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
@@ -149,7 +153,8 @@ function buildClient(s: EtcdElectionSettings, o: EtcdConnectionOptions): Etcd3 {
     };
   }
   if (s.auth) options.auth = { username: s.auth.user, password: s.auth.password };
-  return new Etcd3(options);
+  const { Etcd3: Client } = requireLazily('etcd3') as typeof import('etcd3');
+  return new Client(options);
 }
 
 type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;

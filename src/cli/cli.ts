@@ -3,7 +3,7 @@
  * util.parseArgs, runs it and exits with its code. Errors are one line, never a stack trace.
  */
 import { parseArgs } from 'node:util';
-import { COMMANDS, findCommand } from './commands.js';
+import { COMMAND_LOADERS, matchCommand } from './dispatch.js';
 import { CliError, EXIT, UsageError, type Command, type CommandIO } from './command.js';
 import { VERSION } from './version.js';
 import { formatHelp, formatOverview } from './help.js';
@@ -11,14 +11,15 @@ import { formatHelp, formatOverview } from './help.js';
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     if (argv[0] === 'help' && argv.length > 1) return main([...argv.slice(1), '--help'], io);
-    io.stdout.write(formatOverview(COMMANDS));
+    io.stdout.write(formatOverview((await import('./commands.js')).COMMANDS));
     return argv.length === 0 ? EXIT.USAGE : EXIT.OK;
   }
   if (argv[0] === '--version' || argv[0] === '-V') {
     io.stdout.write(`ipwarden ${VERSION}\n`);
     return EXIT.OK;
   }
-  const found = findCommand(argv);
+  const match = matchCommand(argv);
+  const found = match && { command: await COMMAND_LOADERS[match.name]!(), rest: match.rest };
   if (!found) {
     io.stderr.write(`ipwarden: unknown command "${argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}" (see ipwarden --help)\n`);
     return EXIT.USAGE;

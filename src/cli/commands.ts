@@ -3,6 +3,7 @@
  * (test/docs checks ipwarden.8 against it).
  */
 import type { Command } from './command.js';
+import { matchCommand } from './dispatch.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 import { configCheckCommand, configPrintCommand, configSchemaCommand } from './commands/config.js';
@@ -38,12 +39,6 @@ export const COMMANDS: readonly Command[] = [
 
 /** Longest match of the leading words: "config check --json" -> config check. */
 export function findCommand(argv: readonly string[]): { command: Command; rest: string[] } | undefined {
-  let best: { command: Command; rest: string[] } | undefined;
-  for (const command of COMMANDS) {
-    const words = command.name.split(' ');
-    if (words.every((w, i) => argv[i] === w) && (!best || words.length > best.command.name.split(' ').length)) {
-      best = { command, rest: argv.slice(words.length) };
-    }
-  }
-  return best;
+  const m = matchCommand(argv, COMMANDS.map((c) => c.name));
+  return m && { command: COMMANDS.find((c) => c.name === m.name)!, rest: m.rest };
 }

@@ -135,3 +135,9 @@ t.test('status: exit 4 with a clear message when no daemon runs', async (t) => {
   t.equal(r.code, 4);
   t.match(r.err, /no such socket \(is the daemon running\?/);
 });
+
+t.test('the lazy dispatch table and the full command table name the same commands, loading the same objects', async (t) => {
+  const { COMMAND_LOADERS } = await import('../../src/cli/dispatch.js');
+  t.same(Object.keys(COMMAND_LOADERS).sort(), COMMANDS.map((c) => c.name).sort());
+  for (const c of COMMANDS) t.equal(await COMMAND_LOADERS[c.name]!(), c, c.name);
+});

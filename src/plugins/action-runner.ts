@@ -169,8 +169,15 @@ export class ActionRunner {
       await retry(
         async () => {
           attempts++;
-          const signal = AbortSignal.any([outer, AbortSignal.timeout(action.timeoutMs)]);
-          await withDeadline(call(signal), signal, action.timeoutMs);
+          // a ref'd timer (AbortSignal.timeout's is not): a hung action keeps the process waiting for its timeout
+          const timeout = new AbortController();
+          const timer = setTimeout(() => timeout.abort(new DOMException(`timed out after ${action.timeoutMs} ms`, 'TimeoutError')), action.timeoutMs);
+          const signal = AbortSignal.any([outer, timeout.signal]);
+          try {
+            await withDeadline(call(signal), signal, action.timeoutMs);
+          } finally {
+            clearTimeout(timer);
+          }
         },
         {
           retries: action.retries,

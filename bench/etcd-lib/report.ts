@@ -1,0 +1,274 @@
+/**
+ * ETCD-RESULTS.md from the raw results (pure: same input, same text). Loads are reported per
+ * membership (one instance on one daemon: one lease), the unit etcd's load scales with.
+ */
+import { summarize, type Summary } from '../lib/stats.js';
+import type { EtcdWindow } from './etcd-metrics.js';
+import type { BurstWindow, LoadResult, LoadWindow } from './load.js';
+import type { EtcdBenchResults } from './results.js';
+import { FAILOVER_SCENARIOS, FAULTS, type Fault, type FailoverScenario, type FailoverTrial } from './scenarios.js';
+import { minLeaseTtlMs, raftLabel } from './etcd-raft.js';
+
+const ms = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '–' : String(Math.round(v)));
+const four = (s: Summary | undefined): string => (s ? `${ms(s.median)} / ${ms(s.p90)} / ${ms(s.p99)} / ${ms(s.max)}` : '–');
+/** A rate with sensible precision. */
+export function num(v: number | undefined, digits?: number): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  const d = digits ?? (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : Math.abs(v) >= 1 ? 2 : 3);
+  return v.toFixed(d);
+}
+/** Bytes per second, human. */
+export function bytes(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  if (Math.abs(v) >= 2 ** 20) return `${(v / 2 ** 20).toFixed(2)} MiB`;
+  if (Math.abs(v) >= 1024) return `${(v / 1024).toFixed(1)} KiB`;
+  return `${v.toFixed(0)} B`;
+}
+const mean = (v: number[]): number => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
+
+function timers(s: FailoverScenario): string {
+  if (s.backend === 'heartbeat') return `advert ${s.intervalMs} ms, dead after ${s.deadRatio} × ${s.intervalMs} = ${s.deadRatio * s.intervalMs} ms`;
+  const t = s.ttlMs!;
+  return `ttl ${t / 1000} s (renew ${t / 4} ms, step-down ${t / 2} ms); etcd raft ${raftLabel(s.raft!)}, minimum lease ${minLeaseTtlMs(s.raft!) / 1000} s`;
+}
+
+function granted(trials: FailoverTrial[]): string {
+  const g = [...new Set(trials.map((t) => t.grantedTtlMs).filter((x): x is number => x !== undefined))].sort((a, b) => a - b);
+  return g.length ? g.map((x) => `${x / 1000} s`).join(', ') : '–';
+}
+
+const FAULT_TITLES: Record<Fault, string> = {
+  sigkill: 'SIGKILL (daemon dead, host alive)',
+  sigstop: 'SIGSTOP (daemon frozen: like a hung or cut-off host)',
+};
+
+function failoverTable(r: EtcdBenchResults, fault: Fault): string[] {
+  const lines = [
+    '| scenario | timers | granted TTL | N (missed) | median / p90 / p99 / max (ms) | min (ms) | samples with two MASTERs |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const s of FAILOVER_SCENARIOS) {
+    const t = r.failover.filter((x) => x.scenario === s.id && x.fault === fault);
+    if (!t.length) continue;
+    const st = summarize(t.map((x) => x.electedMs));
+    lines.push(
+      `| ${s.title} | ${timers(s)} | ${granted(t)} | ${t.length} (${t.filter((x) => x.electedMs === undefined).length}) | ${four(st)} | ${ms(st?.min)} | ${t.reduce((a, x) => a + x.doubleMasters, 0)} of ${t.reduce((a, x) => a + x.samples, 0)} |`,
+    );
+  }
+  return lines;
+}
+
+function pairs(r: EtcdBenchResults, fault: Fault): string[] {
+  const med = (id: string) => summarize(r.failover.filter((x) => x.scenario === id && x.fault === fault).map((x) => x.electedMs));
+  const out: string[] = [];
+  for (const [e, h] of [['etcd-3s', 'heartbeat-1s'], ['etcd-1s', 'heartbeat-333ms']] as const) {
+    const a = med(e);
+    const b = med(h);
+    if (a && b) out.push(`- ${e} vs ${h}: median ${ms(a.median)} vs ${ms(b.median)} ms (${(a.median - b.median >= 0 ? '+' : '')}${ms(a.median - b.median)} ms), p99 ${ms(a.p99)} vs ${ms(b.p99)} ms.`);
+  }
+  return out;
+}
+
+function failoverAnomalies(r: EtcdBenchResults): string[] {
+  const odd = r.failover.filter((t) => t.error || t.doubleMasters > 0 || (t.newMaster && t.newMaster !== 'lab2'));
+  if (!odd.length) return ['Every trial: lab2 (the best remaining priority) became the single new MASTER; no sample showed two MASTERs.'];
+  return odd.map((t) => `- ${t.scenario} ${t.fault} run ${t.run}: ${t.error ?? ''}${t.newMaster ? ` new MASTER ${t.newMaster} (${t.cause})` : ''}${t.doubleMasters ? `, ${t.doubleMasters} samples with two MASTERs` : ''}`);
+}
+
+function windowRow(label: string, w: LoadWindow, m: number): string {
+  const e = w.etcd;
+  const cpu = w.daemons.map((d) => d.cpuPercent);
+  return (
+    `| ${label} | ${num(e.seconds, 1)} s | ${num(e.requestsPerS)} (${num(e.requestsPerS / m)}) | ${num(e.rpcsPerS)} (${num(e.rpcsPerS / m)}) | ` +
+    `${num(w.peak?.requestsPerS)} | ${bytes(e.clientBytesInPerS)} / ${bytes(e.clientBytesOutPerS)} | ${bytes(w.wire.bytesToEtcdPerS)} / ${bytes(w.wire.bytesFromEtcdPerS)} (${bytes(w.wire.bytesToEtcdPerS / m)} / ${bytes(w.wire.bytesFromEtcdPerS / m)}) | ` +
+    `${num(w.wire.segmentsPerS)} | ${bytes(e.peerBytesPerS)} | ${num(e.proposalsPerS)} (${num(w.peak?.proposalsPerS)}) | ${num(e.fsyncsPerS)} | ${num(e.cpuPercent, 1)} % | ${num(mean(cpu), 1)} / ${num(Math.max(...cpu), 1)} % | ${w.transitions} |`
+  );
+}
+
+const WINDOW_HEAD = [
+  '| window | length | requests/s (per membership) | RPCs/s (per membership) | busiest second: requests/s | etcd-counted bytes/s in / out | wire payload bytes/s to / from etcd (per membership) | TCP segments/s | etcd peer bytes/s | raft proposals/s (busiest second) | WAL fsyncs/s | etcd CPU (3 members, % of a core) | ipwarden CPU per daemon (mean / max) | state changes |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+];
+
+function methodTable(e: EtcdWindow, m: number): string[] {
+  const lines = ['| gRPC method | type | RPCs/s | client messages/s (per membership) | server messages/s | errors/s |', '|---|---|---|---|---|---|'];
+  for (const x of e.methods) lines.push(`| ${x.method} | ${x.type} | ${num(x.startedPerS)} | ${num(x.msgInPerS)} (${num(x.msgInPerS / m)}) | ${num(x.msgOutPerS)} | ${num(x.errorsPerS)} |`);
+  return lines;
+}
+
+function burstLines(b: BurstWindow, steady: LoadWindow | undefined, m: number): string[] {
+  const f = summarize(b.failoverMs);
+  const out = [
+    `SIGKILL of ${b.victim} (${b.victimMemberships} memberships; MASTER of ${b.held} instances, ${b.movable} of them with another candidate):`,
+    b.movable
+      ? `${b.failoverMs.length} of ${b.movable} moved within the window; SIGKILL → new MASTER median / p90 / max ${f ? `${ms(f.median)} / ${ms(f.p90)} / ${ms(f.max)}` : '–'} ms; ${b.doubleMasters} status samples with two MASTERs for one instance.`
+      : 'no other candidate: the instances it held stay without a MASTER (one daemon per shared IP cannot fail over).',
+  ];
+  if (steady) {
+    const rate = steady.etcd.requestsPerS / m;
+    const baseline = rate * (m - b.victimMemberships) * b.etcd.seconds;
+    const extra = b.etcd.requestsPerS * b.etcd.seconds - baseline;
+    const noise = Math.abs(extra) < 0.02 * baseline;
+    out.push(
+      `Requests beyond the steady rate of the surviving memberships: ${num(extra, 0)} in ${num(b.etcd.seconds, 1)} s` +
+        (noise ? ' (within ±2 % of the steady traffic: no measurable excess)' : b.held ? ` (${num(extra / b.held, 1)} per instance the dead daemon held)` : '') +
+        `; raft proposals (writes: lease expiries, leader claims, candidate keys) in the window: ${num(b.etcd.proposalsPerS * b.etcd.seconds, 0)}.`,
+    );
+  }
+  return out;
+}
+
+function loadSection(l: LoadResult): string[] {
+  const L = l.layout;
+  const out = [
+    `### ${L.nodes} daemons, ${L.instances} instances, ${L.candidates} candidate${L.candidates > 1 ? 's' : ''} per instance (${l.memberships} memberships, ${l.perNode[0] ?? '?'} instances per daemon), ttl ${L.ttlMs / 1000} s`,
+    '',
+  ];
+  if (l.error) out.push(`**Failed**: ${l.error}`, '');
+  if (l.convergeMs !== undefined) out.push(`Start of all daemons → every instance held by its preferred daemon and followed by the others: ${(l.convergeMs / 1000).toFixed(1)} s.`, '');
+  if (l.steady || l.burst) {
+    out.push(...WINDOW_HEAD);
+    if (l.steady) out.push(windowRow('steady state', l.steady, l.memberships));
+    if (l.burst) out.push(windowRow(`after SIGKILL of ${l.burst.victim}`, l.burst, l.memberships));
+    out.push('');
+  }
+  if (l.steady) {
+    const e = l.steady.etcd;
+    out.push(
+      `Steady state per gRPC method (all members summed); etcd leader ${e.leader ?? '?'}; etcd CPU by member ${Object.entries(e.cpuPercentByMember).map(([k, v]) => `${k} ${num(v, 1)} %`).join(', ')}; RSS ${Object.entries(e.rssMbByMember).map(([k, v]) => `${k} ${num(v, 0)} MB`).join(', ')}; ${e.keys} keys, database ${bytes(e.dbBytes).replace(/ B$/, ' bytes')}; ipwarden RSS per daemon ${num(mean(l.steady.daemons.map((d) => d.rssMb)), 0)} MB (mean).`,
+      '',
+      ...methodTable(e, l.memberships),
+      '',
+    );
+  }
+  if (l.burst) out.push(...burstLines(l.burst, l.steady, l.memberships).map((s) => `- ${s}`), '');
+  return out;
+}
+
+/** Per-membership figures of the steady state, the base of the sizing rules. */
+export interface PerMembership {
+  memberships: number;
+  ttlMs: number;
+  requestsPerS: number;
+  rpcsPerS: number;
+  etcdBytesInPerS: number;
+  etcdBytesOutPerS: number;
+  wireToEtcdPerS: number;
+  wireFromEtcdPerS: number;
+  segmentsPerS: number;
+  peerBytesPerS: number;
+  /** etcd CPU, ms of CPU per second, all 3 members. */
+  etcdCpuMsPerS: number;
+  /** ipwarden CPU, ms per second. */
+  daemonCpuMsPerS: number;
+}
+
+export function perMembership(l: LoadResult): PerMembership | undefined {
+  const s = l.steady;
+  if (!s) return undefined;
+  const m = l.memberships;
+  return {
+    memberships: m,
+    ttlMs: l.layout.ttlMs,
+    requestsPerS: s.etcd.requestsPerS / m,
+    rpcsPerS: s.etcd.rpcsPerS / m,
+    etcdBytesInPerS: s.etcd.clientBytesInPerS / m,
+    etcdBytesOutPerS: s.etcd.clientBytesOutPerS / m,
+    wireToEtcdPerS: s.wire.bytesToEtcdPerS / m,
+    wireFromEtcdPerS: s.wire.bytesFromEtcdPerS / m,
+    segmentsPerS: s.wire.segmentsPerS / m,
+    peerBytesPerS: s.etcd.peerBytesPerS / m,
+    etcdCpuMsPerS: (s.etcd.cpuPercent * 10) / m,
+    daemonCpuMsPerS: (s.daemons.reduce((a, d) => a + d.cpuPercent, 0) * 10) / m,
+  };
+}
+
+function sizing(r: EtcdBenchResults): string[] {
+  const rows = r.load.map((l) => ({ l, p: perMembership(l) })).filter((x): x is { l: LoadResult; p: PerMembership } => x.p !== undefined);
+  if (!rows.length) return ['No load run completed.'];
+  const out = [
+    'One **membership** = one shared IP (instance) configured on one daemon: it owns one lease, one candidate key, and makes its own keepalives and reads. etcd\'s load is proportional to',
+    '',
+    '    memberships = instances × daemons per instance        (× 3 s / ttl)',
+    '',
+    'and does not depend on how the instances are spread over the daemons. Measured per membership in the steady state (ttl as listed):',
+    '',
+    '| run | memberships | ttl | requests/s | RPCs/s | etcd-counted bytes/s in / out | wire payload bytes/s to / from etcd | TCP segments/s | etcd peer bytes/s | etcd CPU ms/s (3 members) | ipwarden CPU ms/s |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { l, p } of rows) {
+    out.push(
+      `| K = ${l.layout.candidates} | ${p.memberships} | ${p.ttlMs / 1000} s | ${num(p.requestsPerS)} | ${num(p.rpcsPerS)} | ${bytes(p.etcdBytesInPerS)} / ${bytes(p.etcdBytesOutPerS)} | ${bytes(p.wireToEtcdPerS)} / ${bytes(p.wireFromEtcdPerS)} | ${num(p.segmentsPerS)} | ${bytes(p.peerBytesPerS)} | ${num(p.etcdCpuMsPerS)} | ${num(p.daemonCpuMsPerS)} |`,
+    );
+  }
+  // the largest run has the least relative noise: scale from it
+  const base = rows.reduce((a, b) => (b.p.memberships > a.p.memberships ? b : a)).p;
+  const k = base.ttlMs / 3000;
+  const at3 = (v: number) => v * k;
+  out.push(
+    '',
+    `Design rate (etcd.ts): per membership a keepalive every ttl/4 and a read of the instance's keys every ttl/2, i.e. 6/ttl requests/s = ${num(6 / (base.ttlMs / 1000))} at ttl ${base.ttlMs / 1000} s; watch events and writes only on changes.`,
+    '',
+    `Scaled from the ${base.memberships}-membership run to ttl 3 s (halve the TTL, double everything):`,
+    '',
+    '| memberships (e.g.) | requests/s | bytes/s daemons → etcd (wire) | bytes/s etcd → daemons (wire) | etcd CPU (3 members, this machine) |',
+    '|---|---|---|---|---|',
+  );
+  for (const [m, ex] of [[100, '100 IPs × 1 daemon'], [300, '100 IPs × 3 daemons'], [1000, '100 IPs × 10 daemons'], [5000, '1000 IPs × 5 daemons']] as const) {
+    out.push(`| ${m} (${ex}) | ${num(at3(base.requestsPerS) * m, 0)} | ${bytes(at3(base.wireToEtcdPerS) * m)} | ${bytes(at3(base.wireFromEtcdPerS) * m)} | ${num((at3(base.etcdCpuMsPerS) * m) / 10, 1)} % of a core |`);
+  }
+  return out;
+}
+
+function autoNotes(r: EtcdBenchResults): string[] {
+  const out: string[] = [];
+  const m = r.meta;
+  if (m.quick) out.push('- `--quick` smoke run: far too few trials for p90/p99 to mean anything.');
+  if (m.runs < 20) out.push(`- N = ${m.runs} trials per scenario (reduced from the default 20).`);
+  out.push('- With N < 100, p99 is interpolated between the largest samples and sits next to the max.');
+  if (m.concurrent.length) out.push(`- The machine was shared: at the start, other processes were running (${m.concurrent.join('; ')}). CPU figures and tails are inflated by that.`);
+  if (m.aborted) out.push('- The run was stopped (Ctrl-C): partial results.');
+  for (const e of m.errors) out.push(`- Phase error: ${e}`);
+  return out;
+}
+
+export function renderEtcdReport(r: EtcdBenchResults, opts: { notes?: string } = {}): string {
+  const m = r.meta;
+  const mc = m.machine;
+  const out = [
+    '# etcd election backend: failover time and etcd load',
+    '',
+    `Generated by \`${m.command}\` (bench/etcd.ts) on ${m.date}${m.durationS ? `, ${Math.round(m.durationS / 60)} min` : ''}.`,
+    '',
+    `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGb} GB, Linux ${mc.kernel}, Node ${mc.node}, ${mc.etcd}; load average ${mc.loadBefore} at the start${mc.loadAfter ? `, ${mc.loadAfter} at the end` : ''}.`,
+    '- Everything on loopback: 3 etcd members (data in /dev/shm, `--logger zap --log-level warn`), ipwarden daemons from dist/ (`ipwarden run`), all on one machine: no network latency, and etcd and the daemons compete for the same cores.',
+    `- Failover: N = ${m.runs} SIGKILL trials per scenario${m.quick ? ' (--quick)' : ''}; scenarios alternate run by run so load from other work hits all alike.`,
+    '',
+    '## Failover: etcd backend vs heartbeat backend',
+    '',
+    'Three daemons, priorities 150/100/50, preempt on. Each trial waits for the steady state (lab1 MASTER, lab2 and lab3 BACKUP following it, unchanged for 2 periods + 0.5 s), a random fraction of one period (etcd: the renewal period ttl/4; heartbeat: the advert interval), then injects the fault on lab1 and measures until the new MASTER\'s own transition time (`status` → lastTransition.at). lab1 is (killed and) restarted after each trial; it preempts back.',
+    '',
+    ...FAULTS.filter((f) => r.failover.some((t) => t.fault === f)).flatMap((f) => [`### ${FAULT_TITLES[f]}`, '', ...failoverTable(r, f), '', ...pairs(r, f), '']),
+    ...failoverAnomalies(r),
+    '',
+    '## etcd load',
+    '',
+    `Daemons with many shared IPs (each its own instance on the etcd backend, no checks, no actions). Instance i prefers daemon i mod N, then the next ones; every daemon holds instances/N leaderships. Windows: steady state ${m.loadSeconds} s after convergence + 2 × ttl; then the SIGKILL of lab1 and ${m.burstSeconds} s after it.`,
+    '',
+    '- requests = client gRPC messages (`grpc_server_msg_received_total`, a unary call is one, each keepalive is one); RPCs = calls and streams started (`grpc_server_started_total`; ipwarden opens a short LeaseKeepAlive stream per renewal).',
+    "- etcd-counted bytes: `etcd_network_client_grpc_received_bytes_total` / `sent_bytes_total`, i.e. etcd's own count of request/response sizes; wire payload: the daemons' TCP counters (`ss -ti` bytes_sent/bytes_received), HTTP/2 + gRPC framing included, TCP/IP headers not (≈ 52 bytes a segment on loopback, 66 on Ethernet).",
+    '- All figures are sums over the 3 members; a member that receives a keepalive or a linearizable read it does not lead forwards it to the leader (peer bytes).',
+    '',
+    ...r.load.flatMap((l) => loadSection(l)),
+    '## Sizing etcd',
+    '',
+    ...sizing(r),
+    '',
+    '## Notes',
+    '',
+    ...autoNotes(r),
+    '',
+  ];
+  if (opts.notes) out.push(opts.notes.trim(), '');
+  return out.join('\n');
+}

@@ -15,7 +15,7 @@ import { startEtcd, raftLabel, type RaftTimers } from './etcd-lib/etcd-raft.js';
 import { runLoad } from './etcd-lib/load.js';
 import { renderEtcdReport } from './etcd-lib/report.js';
 import type { EtcdBenchResults } from './etcd-lib/results.js';
-import { recover, runFailoverTrial, scenarioById, startScenario, type FailoverScenario, type ScenarioCluster } from './etcd-lib/scenarios.js';
+import { createScenario, recover, runFailoverTrial, scenarioById, startScenario, type ScenarioCluster } from './etcd-lib/scenarios.js';
 
 const started = Date.now();
 const log = (line: string): void => {
@@ -35,6 +35,24 @@ async function cleanupAll(): Promise<void> {
     cleanups.delete(id);
     await c.fn().catch((err: Error) => log(`cleanup ${c.name}: ${err.message}`));
   }
+}
+
+/** Last resort on Ctrl-C: SIGKILL this process's own children (by parent pid) that a cleanup missed. */
+function killOwnChildren(): number {
+  let killed = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid) {
+        process.kill(Number(pid), 'SIGKILL');
+        killed++;
+      }
+    } catch {
+      /* gone */
+    }
+  }
+  return killed;
 }
 
 function firstLine(cmd: string, args: string[]): string {
@@ -109,16 +127,18 @@ async function failoverPhase(args: EtcdBenchArgs, r: EtcdBenchResults, stopped: 
     for (const s of scenarios) if (s.raft) rafts.set(raftLabel(s.raft), s.raft);
     for (const [label, raft] of rafts) {
       log(`starting etcd (${label})`);
-      const e = await startEtcd(raft);
-      etcds.set(label, e);
-      untrack.push(track(`etcd ${label}`, () => e.destroy()));
+      await startEtcd(raft, (e) => {
+        etcds.set(label, e);
+        untrack.push(track(`etcd ${label}`, () => e.destroy()));
+      });
     }
     for (const [i, s] of scenarios.entries()) {
       const e = s.raft ? etcds.get(raftLabel(s.raft)) : undefined;
       log(`starting ${s.id}: ${s.title}`);
-      const sc = await startScenario(s, 11 + 3 * i, e ? { endpoints: e.clientUrls(), prefix: `/ipwarden-bench-${s.id}` } : undefined);
+      const sc = createScenario(s, 11 + 3 * i, e ? { endpoints: e.clientUrls(), prefix: `/ipwarden-bench-${s.id}` } : undefined);
       clusters.push(sc);
       untrack.push(track(`cluster ${s.id}`, () => sc.cluster.destroy()));
+      await startScenario(sc);
     }
     for (let run = 1; run <= args.runs && !stopped(); run++) {
       for (const fault of args.faults) {
@@ -201,7 +221,14 @@ async function main(): Promise<void> {
     aborted = true;
     log(`${signal}: stopping every process and removing temp dirs`);
     r.meta.aborted = true;
-    void cleanupAll().finally(() => {
+    void (async () => {
+      await cleanupAll();
+      // a step in flight may have started a process after the first pass
+      await new Promise((res) => setTimeout(res, 500));
+      await cleanupAll();
+      const stray = killOwnChildren();
+      if (stray) log(`killed ${stray} stray child process(es)`);
+    })().finally(() => {
       save(args, r);
       log(`partial results kept in ${args.json}`);
       process.exit(130);

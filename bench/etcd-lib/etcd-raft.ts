@@ -47,9 +47,13 @@ function findEtcd(): string {
   throw new Error('etcd not found in PATH (Debian: apt-get install etcd-server)');
 }
 
-/** Starts a 3-member etcd with these raft timers; the caller destroys it. */
-export async function startEtcd(raft: RaftTimers, members = 3): Promise<EtcdCluster> {
+/**
+ * Starts a 3-member etcd with these raft timers; the caller destroys it. `created` sees the
+ * cluster before any member starts (register its cleanup there: Ctrl-C may come during start).
+ */
+export async function startEtcd(raft: RaftTimers, created: (c: EtcdCluster) => void = () => undefined, members = 3): Promise<EtcdCluster> {
   const cluster = new EtcdCluster({ members });
+  created(cluster);
   if (raft.heartbeatMs === ETCD_HEARTBEAT_MS && raft.electionMs === ETCD_ELECTION_TIMEOUT_MS) {
     try {
       await cluster.start();

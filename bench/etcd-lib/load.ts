@@ -84,8 +84,8 @@ async function snapshotAll(etcd: EtcdCluster, fleet: Fleet) {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const { layout, log } = o;
   const result: LoadResult = { layout, memberships: memberships(layout), perNode: [] };
-  const etcd = await startEtcd(DEFAULT_RAFT);
-  const untrackEtcd = o.track('etcd (load)', () => etcd.destroy());
+  let untrackEtcd = () => {};
+  const etcd = await startEtcd(DEFAULT_RAFT, (c) => (untrackEtcd = o.track('etcd (load)', () => c.destroy())));
   const fleet = new Fleet(layout, { endpoints: etcd.clientUrls(), prefix: '/ipwarden-bench' });
   const untrackFleet = o.track('fleet', () => fleet.destroy());
   try {

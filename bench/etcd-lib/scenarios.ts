@@ -76,8 +76,8 @@ export interface ScenarioCluster {
   cluster: LocalCluster;
 }
 
-/** Starts one scenario's daemons (lab1 first, so it is the first MASTER) and waits for the steady state. */
-export async function startScenario(s: FailoverScenario, firstHost: number, etcd?: { endpoints: string[]; prefix: string }): Promise<ScenarioCluster> {
+/** One scenario's cluster, configured, nothing started (register its cleanup, then startScenario). */
+export function createScenario(s: FailoverScenario, firstHost: number, etcd?: { endpoints: string[]; prefix: string }): ScenarioCluster {
   if (s.backend === 'etcd' && !etcd) throw new Error(`${s.id}: needs an etcd cluster`);
   const election = s.backend === 'etcd' ? { backend: 'etcd', endpoints: etcd!.endpoints, prefix: etcd!.prefix, ttl: `${s.ttlMs! / 1000}s` } : undefined;
   const cluster = new LocalCluster({
@@ -89,17 +89,16 @@ export async function startScenario(s: FailoverScenario, firstHost: number, etcd
     logLevel: 'info',
     ...(election ? { extras: { election } } : {}),
   });
-  const sc = { scenario: s, cluster };
-  try {
-    await cluster.prepare();
-    await cluster.start(cluster.nodes[0]!);
-    await Promise.all(cluster.nodes.slice(1).map((n) => cluster.start(n)));
-    await waitSteady(sc, 30_000);
-  } catch (err) {
-    await cluster.destroy();
-    throw err;
-  }
-  return sc;
+  return { scenario: s, cluster };
+}
+
+/** Starts the daemons (lab1 first, so it is the first MASTER) and waits for the steady state. */
+export async function startScenario(sc: ScenarioCluster): Promise<void> {
+  const { cluster } = sc;
+  await cluster.prepare();
+  await cluster.start(cluster.nodes[0]!);
+  await Promise.all(cluster.nodes.slice(1).map((n) => cluster.start(n)));
+  await waitSteady(sc, 30_000);
 }
 
 async function statusOf(n: LabNode): Promise<DaemonStatus | undefined> {

@@ -41,6 +41,13 @@ function machine(): BenchResults['meta']['machine'] {
   };
 }
 
+function gitCommit(): string | undefined {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  if (head.status !== 0) return undefined;
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'plugins'], { encoding: 'utf8' });
+  return `${head.stdout.trim()}${dirty.stdout.trim() ? '-dirty' : ''}`;
+}
+
 function save(args: BenchArgs, r: BenchResults): void {
   mkdirSync(args.out, { recursive: true });
   writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(r, null, 1)}\n`);
@@ -190,6 +197,7 @@ async function main(): Promise<number> {
   const r: BenchResults = {
     meta: {
       date: new Date().toISOString(),
+      commit: gitCommit(),
       machine: machine(),
       runs: args.runs,
       quick: args.quick,

@@ -79,7 +79,10 @@ export function renderChart(trials: TrialResult[], intervalsMs: number[], title:
         if (st) {
           parts.push(`<line x1="${X(st.median)}" x2="${X(st.median)}" y1="${yc - 10}" y2="${yc + 10}" stroke="${COLORS[tool]}" stroke-width="3"/>`);
           parts.push(`<line x1="${X(st.p90)}" x2="${X(st.p90)}" y1="${yc - 5}" y2="${yc + 5}" stroke="${COLORS[tool]}" stroke-width="1.5"/>`);
-          parts.push(`<text x="${Math.min(X(st.max) + 8, x0 + panelW - 2)}" y="${yc + 4}" font-size="10" fill="${COLORS[tool]}" text-anchor="${X(st.max) + 60 > x0 + panelW ? 'end' : 'start'}">${Math.round(st.median)}</text>`);
+          // median label right of the dots, or left of them when the panel ends there
+          const right = X(st.max) + 70 <= x0 + panelW;
+          const lx = right ? X(st.max) + 8 : X(st.min) - 8;
+          parts.push(`<text x="${lx.toFixed(1)}" y="${yc + 4}" font-size="10" fill="${COLORS[tool]}" text-anchor="${right ? 'start' : 'end'}">med ${Math.round(st.median)}</text>`);
         }
       });
     });

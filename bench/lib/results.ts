@@ -15,6 +15,8 @@ export interface ResourceRow {
 
 export interface BenchMeta {
   date: string;
+  /** git HEAD at the start (+ "-dirty" when the work tree had changes): what dist/ was built from. */
+  commit?: string;
   machine: { cpu: string; cores: number; memoryGb: number; kernel: string; node: string; keepalived: string; loadBefore: string; loadAfter?: string };
   runs: number;
   quick: boolean;

@@ -25,7 +25,7 @@ export interface LabOptions {
   hosts: number;
   /** '198.51.100.0/24' (default) or '203.0.113.0/24'. Host i gets .<10+i>. */
   subnet?: string;
-  /** Put .1/24 on the bridge in the root namespace, e.g. for a simulator the hosts call. Default false. */
+  /** Put .1/24 on the bridge in the root namespace, e.g. for a simulator the hosts call. Default false; only on 198.51.100.0/24 (see createLab). */
   bridgeAddress?: boolean;
 }
 
@@ -378,6 +378,12 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     throw new Error(`createLab hosts: expected an integer 1..${MAX_HOSTS}, got ${String(hosts)}`);
   }
   parseSubnet(subnet);
+  if (bridgeAddress && subnet !== ALLOWED_SUBNETS[0]) {
+    // An address on the root-namespace bridge adds a route for the whole /24 to this machine. On
+    // these machines the package registry itself answers from 203.0.113.0/24, so such a route
+    // would cut the machine off from it while the lab lives. Put helpers in a namespace instead.
+    throw new Error(`createLab: bridgeAddress is only allowed on ${ALLOWED_SUBNETS[0]} (a root route for ${subnet} would shadow real hosts in that range)`);
+  }
   const lab = new LabImpl({ hosts, subnet, bridgeAddress }, nextLetter());
   liveLabs.add(lab);
   hook();

@@ -11,11 +11,12 @@ import { LocalCluster, sleep } from '../src/lab/local-cluster.js';
 import { durationText as formatDuration } from '../src/config/schema.js';
 import { parseBenchArgs, USAGE, type BenchArgs } from './lib/args.js';
 import { startIpwarden } from './lib/ipwarden-tool.js';
+import { sliceLab } from './lib/lab-slice.js';
 import { startKeepalived } from './lib/keepalived-tool.js';
 import { measure } from './lib/resources.js';
 import { FAILOVER_SCENARIOS, runLoss, runTrial, startTool, waitSteady, SCENARIO_TITLES, type FailoverScenario } from './lib/scenarios.js';
 import type { Tool } from './lib/tool.js';
-import type { BenchResults } from './lib/results.js';
+import { mergeResults, type BenchResults } from './lib/results.js';
 import { renderReport } from './lib/report.js';
 import { renderChart, writeChart } from './lib/chart.js';
 
@@ -85,11 +86,13 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
   const labs: Lab[] = [];
   const tools: Tool[] = [];
   try {
-    labs.push(await createLab({ hosts: 3, subnet: '198.51.100.0/24', bridgeAddress: true }));
-    labs.push(await createLab({ hosts: 3, subnet: '203.0.113.0/24', bridgeAddress: true }));
+    // One bridge (only 198.51.100.0/24 may have a root-namespace address, for the simulators):
+    // hosts .10-.12 run ipwarden, .13-.15 keepalived; each tool sees its 3 hosts as h0..h2.
+    const lab = await createLab({ hosts: 6, subnet: '198.51.100.0/24', bridgeAddress: true });
+    labs.push(lab);
     const common = { intervalMs: I, apiDelayMs: args.apiDelayMs, checkIntervalMs: args.checkIntervalMs };
-    tools.push(await startIpwarden({ lab: labs[0]!, ...common }));
-    tools.push(await startKeepalived({ lab: labs[1]!, ...common }));
+    tools.push(await startIpwarden({ lab: sliceLab(lab, 0, 3), vip: '198.51.100.50', ...common }));
+    tools.push(await startKeepalived({ lab: sliceLab(lab, 3, 3), vip: '198.51.100.51', ...common }));
     await Promise.all(tools.map((t) => startTool(t)));
     log(`advert ${formatDuration(I)}: both clusters steady (h0 MASTER, address and EIP on h0)`);
 
@@ -186,7 +189,9 @@ async function main(): Promise<number> {
     return 0;
   }
   if (args.reportOnly) {
-    const r = JSON.parse(readFileSync(args.reportOnly, 'utf8')) as BenchResults;
+    const parts = args.reportOnly.split(',').map((f) => JSON.parse(readFileSync(f, 'utf8')) as BenchResults);
+    const r = mergeResults(parts);
+    if (parts.length > 1) save(args, r);
     await render(args, r);
     return 0;
   }

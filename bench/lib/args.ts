@@ -36,7 +36,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --check-interval D    health check period of both tools (default 1s; keepalived's minimum)
   --resource-seconds S  CPU/RSS window (default 30)
   --out DIR             where RESULTS.md, failover.png/.svg and results.json go (default bench)
-  --report-only FILE    render RESULTS.md and the chart from a results.json, run nothing
+  --report-only FILES   render RESULTS.md and the chart from results.json files (comma-separated parts are merged into <out>/results.json), run nothing
   --notes FILE          Markdown appended to RESULTS.md under "Notes"
 Needs root, iproute2, nftables, keepalived (/usr/sbin/keepalived); PNG needs rsvg-convert (librsvg2-bin).`;
 

@@ -19,16 +19,13 @@ export interface ToolOptions {
   apiDelayMs: number;
   /** Health check period (both tools use the same; keepalived's minimum is 1 s). */
   checkIntervalMs: number;
-}
-
-/** The shared address: .50 of the lab's subnet. */
-export function vipOf(lab: Lab): string {
-  return lab.subnet.replace(/\.0\/24$/, '.50');
+  /** The shared address the tool puts on the MASTER's e0 (in the lab's subnet). */
+  vip: string;
 }
 
 export async function startIpwarden(opts: ToolOptions): Promise<IpwardenTool> {
   const { lab } = opts;
-  const vip = vipOf(lab);
+  const { vip } = opts;
   let eip: EipLab | undefined;
   const cluster: LocalCluster = new LocalCluster({
     nodes: lab.hosts.length,

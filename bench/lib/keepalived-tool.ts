@@ -14,7 +14,7 @@ import { CLI_ENTRY, sleep } from '../../src/lab/local-cluster.js';
 import { LAB_EIP, startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
 import { AddressMonitor } from './ip-monitor.js';
 import { PRIORITIES, type Tool, type Transition } from './tool.js';
-import { vipOf, type ToolOptions } from './ipwarden-tool.js';
+import type { ToolOptions } from './ipwarden-tool.js';
 
 const KEEPALIVED = '/usr/sbin/keepalived';
 
@@ -82,7 +82,7 @@ interface KNode {
 export async function startKeepalived(opts: ToolOptions): Promise<KeepalivedTool> {
   const { lab } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-bench-ka-'));
-  const vip = vipOf(lab);
+  const { vip } = opts;
   const tool = new KeepalivedTool(lab, opts.intervalMs, dir, new AddressMonitor(lab, vip));
   try {
     const eip = await startEipLab({ nodes: lab.hosts.length, dir, operationDelayMs: opts.apiDelayMs, simulator: { host: lab.bridgeAddress! } });

@@ -135,13 +135,16 @@ function checkDetail(r: BenchResults): string[] {
 }
 
 function lossTable(loss: LossResult[], intervals: number[]): string[] {
-  const lines = ['| advert | tool | windows × length | false takeovers (total) | state changes (total) | windows with a false takeover | most in one window |', '|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| advert | tool | windows × length | heartbeats dropped | false takeovers (total) | state changes (total) | windows with a false takeover | most in one window |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
   for (const I of intervals) {
     for (const tool of ['ipwarden', 'keepalived']) {
       const w = loss.filter((l) => l.tool === tool && l.intervalMs === I);
       if (!w.length) continue;
       lines.push(
-        `| ${formatDuration(I)} | ${tool} | ${w.length} × ${w[0]!.seconds} s | ${w.reduce((s, l) => s + l.falseTakeovers, 0)} | ${w.reduce((s, l) => s + l.transitions, 0)} | ${w.filter((l) => l.falseTakeovers > 0).length} | ${Math.max(...w.map((l) => l.falseTakeovers))} |`,
+        `| ${formatDuration(I)} | ${tool} | ${w.length} × ${w[0]!.seconds} s | ${w.some((l) => l.dropped !== undefined) ? w.reduce((s, l) => s + (l.dropped ?? 0), 0) : '–'} | ${w.reduce((s, l) => s + l.falseTakeovers, 0)} | ${w.reduce((s, l) => s + l.transitions, 0)} | ${w.filter((l) => l.falseTakeovers > 0).length} | ${Math.max(...w.map((l) => l.falseTakeovers))} |`,
       );
     }
   }
@@ -178,7 +181,7 @@ export function renderReport(r: BenchResults, opts: { chart?: string; notes?: st
     `- Machine: ${m.machine.cpu}, ${m.machine.cores} cores (shared with other work during the run: load average ${m.machine.loadBefore} at the start${m.machine.loadAfter ? `, ${m.machine.loadAfter} at the end` : ''}), ${m.machine.memoryGb} GB, Linux ${m.machine.kernel}, Node ${m.machine.node}, ${m.machine.keepalived}.`,
     `- N = ${m.runs} trials per scenario, tool and advert interval${m.quick ? ' (--quick smoke run: too few for p90/p99 to mean much)' : ''}; with N < 100, p99 is interpolated between the two largest samples and sits close to the max.`,
     `- Timers equal for both: advert ${m.intervalsMs.map((i) => formatDuration(i)).join(' and ')}, dead ratio 3 (keepalived: master down = 3 × advert + skew); health check every ${formatDuration(m.checkIntervalMs)}, fall 1, rise 1, weight 0 (keepalived's vrrp_script cannot run more often than once a second); simulated API operation time ${formatDuration(m.apiDelayMs)}.`,
-    `- Topology: per tool, 3 hosts (network namespaces) on a bridge, priorities 150/100/50, preemption on, unicast peers; ipwarden ${'198.51.100.0/24'}, keepalived ${'203.0.113.0/24'}, each with its own Exoscale API simulator on its bridge address. Both clusters run at the same time; trials alternate ipwarden, keepalived.`,
+    '- Topology: per tool, 3 hosts (network namespaces) on one bridge (198.51.100.0/24: ipwarden .10-.12 sharing .50, keepalived .13-.15 sharing .51), priorities 150/100/50, preemption on, unicast peers; each tool has its own Exoscale API simulator on the bridge address. Both clusters run at the same time; trials alternate ipwarden, keepalived.',
     '- Each fault is injected at a random phase of the advert cycle (uniform over one interval) on node 0, the MASTER; times are from the injection.',
     '',
     '## Targets',
@@ -214,7 +217,7 @@ export function renderReport(r: BenchResults, opts: { chart?: string; notes?: st
     '',
     '## 20 % random loss, no failure',
     '',
-    'nftables in every host namespace drops 20 % of inbound UDP (`numgen random mod 10000 < 2000`); both clusters at once. A false takeover is a node other than the master becoming MASTER.',
+    'nftables in every host namespace drops 20 % of the inbound heartbeats (`meta l4proto udp` for ipwarden, `meta l4proto 112` = VRRP for keepalived, each `numgen random mod 10000 < 2000`); both clusters at once. A false takeover is a node other than the master becoming MASTER. keepalived backups do not advertise, so fewer of its packets exist to drop.',
     '',
     ...lossTable(r.loss, m.intervalsMs),
     '',

@@ -38,3 +38,29 @@ export interface BenchResults {
   loss: LossResult[];
   resources: ResourceRow[];
 }
+
+/**
+ * Several partial runs as one (e.g. a run stopped after some phases and a second run of the rest):
+ * trials, loss windows and resource rows concatenated; meta from the first, with the union of the
+ * intervals and phases, summed durations and every part's errors.
+ */
+export function mergeResults(parts: BenchResults[]): BenchResults {
+  if (parts.length === 0) throw new Error('mergeResults: nothing to merge');
+  const first = parts[0]!;
+  const union = <T>(xs: T[][]): T[] => [...new Set(xs.flat())];
+  return {
+    meta: {
+      ...first.meta,
+      runs: Math.max(...parts.map((p) => p.meta.runs)),
+      intervalsMs: union(parts.map((p) => p.meta.intervalsMs)),
+      scenarios: union(parts.map((p) => p.meta.scenarios)),
+      durationS: parts.reduce((s, p) => s + (p.meta.durationS ?? 0), 0),
+      machine: { ...first.meta.machine, ...(parts.at(-1)!.meta.machine.loadAfter ? { loadAfter: parts.at(-1)!.meta.machine.loadAfter } : {}) },
+      errors: parts.flatMap((p, i) => p.meta.errors.map((e) => (parts.length > 1 ? `part ${i + 1}: ${e}` : e))),
+      ...(parts.some((p) => p.loss.length) ? { lossWindows: Math.max(...parts.map((p) => (p.loss.length ? p.meta.lossWindows : 0))), lossSeconds: parts.find((p) => p.loss.length)!.meta.lossSeconds } : {}),
+    },
+    trials: parts.flatMap((p) => p.trials),
+    loss: parts.flatMap((p) => p.loss),
+    resources: parts.flatMap((p) => p.resources),
+  };
+}

@@ -20,7 +20,7 @@ export const SCENARIO_TITLES: Record<FailoverScenario | 'loss', string> = {
   hostloss: "1b. master's host lost (link cut)",
   sigterm: '2. planned hand-over (SIGTERM)',
   check: "3. master's health check starts failing",
-  loss: '4. 20 % random UDP loss on every host',
+  loss: '4. 20 % random heartbeat loss on every host',
 };
 
 export interface TrialResult {
@@ -219,8 +219,34 @@ export interface LossResult {
   transitions: number;
   /** A node other than the steady master became MASTER. */
   falseTakeovers: number;
-  /** Heartbeats dropped by the loss rules are not counted here: the rule's own counters prove the loss. */
+  /** Heartbeat packets the loss rules dropped in the window, all hosts (nftables counters): proof the loss was real. */
+  dropped?: number;
+  /** The state changes, "h1->MASTER@+1234ms". */
   detail: string;
+}
+
+const LOSS_TABLE = 'ipwlab';
+
+/**
+ * Drops `percent` % of the heartbeats a host receives: UDP through the lab library (ipwarden's
+ * heartbeats), plus VRRP (IP protocol 112, keepalived's adverts) added to the same nftables chain,
+ * so both tools lose the same share whichever protocol they speak. 0 removes both (the table goes).
+ */
+export async function setHeartbeatLoss(tool: Tool, host: number, percent: number): Promise<void> {
+  await tool.lab.setLoss(host, percent);
+  if (percent <= 0) return;
+  const threshold = Math.round(percent * 100);
+  await tool.lab.exec(host, ['nft', 'add', 'rule', 'inet', LOSS_TABLE, 'in', 'meta', 'l4proto', '112', 'numgen', 'random', 'mod', '10000', '<', String(threshold), 'counter', 'drop']);
+}
+
+/** Sum of the loss rules' drop counters on every host of the tool's lab. */
+export async function droppedPackets(tool: Tool): Promise<number> {
+  let total = 0;
+  for (const h of tool.lab.hosts) {
+    const { stdout } = await tool.lab.exec(h, ['nft', 'list', 'table', 'inet', LOSS_TABLE]).catch(() => ({ stdout: '' }));
+    for (const m of stdout.matchAll(/counter packets (\d+)/g)) total += Number(m[1]);
+  }
+  return total;
 }
 
 /**
@@ -231,12 +257,17 @@ export async function runLoss(tools: Tool[], windows: number, seconds: number, h
   const out: LossResult[] = [];
   for (const tool of tools) await waitSteady(tool, 60_000 + 30 * tool.intervalMs);
   try {
-    for (const tool of tools) for (const h of tool.lab.hosts) await tool.lab.setLoss(h, 20);
+    for (const tool of tools) for (const h of tool.lab.hosts) await setHeartbeatLoss(tool, h.index, 20);
+    const dropped = new Map<Tool, number>();
+    for (const tool of tools) dropped.set(tool, await droppedPackets(tool));
     for (let w = 0; w < windows && !hooks.aborted(); w++) {
       const start = Date.now();
       await sleep(seconds * 1000);
       const end = Date.now();
       for (const tool of tools) {
+        const now = await droppedPackets(tool);
+        const droppedInWindow = now - dropped.get(tool)!;
+        dropped.set(tool, now);
         const inWindow = tool.transitions().filter((t) => t.t >= start && t.t < end);
         const r: LossResult = {
           tool: tool.name,
@@ -245,14 +276,15 @@ export async function runLoss(tools: Tool[], windows: number, seconds: number, h
           seconds,
           transitions: inWindow.length,
           falseTakeovers: inWindow.filter((t) => t.to === 'MASTER' && t.node !== 0).length,
+          dropped: droppedInWindow,
           detail: inWindow.map((t) => `h${t.node}->${t.to}@+${Math.round(t.t - start)}ms`).join(' '),
         };
         out.push(r);
-        hooks.log(`  loss ${tool.name} ${tool.intervalMs}ms window ${w + 1}/${windows}: ${r.falseTakeovers} false takeovers, ${r.transitions} transitions ${r.detail}`);
+        hooks.log(`  loss ${tool.name} ${tool.intervalMs}ms window ${w + 1}/${windows}: ${r.falseTakeovers} false takeovers, ${r.transitions} transitions, ${droppedInWindow} heartbeats dropped ${r.detail}`);
       }
     }
   } finally {
-    for (const tool of tools) for (const h of tool.lab.hosts) await tool.lab.setLoss(h, 0).catch(() => undefined);
+    for (const tool of tools) for (const h of tool.lab.hosts) await setHeartbeatLoss(tool, h.index, 0).catch(() => undefined);
   }
   return out;
 }

@@ -170,6 +170,26 @@ async function peersPhase(args: BenchArgs, r: BenchResults): Promise<void> {
     await cluster.destroy();
     process.off('exit', kill);
   }
+  // The same fan-out in network namespaces, for both tools (veth + bridge instead of loopback; keepalived
+  // for scale: what 16 unicast peers at 100 ms cost a C daemon on this machine).
+  const lab = await createLab({ hosts: nodes, subnet: '198.51.100.0/24', bridgeAddress: true });
+  try {
+    for (const [start, vip] of [[startIpwarden, '198.51.100.50'], [startKeepalived, '198.51.100.51']] as const) {
+      const tool = await start({ lab, intervalMs: 100, apiDelayMs: args.apiDelayMs, checkIntervalMs: args.checkIntervalMs, vip });
+      try {
+        for (let i = 0; i < nodes; i += 4) await Promise.all(lab.hosts.slice(i, i + 4).map((h) => tool.start(h.index)));
+        await waitSteady(tool, 60_000);
+        await sleep(5000);
+        const row = await resourcesOf(tool, args.resourceSeconds, `${nodes} hosts in netns, idle, ${tool.name === 'ipwarden' ? 'ip-alias + exoscale-eip + file check' : 'virtual_ipaddress + vrrp_script'}`);
+        r.resources.push(row);
+        log(`  resources ${tool.name} ${nodes - 1} peers @100ms in netns: cpu max ${Math.max(...row.perNode.map((p) => p.cpuPercent)).toFixed(2)}%, rss max ${Math.max(...row.perNode.map((p) => p.rssMb)).toFixed(1)} MB`);
+      } finally {
+        await tool.close();
+      }
+    }
+  } finally {
+    await lab.destroy();
+  }
 }
 
 function fmt(v: number | undefined): string {

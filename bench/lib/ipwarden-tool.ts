@@ -10,7 +10,7 @@ import type { Lab } from '../../test/lib/netns.js';
 import { LocalCluster } from '../../src/lab/local-cluster.js';
 import { startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
 import { AddressMonitor } from './ip-monitor.js';
-import { PRIORITIES, type Tool, type Transition } from './tool.js';
+import { priorityOf, type Tool, type Transition } from './tool.js';
 
 export interface ToolOptions {
   lab: Lab;
@@ -37,7 +37,7 @@ export async function startIpwarden(opts: ToolOptions): Promise<IpwardenTool> {
     addresses: lab.hosts.map((h) => h.address),
     logLevel: 'info',
     instanceExtras: (i): Record<string, unknown> => ({
-      priority: PRIORITIES[i],
+      priority: priorityOf(i),
       checks: [
         {
           plugin: 'file',

@@ -13,7 +13,7 @@ import type { Lab } from '../../test/lib/netns.js';
 import { CLI_ENTRY, sleep } from '../../src/lab/local-cluster.js';
 import { LAB_EIP, startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
 import { AddressMonitor } from './ip-monitor.js';
-import { PRIORITIES, type Tool, type Transition } from './tool.js';
+import { priorityOf, type Tool, type Transition } from './tool.js';
 import type { ToolOptions } from './ipwarden-tool.js';
 
 const KEEPALIVED = '/usr/sbin/keepalived';
@@ -48,7 +48,7 @@ vrrp_instance VI_1 {
   state BACKUP
   interface e0
   virtual_router_id 51
-  priority ${PRIORITIES[p.index]}
+  priority ${priorityOf(p.index)}
   advert_int ${advert}
   unicast_src_ip ${p.address}
   unicast_peer {

@@ -91,8 +91,9 @@ export function targetChecks(r: BenchResults): TargetCheck[] {
   for (const row of peers16) {
     const cpu = Math.max(...row.perNode.map((p) => p.cpuPercent));
     const rss = Math.max(...row.perNode.map((p) => p.rssMb));
-    out.push({ name: `${row.peers} peers @100ms, CPU`, target: '< 0.5 % of one core per node', measured: `max ${cpu.toFixed(2)} % (mean ${mean(row.perNode.map((p) => p.cpuPercent)).toFixed(2)} %)`, met: cpu < 0.5 });
-    out.push({ name: `${row.peers} peers @100ms, RSS`, target: '< 60 MB per node', measured: `max ${rss.toFixed(1)} MB`, met: rss < 60 });
+    const where = row.setup.includes('loopback') ? 'loopback' : 'netns';
+    out.push({ name: `${row.peers} peers @100ms (${where}), CPU`, target: '< 0.5 % of one core per node', measured: `max ${cpu.toFixed(2)} % (mean ${mean(row.perNode.map((p) => p.cpuPercent)).toFixed(2)} %)`, met: cpu < 0.5 });
+    out.push({ name: `${row.peers} peers @100ms (${where}), RSS`, target: '< 60 MB per node', measured: `max ${rss.toFixed(1)} MB`, met: rss < 60 });
   }
   return out;
 }

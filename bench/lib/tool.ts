@@ -1,6 +1,6 @@
 /**
  * What the scenarios need from a failover tool running on a 3-host lab, so ipwarden and keepalived
- * go through exactly the same steps. Node 0 has the highest priority (150, then 100, 50) and is the
+ * go through exactly the same steps. Node 0 has the highest priority (150, then 100, 50, ...) and is the
  * MASTER in the steady state; preemption is on for both.
  */
 import type { Lab } from '../../test/lib/netns.js';
@@ -47,3 +47,8 @@ export interface Tool {
 }
 
 export const PRIORITIES = [150, 100, 50] as const;
+
+/** Node i's priority: 150, 100, 50, then 46, 45, ... for bigger clusters (resource runs). */
+export function priorityOf(i: number): number {
+  return PRIORITIES[i] ?? Math.max(1, 49 - i);
+}

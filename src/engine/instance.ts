@@ -56,6 +56,12 @@ interface MasterLoss {
   masterId?: string;
   masterAddress?: PeerRef;
   why: string;
+  /**
+   * How much later than us a better-ranked backup may learn the same thing. A goodbye or FAULT
+   * advert reaches every backup at once (0); "port unreachable" only answers each backup's own next
+   * advert, so a better backup may learn it up to one interval later: lower ranks wait that too.
+   */
+  spreadMs?: number;
 }
 
 interface Confirmation {
@@ -319,7 +325,14 @@ export class InstanceEngine {
       peer.alive = false;
       fx.push({ type: 'peer-dead', peer: { id: peer.id, address: peer.address }, reason: `peer ${peer.id} unreachable: its port is closed (daemon down)` });
       if (wasMaster && this.state !== 'MASTER') {
-        this.loss = { since: now, confirmed: true, masterId: peer.id, masterAddress: from, why: `master ${peer.id} daemon down (port unreachable)` };
+        this.loss = {
+          since: now,
+          confirmed: true,
+          masterId: peer.id,
+          masterAddress: from,
+          why: `master ${peer.id} daemon down (port unreachable)`,
+          spreadMs: this.config.intervalMs,
+        };
         this.confirming = undefined;
       }
     }
@@ -373,7 +386,7 @@ export class InstanceEngine {
     if (!this.loss || this.health.fault) return undefined;
     if (this.confirming) return this.confirming.endsAt;
     const wait = this.loss.confirmed ? 0 : this.masterDownMs;
-    return Math.max(this.loss.since + wait + this.rank() * this.skewStepMs, this.vouchedUntil);
+    return Math.max(this.loss.since + wait + this.rank() * (this.skewStepMs + (this.loss.spreadMs ?? 0)), this.vouchedUntil);
   }
 
   private evaluate(now: number, fx: Effect[]): void {

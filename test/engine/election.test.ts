@@ -104,6 +104,25 @@ t.test('crash fast path: a killed daemon (port unreachable) is replaced within a
   t.match(taken[0]!.reason, /daemon down/);
 });
 
+t.test('crash fast path: the best backup wins even when a lower one hears "port unreachable" first', async (t) => {
+  for (const offset of [100, 400, 900]) {
+    const c = new Cluster();
+    c.add('lb1', 150);
+    c.add('lb2', 100);
+    c.add('lb3', 50);
+    c.start('lb1', 'lb2');
+    c.run(offset);
+    c.start('lb3'); // lb3's advert timer runs ahead of lb2's by `offset`
+    c.run(10 * I);
+    t.same(c.masters(), ['lb1']);
+    const since = c.now;
+    c.crash('lb1');
+    c.run(5 * I);
+    const taken = c.into('MASTER', since);
+    t.same(taken.map((x) => x.node), ['lb2'], `offset ${offset} ms: lb2 (the best backup) takes over, lb3 never does`);
+  }
+});
+
 t.test('goodbye: a stopping master is replaced at once', async (t) => {
   const c = threeNodes();
   c.start();

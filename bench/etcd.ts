@@ -114,7 +114,7 @@ function render(args: EtcdBenchArgs, r: EtcdBenchResults): void {
   const notes = notesFile ? readFileSync(notesFile, 'utf8') : undefined;
   mkdirSync(dirname(args.out), { recursive: true });
   writeFileSync(args.out, renderEtcdReport(r, notes ? { notes } : {}));
-  log(`wrote ${args.out} and ${args.json}`);
+  log(`wrote ${args.out}${args.reportOnly ? '' : ` and ${args.json}`}`);
 }
 
 async function failoverPhase(args: EtcdBenchArgs, r: EtcdBenchResults, stopped: () => boolean): Promise<void> {

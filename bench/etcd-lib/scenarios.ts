@@ -58,7 +58,11 @@ export interface FailoverTrial {
   electedMs?: number;
   newMaster?: string;
   cause?: string;
-  /** Samples (every 20 ms, during the failover) that showed more than one MASTER. */
+  /** Fault -> MASTER transition of lab2, the best remaining node, once it holds (= electedMs unless another node took over first). */
+  bestMs?: number;
+  /** The MASTERs seen after the fault, in order (more than one: a lower-priority node took over first). */
+  masters?: string[];
+  /** Samples (every 20 ms, from the fault until lab2 is the settled MASTER) that showed more than one MASTER. */
   doubleMasters: number;
   samples: number;
   /** Waiting for the steady state before the trial, ms. */
@@ -159,25 +163,44 @@ export async function runFailoverTrial(sc: ScenarioCluster, fault: Fault, run: n
   if (fault === 'sigkill') await c.kill(victim, 'SIGKILL');
   else victim.process!.kill('SIGSTOP');
   const deadline = killedAt + 3 * Math.max(s.nominalMs, granted ?? 0) + 5000;
+  const hold = 2 * s.phaseMs + 500;
+  const best = rest[0]!;
+  const sequence: string[] = [];
+  let bestSince: number | undefined;
   try {
     for (;;) {
       const statuses = await Promise.all(rest.map((n) => statusOf(n)));
       trial.samples++;
-      const masters = statuses.map((st) => st?.instances[0]).filter((i) => i?.state === 'MASTER');
+      const insts = statuses.map((st) => st?.instances[0]);
+      const masters = insts.filter((i) => i?.state === 'MASTER');
       if (masters.length > 1) trial.doubleMasters++;
-      const tr = masters.length === 1 ? masters[0]!.lastTransition : undefined;
-      if (tr && tr.to === 'MASTER' && tr.at >= killedAt) {
-        trial.electedMs = tr.at - killedAt;
-        trial.newMaster = masters[0]!.nodeId;
-        trial.cause = tr.cause;
-        break;
+      const only = masters.length === 1 ? masters[0]! : undefined;
+      const tr = only?.lastTransition;
+      if (only && tr && tr.to === 'MASTER' && tr.at >= killedAt) {
+        if (sequence.at(-1) !== only.nodeId) sequence.push(only.nodeId);
+        if (trial.electedMs === undefined) {
+          trial.electedMs = tr.at - killedAt;
+          trial.newMaster = only.nodeId;
+          trial.cause = tr.cause;
+        }
+      }
+      // then: the best remaining node (lab2) MASTER, the others following it, for `hold`
+      const settled = only?.nodeId === best.id && insts.every((i) => i && (i.nodeId === best.id || (i.state === 'BACKUP' && i.master === best.id)));
+      if (settled && only?.lastTransition && only.lastTransition.at >= killedAt) {
+        trial.bestMs = only.lastTransition.at - killedAt;
+        bestSince ??= Date.now();
+        if (Date.now() - bestSince >= hold) break;
+      } else {
+        bestSince = undefined;
       }
       if (Date.now() > deadline) {
-        trial.error = `no new MASTER within ${deadline - killedAt} ms`;
+        if (trial.electedMs === undefined) trial.error = `no new MASTER within ${deadline - killedAt} ms`;
+        else if (bestSince === undefined) trial.error = `${best.id} not the settled MASTER within ${deadline - killedAt} ms (masters: ${sequence.join(' -> ')})`;
         break;
       }
       await sleep(20);
     }
+    trial.masters = sequence;
   } finally {
     await c.kill(victim, 'SIGKILL');
     await c.start(victim);

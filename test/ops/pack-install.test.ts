@@ -42,8 +42,9 @@ function importedPackages(dir: string): Set<string> {
   const out = new Set<string>();
   for (const file of walkFiles(dir).filter((f) => f.endsWith('.js'))) {
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)) {
-      const spec = m[1] ?? m[2] ?? m[3]!;
+    for (const m of text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]|[rR]equire[A-Za-z]*\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+      // static and dynamic imports, and createRequire()-style lazy requires (etcd3 loads only when used)
+      const spec = m[1] ?? m[2] ?? m[3] ?? m[4]!;
       if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:')) continue;
       out.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
     }

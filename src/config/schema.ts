@@ -380,7 +380,10 @@ const rootShape = {
   metrics: doc(
     z
       .strictObject({
-        listen: doc(endpoint('expected an address with a port, like "127.0.0.1:9842"', undefined), 'Prometheus endpoint address "ip:port".'),
+        listen: doc(
+          endpoint('expected an address with a port, like "127.0.0.1:9842"', undefined).default('127.0.0.1:9842'),
+          'Prometheus endpoint address "ip:port"; loopback by default (`metrics: {}` turns metrics on there).',
+        ),
       })
       .optional(),
     'Prometheus metrics over HTTP; off when absent.',

@@ -20,11 +20,15 @@ export function requireDuration(text: string, what: string): number {
   return ms;
 }
 
-/** Formats milliseconds the way logs and status show them: "350ms", "3.0s", "2m05s". */
+/** Formats milliseconds the way logs and status show them: "350ms", "3.0s", "2m05s", "1h05m", "3d02h". */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
-  return `${m}m${String(s).padStart(2, '0')}s`;
+  if (ms < 3_600_000) {
+    const m = Math.floor(ms / 60_000);
+    const s = Math.floor((ms % 60_000) / 1000);
+    return `${m}m${String(s).padStart(2, '0')}s`;
+  }
+  if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)}h${String(Math.floor((ms % 3_600_000) / 60_000)).padStart(2, '0')}m`;
+  return `${Math.floor(ms / 86_400_000)}d${String(Math.floor((ms % 86_400_000) / 3_600_000)).padStart(2, '0')}h`;
 }

@@ -112,7 +112,7 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
         for (const tool of tools) {
           if (aborted || broken.has(tool.name)) continue;
           try {
-            const t = await runTrial(tool, s as FailoverScenario, run);
+            const t = await runTrial(tool, s as FailoverScenario, run, args.checkIntervalMs);
             r.trials.push(t);
             if (t.note) log(`     timeline: ${t.timeline}`);
             if (t.settleNote) log(`     slow return to the steady state before this run (${Math.round(t.settleMs! / 1000)} s): ${t.settleNote}`);

@@ -104,9 +104,10 @@ export async function startTool(tool: Tool): Promise<void> {
   await waitSteady(tool, 30_000 + 20 * tool.intervalMs);
 }
 
-async function inject(tool: Tool, scenario: FailoverScenario): Promise<number> {
-  // A uniformly random phase of the advert cycle, so no trial is locked to the advert timer.
-  await sleep(Math.random() * tool.intervalMs);
+async function inject(tool: Tool, scenario: FailoverScenario, checkIntervalMs: number): Promise<number> {
+  // A uniformly random phase of the advert cycle (for the check scenario: of the check cycle, the
+  // longer one), so no trial is locked to a timer of either tool.
+  await sleep(Math.random() * (scenario === 'check' ? Math.max(tool.intervalMs, checkIntervalMs) : tool.intervalMs));
   switch (scenario) {
     case 'sigkill':
     case 'sigterm': {
@@ -150,12 +151,12 @@ function firstMasterAfter(transitions: Transition[], since: number): Transition 
 }
 
 /** One trial: steady state, fault, measurements, undo. */
-export async function runTrial(tool: Tool, scenario: FailoverScenario, run: number): Promise<TrialResult> {
+export async function runTrial(tool: Tool, scenario: FailoverScenario, run: number, checkIntervalMs: number): Promise<TrialResult> {
   const I = tool.intervalMs;
   const settled = await waitSteady(tool, 60_000 + 30 * I);
   const eventsBefore = tool.eip.sim.state.events().at(-1)?.seq ?? 0;
   const requestsBefore = tool.eip.sim.state.requests().at(-1)?.seq ?? 0;
-  const t0 = await inject(tool, scenario);
+  const t0 = await inject(tool, scenario, checkIntervalMs);
   const result: TrialResult = { tool: tool.name, intervalMs: I, scenario, run, masters: 0, settleMs: settled.waitedMs };
   // restoring the steady state after the previous trial took long: say what it was waiting for
   if (settled.waitedMs > 5000 + 10 * I) result.settleNote = settled.lastBad;

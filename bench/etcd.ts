@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { CLI_ENTRY } from '../src/lab/local-cluster.js';
 import type { EtcdCluster } from '../test/lib/etcd-cluster.js';
 import { parseEtcdBenchArgs, USAGE, type EtcdBenchArgs } from './etcd-lib/args.js';
-import { startEtcd, raftLabel, type RaftTimers } from './etcd-lib/etcd-raft.js';
+import { raftLabel, reviveEtcd, startEtcd, type RaftTimers } from './etcd-lib/etcd-raft.js';
 import { runLoad } from './etcd-lib/load.js';
 import { renderEtcdReport } from './etcd-lib/report.js';
 import type { EtcdBenchResults } from './etcd-lib/results.js';
@@ -146,6 +146,16 @@ async function failoverPhase(args: EtcdBenchArgs, r: EtcdBenchResults, stopped: 
         for (const sc of clusters) {
           if (stopped()) break;
           try {
+            const raft = sc.scenario.raft;
+            const e = raft ? etcds.get(raftLabel(raft)) : undefined;
+            if (e && raft) {
+              const dead = await reviveEtcd(e, raft);
+              if (dead.length) {
+                const what = `run ${run}: etcd (${raftLabel(raft)}) members ${dead.join(', ')} ended from outside; restarted them`;
+                log(`  !! ${what}`);
+                r.meta.errors.push(what);
+              }
+            }
             const t = await runFailoverTrial(sc, fault, run);
             r.failover.push(t);
             line.push(`${sc.scenario.id} ${t.electedMs ?? `miss (${t.error})`}`);

@@ -47,22 +47,9 @@ function findEtcd(): string {
   throw new Error('etcd not found in PATH (Debian: apt-get install etcd-server)');
 }
 
-/**
- * Starts a 3-member etcd with these raft timers; the caller destroys it. `created` sees the
- * cluster before any member starts (register its cleanup there: Ctrl-C may come during start).
- */
-export async function startEtcd(raft: RaftTimers, created: (c: EtcdCluster) => void = () => undefined, members = 3): Promise<EtcdCluster> {
-  const cluster = new EtcdCluster({ members });
-  created(cluster);
-  if (raft.heartbeatMs === ETCD_HEARTBEAT_MS && raft.electionMs === ETCD_ELECTION_TIMEOUT_MS) {
-    try {
-      await cluster.start();
-    } catch (err) {
-      await cluster.destroy();
-      throw err;
-    }
-    return cluster;
-  }
+/** Runs `fn` (which starts etcd members) with the raft timers applied through the PATH wrapper. */
+async function withRaftTimers<T>(raft: RaftTimers, fn: () => Promise<T>): Promise<T> {
+  if (raft.heartbeatMs === ETCD_HEARTBEAT_MS && raft.electionMs === ETCD_ELECTION_TIMEOUT_MS) return fn();
   const real = findEtcd();
   const shim = mkdtempSync(join(tmpdir(), 'ipwarden-bench-etcd-shim-'));
   const path = process.env.PATH;
@@ -73,14 +60,43 @@ export async function startEtcd(raft: RaftTimers, created: (c: EtcdCluster) => v
       { mode: 0o755 },
     );
     process.env.PATH = `${shim}${delimiter}${path ?? ''}`;
-    await cluster.start();
-    return cluster;
-  } catch (err) {
-    await cluster.destroy();
-    throw err;
+    return await fn();
   } finally {
     if (path === undefined) delete process.env.PATH;
     else process.env.PATH = path;
     rmSync(shim, { recursive: true, force: true });
   }
+}
+
+/**
+ * Starts a 3-member etcd with these raft timers; the caller destroys it. `created` sees the
+ * cluster before any member starts (register its cleanup there: Ctrl-C may come during start).
+ */
+export async function startEtcd(raft: RaftTimers, created: (c: EtcdCluster) => void = () => undefined, members = 3): Promise<EtcdCluster> {
+  const cluster = new EtcdCluster({ members });
+  created(cluster);
+  try {
+    await withRaftTimers(raft, () => cluster.start());
+  } catch (err) {
+    await cluster.destroy();
+    throw err;
+  }
+  return cluster;
+}
+
+/** Members whose process ended although nobody here stopped them (e.g. killed from outside), as "m1 (SIGKILL)". */
+export function deadMembers(cluster: EtcdCluster): string[] {
+  return cluster.members
+    .filter((m) => m.process && (m.process.exitCode !== null || m.process.signalCode !== null))
+    .map((m) => `${m.name} (${m.process!.signalCode ?? `exit ${m.process!.exitCode}`})`);
+}
+
+/** Restarts dead members from their data dirs with the same raft timers; returns what was dead. */
+export async function reviveEtcd(cluster: EtcdCluster, raft: RaftTimers): Promise<string[]> {
+  const dead = deadMembers(cluster);
+  if (!dead.length) return [];
+  const members = cluster.members.filter((m) => m.process && (m.process.exitCode !== null || m.process.signalCode !== null));
+  for (const m of members) m.process = undefined;
+  await withRaftTimers(raft, () => cluster.restart(members));
+  return dead;
 }

@@ -6,7 +6,7 @@
 import type { EtcdCluster } from '../../test/lib/etcd-cluster.js';
 import { sleep } from '../../src/lab/local-cluster.js';
 import { measure, type ProcessUsage } from '../lib/resources.js';
-import { DEFAULT_RAFT, startEtcd } from './etcd-raft.js';
+import { DEFAULT_RAFT, deadMembers, startEtcd } from './etcd-raft.js';
 import { scrapeAll, windowRates, type EtcdWindow } from './etcd-metrics.js';
 import { Fleet, convergence, memberships, transitionsSince, waitConverged, type FleetLayout } from './fleet.js';
 import { socketSnapshot, wireRates, type WireRates } from './wire.js';
@@ -74,6 +74,8 @@ async function peaks(etcd: EtcdCluster, untilMs: number): Promise<LoadWindow['pe
 }
 
 async function snapshotAll(etcd: EtcdCluster, fleet: Fleet) {
+  const dead = deadMembers(etcd);
+  if (dead.length) throw new Error(`etcd members ${dead.join(', ')} ended from outside during the run`);
   const [metrics, sockets] = await Promise.all([
     scrapeAll(etcd.members.map((m) => ({ name: m.name, clientPort: m.clientPort }))),
     socketSnapshot(fleet.pids(), etcd.members.map((m) => m.clientPort)),

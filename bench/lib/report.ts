@@ -183,7 +183,7 @@ export function renderReport(r: BenchResults, opts: { chart?: string; notes?: st
     `- N = ${m.runs} trials per scenario, tool and advert interval${m.quick ? ' (--quick smoke run: too few for p90/p99 to mean much)' : ''}; with N < 100, p99 is interpolated between the two largest samples and sits close to the max.`,
     `- Timers equal for both: advert ${m.intervalsMs.map((i) => formatDuration(i)).join(' and ')}, dead ratio 3 (keepalived: master down = 3 × advert + skew); health check every ${formatDuration(m.checkIntervalMs)}, fall 1, rise 1, weight 0 (keepalived's vrrp_script cannot run more often than once a second); simulated API operation time ${formatDuration(m.apiDelayMs)}.`,
     '- Topology: per tool, 3 hosts (network namespaces) on one bridge (198.51.100.0/24: ipwarden .10-.12 sharing .50, keepalived .13-.15 sharing .51), priorities 150/100/50, preemption on, unicast peers; each tool has its own Exoscale API simulator on the bridge address. Both clusters run at the same time; trials alternate ipwarden, keepalived.',
-    '- Each fault is injected at a random phase of the advert cycle (uniform over one interval) on node 0, the MASTER; times are from the injection.',
+    '- Each fault is injected on node 0, the MASTER, at a random phase of the advert cycle (uniform over one interval; for the health-check scenario over the longer check interval); times are from the injection.',
     '',
     '## Targets',
     '',

@@ -3,7 +3,7 @@
  * (see bench/README.md). Writes <out>/results.json (raw), <out>/RESULTS.md and <out>/failover.png.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { createLab, type Lab } from '../test/lib/netns.js';
@@ -22,6 +22,15 @@ import { renderChart, writeChart } from './lib/chart.js';
 
 const started = Date.now();
 let aborted = false;
+/** Temporary directories of the tools alive now: removed on exit too (Ctrl-C exits without close()). */
+const liveDirs = new Set<string>();
+process.on('exit', () => {
+  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+});
+const track = <T extends { dir: string }>(tool: T): T => {
+  liveDirs.add(tool.dir);
+  return tool;
+};
 const log = (line: string): void => {
   process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${line}\n`);
 };
@@ -91,8 +100,8 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
     const lab = await createLab({ hosts: 6, subnet: '198.51.100.0/24', bridgeAddress: true });
     labs.push(lab);
     const common = { intervalMs: I, apiDelayMs: args.apiDelayMs, checkIntervalMs: args.checkIntervalMs };
-    tools.push(await startIpwarden({ lab: sliceLab(lab, 0, 3), vip: '198.51.100.50', ...common }));
-    tools.push(await startKeepalived({ lab: sliceLab(lab, 3, 3), vip: '198.51.100.51', ...common }));
+    tools.push(track(await startIpwarden({ lab: sliceLab(lab, 0, 3), vip: '198.51.100.50', ...common })));
+    tools.push(track(await startKeepalived({ lab: sliceLab(lab, 3, 3), vip: '198.51.100.51', ...common })));
     await Promise.all(tools.map((t) => startTool(t)));
     log(`advert ${formatDuration(I)}: both clusters steady (h0 MASTER, address and EIP on h0)`);
 
@@ -143,7 +152,10 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
       save(args, r);
     }
   } finally {
-    for (const t of tools) await t.close().catch((e: Error) => log(`close ${t.name}: ${e.message}`));
+    for (const t of tools) {
+      await t.close().catch((e: Error) => log(`close ${t.name}: ${e.message}`));
+      liveDirs.delete(t.dir);
+    }
     for (const l of labs) await l.destroy().catch((e: Error) => log(`lab cleanup: ${e.message}`));
   }
 }
@@ -152,6 +164,7 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
 async function peersPhase(args: BenchArgs, r: BenchResults): Promise<void> {
   const nodes = 17;
   const cluster = new LocalCluster({ nodes, intervalMs: 100, deadRatio: 3, preempt: true, firstHost: 11, logLevel: 'info' });
+  liveDirs.add(cluster.dir);
   const kill = (): void => {
     for (const n of cluster.nodes) n.process?.kill('SIGKILL');
   };
@@ -168,6 +181,7 @@ async function peersPhase(args: BenchArgs, r: BenchResults): Promise<void> {
   } finally {
     await cluster.stopAll().catch(() => undefined);
     await cluster.destroy();
+    liveDirs.delete(cluster.dir);
     process.off('exit', kill);
   }
   // The same fan-out in network namespaces, for both tools (veth + bridge instead of loopback; keepalived
@@ -175,7 +189,7 @@ async function peersPhase(args: BenchArgs, r: BenchResults): Promise<void> {
   const lab = await createLab({ hosts: nodes, subnet: '198.51.100.0/24', bridgeAddress: true });
   try {
     for (const [start, vip] of [[startIpwarden, '198.51.100.50'], [startKeepalived, '198.51.100.51']] as const) {
-      const tool = await start({ lab, intervalMs: 100, apiDelayMs: args.apiDelayMs, checkIntervalMs: args.checkIntervalMs, vip });
+      const tool = track(await start({ lab, intervalMs: 100, apiDelayMs: args.apiDelayMs, checkIntervalMs: args.checkIntervalMs, vip }));
       try {
         for (let i = 0; i < nodes; i += 4) await Promise.all(lab.hosts.slice(i, i + 4).map((h) => tool.start(h.index)));
         await waitSteady(tool, 60_000);
@@ -185,6 +199,7 @@ async function peersPhase(args: BenchArgs, r: BenchResults): Promise<void> {
         log(`  resources ${tool.name} ${nodes - 1} peers @100ms in netns: cpu max ${Math.max(...row.perNode.map((p) => p.cpuPercent)).toFixed(2)}%, rss max ${Math.max(...row.perNode.map((p) => p.rssMb)).toFixed(1)} MB`);
       } finally {
         await tool.close();
+        liveDirs.delete(tool.dir);
       }
     }
   } finally {

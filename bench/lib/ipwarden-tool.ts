@@ -85,6 +85,10 @@ export class IpwardenTool implements Tool {
     return this.eipLab!;
   }
 
+  get dir(): string {
+    return this.cluster.dir;
+  }
+
   async start(i: number): Promise<void> {
     const n = this.cluster.nodes[i]!;
     await this.cluster.start(n);

@@ -21,6 +21,8 @@ export interface Tool {
   readonly name: ToolName;
   readonly lab: Lab;
   readonly intervalMs: number;
+  /** Its temporary directory (configs, logs, pid files); close() removes it. */
+  readonly dir: string;
   /** The address on e0 of the MASTER (the tool adds it: ip-alias / virtual_ipaddress). */
   readonly vip: AddressMonitor;
   /** The Exoscale API simulator on this lab's bridge, and the simulated instance of each node. */

@@ -293,6 +293,7 @@ export function renderEtcdReport(r: EtcdBenchResults, opts: { notes?: string } =
     `- Machine: ${mc.cpu}, ${mc.cores} cores, ${mc.memoryGb} GB, Linux ${mc.kernel}, Node ${mc.node}, ${mc.etcd}; load average ${mc.loadBefore} at the start${mc.loadAfter ? `, ${mc.loadAfter} at the end` : ''}.`,
     '- Everything on loopback: 3 etcd members (data in /dev/shm, `--logger zap --log-level warn`), ipwarden daemons from dist/ (`ipwarden run`), all on one machine: no network latency, and etcd and the daemons compete for the same cores.',
     `- Failover: N = ${m.runs} trials per scenario and fault${m.quick ? ' (--quick)' : ''}; the scenarios run side by side and alternate trial by trial, so load from other work hits all alike.`,
+    '- Run it: `npm run bench:etcd` (about 20 min; `-- --quick` for a 4-minute smoke run, `-- --help` for `--runs`, `--only failover|load`, `--scenarios`, `--faults`, `--candidates`, `--load-seconds`...). Needs `etcd`, `etcdctl` (Debian etcd-server, etcd-client) and `ss`; no root. Raw data: bench/etcd-lib/results.json; re-render with `--report-only`.',
     '',
     '## Failover: etcd backend vs heartbeat backend',
     '',

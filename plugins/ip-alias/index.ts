@@ -6,20 +6,29 @@
  *              gratuitous ARP (iputils `arping -U` = request, like keepalived; `-A` = reply). IPv4 only,
  *              not on lo.
  *   garpCount  gratuitous ARP packets to send (1..10, default 3; arping sends one per second, so the
- *              action takes garpCount - 1 seconds: keep it low, or list ip-alias last)
+ *              action takes garpCount - 1 seconds: keep it low, and give actions that must not wait for
+ *              it no `after:` on it)
  *
- * MASTER adds ADDRESS/32 (IPv6: /128, nodad) on the device; BACKUP, FAULT and STOP remove it. Both are
- * idempotent: an address already present (or already absent) is success. Only that exact
- * address/prefix is touched, so the same address configured by hand with another prefix stays.
- * Runs iproute2's `ip` (needs CAP_NET_ADMIN: root, or the capability granted to the service).
+ * MASTER adds ADDRESS/32 (IPv6: /128, nodad) on the device; BACKUP, FAULT and STOP remove it. One
+ * `ip` process per transition, on the failover path: MASTER runs `ip addr add` and takes the
+ * kernel's EEXIST ("File exists", or with extended acks "Address already assigned"; iproute2 exit
+ * status 2) as "already present"; the others run `ip addr del` and take EADDRNOTAVAIL ("Cannot
+ * assign requested address", or "Address not found") as "already absent". So both are idempotent.
+ * Only that exact address/prefix is added or removed: the same IPv4 address configured by hand
+ * with another prefix stays. IPv6 allows an address once per device, so one already there with
+ * another prefix counts as present on MASTER (it answers) and is left in place otherwise.
+ * Runs iproute2's `ip` (needs CAP_NET_ADMIN: root, or the capability granted to the service) with
+ * node:child_process, in the C locale (the texts above are matched), cut off by the transition's
+ * AbortSignal or after IP_TIMEOUT_MS.
  */
 import { isIP } from 'node:net';
-import { execa } from 'execa';
 import { z } from 'zod';
 import { defineAction, type ActionHandlers, type TransitionEvent } from '../../src/plugins/api.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { canonicalAddress } from '../../src/config/endpoint.js';
+import { formatDuration } from '../../src/util/duration.js';
 import type { Logger } from '../../src/log.js';
+import { runCommand, type CommandResult } from './command.js';
 
 /** Linux interface names: 1..15 bytes, no '/', ':' or blanks. */
 const DEVICE_NAME = /^[^\s/:]{1,15}$/;
@@ -50,29 +59,31 @@ export class IpAliasError extends Error {
   override name = 'IpAliasError';
 }
 
-interface IpResult {
-  exitCode?: number;
-  stdout: string;
-  stderr: string;
-  failed: boolean;
-  code?: string;
-}
+/** An `ip` run's result (see command.ts). */
+export type IpResult = CommandResult;
 
-async function ip(args: string[], signal: AbortSignal): Promise<IpResult> {
-  const r = await execa('ip', args, { reject: false, stdin: 'ignore', cancelSignal: signal, forceKillAfterDelay: 500, timeout: 10_000 });
-  return {
-    failed: r.failed,
-    stdout: String(r.stdout ?? ''),
-    stderr: String(r.stderr ?? '').trim(),
-    ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
-    ...((r as { code?: string }).code ? { code: (r as { code?: string }).code! } : {}),
-  };
+/** Longest an `ip` run may take (it normally takes a few ms). */
+export const IP_TIMEOUT_MS = 10_000;
+/** Longest an arping run may take beyond its one-per-second packets. */
+const ARPING_SLACK_MS = 5_000;
+
+/** iproute2 exits 2 when the kernel refused the request (netlink error); 1 for its own errors. */
+const NETLINK_ERROR_EXIT = 2;
+/** EEXIST on RTM_NEWADDR: without and with the kernel's extended ack message. */
+const ALREADY_PRESENT = /File exists|Address already assigned/i;
+/** EADDRNOTAVAIL on RTM_DELADDR: without and with the kernel's extended ack message. */
+const ALREADY_ABSENT = /Cannot assign requested address|Address not found/i;
+
+function ip(args: string[], signal: AbortSignal): Promise<IpResult> {
+  return runCommand('ip', args, { signal, timeoutMs: IP_TIMEOUT_MS });
 }
 
 /** A one-line reason for a failed `ip` run, naming what to fix. */
 export function explainIpFailure(what: string, r: IpResult, device: string): string {
   if (r.code === 'ENOENT') return `${what}: the ip command was not found (install iproute2)`;
-  const msg = r.stderr.split('\n').find(Boolean) ?? `exit ${r.exitCode ?? '?'}`;
+  if (r.timedOut) return `${what}: ip did not finish within ${formatDuration(IP_TIMEOUT_MS)}`;
+  if (r.aborted) return `${what}: aborted`;
+  const msg = r.stderr.split('\n').find(Boolean) ?? `exit ${r.exitCode ?? r.signal ?? r.code ?? '?'}`;
   if (/Operation not permitted|Permission denied/i.test(msg)) {
     return `${what}: permission denied: changing addresses needs CAP_NET_ADMIN (run ipwarden as root or grant it the capability) (${msg})`;
   }
@@ -80,23 +91,14 @@ export function explainIpFailure(what: string, r: IpResult, device: string): str
   return `${what}: ${msg}`;
 }
 
-/** The addresses on `device` as "address/prefix", canonical spelling. */
-async function addressesOn(device: string, family: 4 | 6, signal: AbortSignal): Promise<Set<string>> {
-  const r = await ip([`-${family}`, '-j', 'addr', 'show', 'dev', device], signal);
-  if (r.failed) throw new IpAliasError(explainIpFailure(`ip addr show dev ${device}`, r, device));
-  let data: unknown;
-  try {
-    data = JSON.parse(r.stdout || '[]');
-  } catch {
-    throw new IpAliasError(`ip -j addr show dev ${device}: output is not JSON (iproute2 too old?)`);
-  }
-  const out = new Set<string>();
-  for (const link of Array.isArray(data) ? data : []) {
-    for (const a of (link as { addr_info?: { local?: string; prefixlen?: number }[] }).addr_info ?? []) {
-      if (a.local && a.prefixlen !== undefined) out.add(`${canonicalAddress(a.local)}/${a.prefixlen}`);
-    }
-  }
-  return out;
+/** `ip addr add` failed only because the kernel has the address already (EEXIST). */
+export function alreadyPresent(r: IpResult): boolean {
+  return r.exitCode === NETLINK_ERROR_EXIT && ALREADY_PRESENT.test(r.stderr);
+}
+
+/** `ip addr del` failed only because the kernel has no such address (EADDRNOTAVAIL). */
+export function alreadyAbsent(r: IpResult): boolean {
+  return r.exitCode === NETLINK_ERROR_EXIT && ALREADY_ABSENT.test(r.stderr);
 }
 
 /** Adds, removes and announces one address on one device; every step idempotent. */
@@ -118,31 +120,22 @@ export class IpAlias {
     }
   }
 
-  /** True when the address (with this prefix) is on the device. */
-  async present(signal: AbortSignal): Promise<boolean> {
-    return (await addressesOn(this.config.device, this.family, signal)).has(this.cidr);
-  }
-
+  /** One `ip addr add`; EEXIST means the address is there already. */
   async add(signal: AbortSignal): Promise<'added' | 'present'> {
     const { device } = this.config;
-    if (await this.present(signal)) return 'present';
     const r = await ip([`-${this.family}`, 'addr', 'add', this.cidr, 'dev', device, ...(this.family === 6 ? ['nodad'] : [])], signal);
-    if (r.failed) {
-      if (!signal.aborted && (await this.present(signal).catch(() => false))) return 'present';
-      throw new IpAliasError(explainIpFailure(`ip addr add ${this.cidr} dev ${device}`, r, device));
-    }
-    return 'added';
+    if (!r.failed) return 'added';
+    if (alreadyPresent(r)) return 'present';
+    throw new IpAliasError(explainIpFailure(`ip addr add ${this.cidr} dev ${device}`, r, device));
   }
 
+  /** One `ip addr del`; EADDRNOTAVAIL means the address (with this prefix) is not there. */
   async remove(signal: AbortSignal): Promise<'removed' | 'absent'> {
     const { device } = this.config;
-    if (!(await this.present(signal))) return 'absent';
     const r = await ip([`-${this.family}`, 'addr', 'del', this.cidr, 'dev', device], signal);
-    if (r.failed) {
-      if (!signal.aborted && !(await this.present(signal).catch(() => true))) return 'absent';
-      throw new IpAliasError(explainIpFailure(`ip addr del ${this.cidr} dev ${device}`, r, device));
-    }
-    return 'removed';
+    if (!r.failed) return 'removed';
+    if (alreadyAbsent(r)) return 'absent';
+    throw new IpAliasError(explainIpFailure(`ip addr del ${this.cidr} dev ${device}`, r, device));
   }
 
   /** Gratuitous ARP with iputils arping (-U request / -A reply), source = target = the address. */
@@ -150,11 +143,11 @@ export class IpAlias {
     const mode = this.config.garp;
     if (!mode) return;
     const args = [mode === 'reply' ? '-A' : '-U', '-q', '-c', String(this.config.garpCount), '-I', this.config.device, this.address];
-    const r = await execa('arping', args, { reject: false, stdin: 'ignore', cancelSignal: signal, forceKillAfterDelay: 500, timeout: 15_000 });
-    const code = (r as { code?: string }).code;
-    if (code === 'ENOENT') throw new IpAliasError('garp: the arping command was not found (install iputils-arping)');
+    const r = await runCommand('arping', args, { signal, timeoutMs: (this.config.garpCount - 1) * 1000 + ARPING_SLACK_MS });
+    if (r.code === 'ENOENT') throw new IpAliasError('garp: the arping command was not found (install iputils-arping)');
     if (r.exitCode !== 0) {
-      const msg = String(r.stderr ?? '').trim().split('\n')[0] || `exit ${r.exitCode ?? r.signal ?? '?'}`;
+      const stopped = r.timedOut ? 'did not finish in time' : r.aborted ? 'aborted' : undefined;
+      const msg = stopped ?? (r.stderr.split('\n')[0] || `exit ${r.exitCode ?? r.signal ?? r.code ?? '?'}`);
       if (/not permitted|permission/i.test(msg)) throw new IpAliasError(`garp: arping: permission denied: needs CAP_NET_RAW (run as root) (${msg})`);
       throw new IpAliasError(`garp: arping ${args.join(' ')}: ${msg}`);
     }

@@ -1,14 +1,22 @@
 /**
  * The ip-alias action inside network namespaces made by the test: the address appears on MASTER,
- * disappears on BACKUP/STOP/FAULT, re-runs are no-ops, gratuitous ARP reaches a neighbour, and
- * failures say what to fix.
+ * disappears on BACKUP/STOP/FAULT, re-runs are no-ops, each transition runs `ip` exactly once
+ * (counted by a logging wrapper in front of the real `ip`), gratuitous ARP reaches a neighbour,
+ * and failures say what to fix. Also the command runner (real processes): exit status, stderr,
+ * abort, timeout, a missing binary.
  */
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
 import { requireEnv } from '../lib/env.js';
 import { createLab, type Lab, type LabHost } from '../lib/netns.js';
-import ipAlias, { explainIpFailure } from '../../plugins/ip-alias/index.js';
+import ipAlias, { alreadyAbsent, alreadyPresent, explainIpFailure, IP_TIMEOUT_MS } from '../../plugins/ip-alias/index.js';
+import { KILL_GRACE_MS, runCommand } from '../../plugins/ip-alias/command.js';
+import { formatDuration } from '../../src/util/duration.js';
 
 const skip = requireEnv({ netns: true });
 const skipGarp = skip || requireEnv({ netns: true, bins: ['arping'] });
@@ -22,10 +30,26 @@ interface StepResult {
 }
 
 /** Runs the plugin's hooks for `steps` inside the host's namespace; returns one result per step. */
-async function runSteps(lab: Lab, host: LabHost, options: Record<string, unknown>, address: string, steps: string[]): Promise<StepResult[]> {
+async function runSteps(lab: Lab, host: LabHost, options: Record<string, unknown>, address: string, steps: string[], path?: string): Promise<StepResult[]> {
   const spec = { plugin: 'ip-alias', options, instance: { name: 'VI_1', address }, steps: steps.map((to) => ({ to })) };
-  const { stdout } = await lab.exec(host, [process.execPath, ...TS_LOADER, FIXTURE, JSON.stringify(spec)], { timeoutMs: 30_000 });
+  const env = path ? ['env', `PATH=${path}`] : [];
+  const { stdout } = await lab.exec(host, [...env, process.execPath, ...TS_LOADER, FIXTURE, JSON.stringify(spec)], { timeoutMs: 30_000 });
   return stdout.trim().split('\n').map((l) => JSON.parse(l) as StepResult);
+}
+
+/**
+ * A directory with an `ip` that logs its arguments (one line per run) and execs the real ip:
+ * put it first on PATH to count the processes the plugin starts.
+ */
+function countingIp(t: Tap.Test): { path: string; runs: () => string[] } {
+  const realIp = execFileSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).trim();
+  const dir = mkdtempSync(join(tmpdir(), 'ipw-ip-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = join(dir, 'runs.log');
+  writeFileSync(log, '');
+  writeFileSync(join(dir, 'ip'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${realIp}' "$@"\n`);
+  chmodSync(join(dir, 'ip'), 0o755);
+  return { path: `${dir}:${process.env.PATH}:/usr/sbin:/sbin`, runs: () => readFileSync(log, 'utf8').split('\n').filter(Boolean) };
 }
 
 async function addrs(lab: Lab, host: LabHost, dev: string): Promise<string[]> {
@@ -83,13 +107,76 @@ t.test('IPv6: /128 with nodad', { skip }, async (t) => {
   t.notMatch((await lab.exec(h, ['ip', '-6', 'addr', 'show', 'dev', 'lo'])).stdout, /2001:db8::50/);
 });
 
+t.test('one ip run per transition: add when present and del when absent succeed without a second run', { skip }, async (t) => {
+  const lab = await createLab({ hosts: 1 });
+  t.teardown(() => lab.destroy());
+  const h = lab.hosts[0]!;
+  const ip = countingIp(t);
+  const steps = ['MASTER', 'MASTER', 'BACKUP', 'BACKUP', 'FAULT', 'STOP', 'MASTER'];
+  const r = await runSteps(lab, h, {}, '198.51.100.50', steps, ip.path);
+  t.same(r.map((x) => [x.to, x.ok, x.error]), steps.map((to) => [to, true, undefined]), 'every step succeeds');
+  const add = '-4 addr add 198.51.100.50/32 dev lo';
+  const del = '-4 addr del 198.51.100.50/32 dev lo';
+  t.same(ip.runs(), [add, add, del, del, del, del, add], 'exactly one ip per transition, also when the address is already there / already gone');
+  t.ok((await addrs(lab, h, 'lo')).includes('198.51.100.50/32'), 'present after the last MASTER');
+
+  const ip6 = countingIp(t);
+  const r6 = await runSteps(lab, h, {}, '2001:db8::50', ['MASTER', 'MASTER', 'BACKUP', 'BACKUP'], ip6.path);
+  t.same(r6.map((x) => x.ok), [true, true, true, true], r6.map((x) => x.error).join('; '));
+  const add6 = '-6 addr add 2001:db8::50/128 dev lo nodad';
+  const del6 = '-6 addr del 2001:db8::50/128 dev lo';
+  t.same(ip6.runs(), [add6, add6, del6, del6], 'IPv6: one ip per transition');
+});
+
+t.test('IPv6: the address already there with another prefix counts as present, and stays', { skip }, async (t) => {
+  const lab = await createLab({ hosts: 1 });
+  t.teardown(() => lab.destroy());
+  const h = lab.hosts[0]!;
+  await lab.exec(h, ['ip', '-6', 'addr', 'add', '2001:db8::50/64', 'dev', 'lo', 'nodad']);
+  const r = await runSteps(lab, h, {}, '2001:db8::50', ['MASTER', 'BACKUP']);
+  t.same(r.map((x) => x.ok), [true, true], r.map((x) => x.error).join('; '));
+  t.same((await addrs(lab, h, 'lo')).filter((a) => a.startsWith('2001:db8')), ['2001:db8::50/64'], 'the /64 is neither doubled nor removed');
+});
+
+t.test('the kernel answers the plugin takes as done: real ip texts, and the texts without extended acks', { skip }, async (t) => {
+  const lab = await createLab({ hosts: 1 });
+  t.teardown(() => lab.destroy());
+  const h = lab.hosts[0]!;
+  const ipRun = async (args: string[]) => {
+    const r = await execa('ip', ['netns', 'exec', h.ns, 'ip', ...args], { reject: false, env: { LC_ALL: 'C' } });
+    return { failed: r.exitCode !== 0, exitCode: r.exitCode!, stdout: '', stderr: String(r.stderr).trim() };
+  };
+  for (const [family, cidr, extra] of [['-4', '198.51.100.50/32', []], ['-6', '2001:db8::50/128', ['nodad']]] as const) {
+    t.equal((await ipRun([family, 'addr', 'add', cidr, 'dev', 'lo', ...extra])).exitCode, 0);
+    const again = await ipRun([family, 'addr', 'add', cidr, 'dev', 'lo', ...extra]);
+    t.ok(alreadyPresent(again), `add twice (${family}): exit ${again.exitCode} "${again.stderr}" means present`);
+    t.notOk(alreadyAbsent(again));
+    t.equal((await ipRun([family, 'addr', 'del', cidr, 'dev', 'lo'])).exitCode, 0);
+    const gone = await ipRun([family, 'addr', 'del', cidr, 'dev', 'lo']);
+    t.ok(alreadyAbsent(gone), `del twice (${family}): exit ${gone.exitCode} "${gone.stderr}" means absent`);
+    t.notOk(alreadyPresent(gone));
+    const noDev = await ipRun([family, 'addr', 'add', cidr, 'dev', 'nosuch0', ...extra]);
+    t.notOk(alreadyPresent(noDev) || alreadyAbsent(noDev), `a missing device is an error: ${noDev.stderr}`);
+    t.equal(explainIpFailure(`ip addr add ${cidr} dev nosuch0`, noDev, 'nosuch0'), `ip addr add ${cidr} dev nosuch0: no such interface "nosuch0" (check device:)`);
+  }
+  // Kernels without extended ack messages: iproute2 prints strerror() (hence LC_ALL=C for ip).
+  t.ok(alreadyPresent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: File exists' }));
+  t.ok(alreadyAbsent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: Cannot assign requested address' }));
+  t.notOk(alreadyPresent({ failed: true, exitCode: 1, stdout: '', stderr: 'File exists' }), 'only a netlink answer (exit 2) counts');
+  t.notOk(alreadyPresent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: Operation not permitted' }));
+});
+
 t.test('errors: missing interface, garp on IPv6, no CAP_NET_ADMIN', { skip }, async (t) => {
   const lab = await createLab({ hosts: 1 });
   t.teardown(() => lab.destroy());
   const h = lab.hosts[0]!;
-  const [r] = await runSteps(lab, h, { device: 'nosuch0' }, '198.51.100.50', ['MASTER']);
+  const ip = countingIp(t);
+  const [r, b] = await runSteps(lab, h, { device: 'nosuch0' }, '198.51.100.50', ['MASTER', 'BACKUP'], ip.path);
   t.equal(r!.ok, false);
-  t.match(r!.error, /no such interface "nosuch0" \(check device:\)/);
+  t.equal(r!.error, 'ip addr add 198.51.100.50/32 dev nosuch0: no such interface "nosuch0" (check device:)');
+  t.equal(b!.ok, false, 'removing from a missing interface is an error too, not "absent"');
+  t.equal(b!.error, 'ip addr del 198.51.100.50/32 dev nosuch0: no such interface "nosuch0" (check device:)');
+  t.equal(ip.runs().length, 2, 'one ip run each, no retry inside the plugin');
 
   const spec = { plugin: 'ip-alias', options: { device: 'e0', garp: true }, instance: { name: 'VI_1', address: '2001:db8::50' }, steps: [] };
   const created = await execa('ip', ['netns', 'exec', h.ns, process.execPath, ...TS_LOADER, FIXTURE, JSON.stringify(spec)], { reject: false });
@@ -115,4 +202,36 @@ t.test('garp: neighbours learn the address from gratuitous ARP (arping -U)', { s
   t.ok((await addrs(lab, h0, 'e0')).includes('198.51.100.50/32'));
   const { stdout } = await lab.exec(h1, ['ip', 'neigh', 'show', '198.51.100.50', 'dev', 'e0']);
   t.match(stdout, new RegExp(`198\\.51\\.100\\.50 lladdr ${mac}`), `h1 maps the address to h0's MAC ${mac}: ${stdout.trim()}`);
+});
+
+t.test('command runner: exit status and stderr, abort, timeout, missing binary (real processes)', async (t) => {
+  const never = new AbortController().signal;
+  const ok = await runCommand('sh', ['-c', 'echo out; echo "  err line  " >&2; exit 0'], { signal: never, timeoutMs: 5000 });
+  t.match(ok, { failed: false, exitCode: 0, stdout: 'out\n', stderr: 'err line' });
+  const bad = await runCommand('sh', ['-c', 'echo "RTNETLINK answers: File exists" >&2; exit 2'], { signal: never, timeoutMs: 5000 });
+  t.match(bad, { failed: true, exitCode: 2 });
+  t.ok(alreadyPresent(bad));
+  const locale = await runCommand('sh', ['-c', 'echo "$LC_ALL"'], { signal: never, timeoutMs: 5000 });
+  t.equal(locale.stdout, 'C\n', 'C locale: the matched texts are not translated');
+
+  const ac = new AbortController();
+  const t0 = performance.now();
+  setTimeout(() => ac.abort(new Error('superseded')), 50);
+  const aborted = await runCommand('sleep', ['5'], { signal: ac.signal, timeoutMs: 5000 });
+  const abortMs = performance.now() - t0;
+  t.match(aborted, { failed: true, aborted: true, signal: 'SIGTERM' });
+  t.ok(abortMs < 1000, `abort stops the process at once (${Math.round(abortMs)} ms)`);
+  t.match(await runCommand('sleep', ['5'], { signal: ac.signal, timeoutMs: 5000 }), { failed: true, aborted: true }, 'already aborted: not started');
+  t.equal(explainIpFailure('ip addr add x dev lo', aborted, 'lo'), 'ip addr add x dev lo: aborted');
+
+  const t1 = performance.now();
+  const stubborn = await runCommand('sh', ['-c', "trap '' TERM; sleep 5 & wait; sleep 5"], { signal: never, timeoutMs: 100 });
+  const stubbornMs = performance.now() - t1;
+  t.match(stubborn, { failed: true, timedOut: true, signal: 'SIGKILL' }, 'ignores SIGTERM: killed');
+  t.ok(stubbornMs >= 100 + KILL_GRACE_MS - 20 && stubbornMs < 100 + KILL_GRACE_MS + 1500, `SIGKILL after the grace period (${Math.round(stubbornMs)} ms)`);
+  t.equal(explainIpFailure('ip addr add x dev lo', stubborn, 'lo'), `ip addr add x dev lo: ip did not finish within ${formatDuration(IP_TIMEOUT_MS)}`);
+
+  const missing = await runCommand('ipw-no-such-command', [], { signal: never, timeoutMs: 5000 });
+  t.match(missing, { failed: true, code: 'ENOENT' });
+  t.equal(explainIpFailure('ip addr add x dev lo', missing, 'lo'), 'ip addr add x dev lo: the ip command was not found (install iproute2)');
 });

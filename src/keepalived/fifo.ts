@@ -4,11 +4,12 @@
  * blocks, and lines written while no reader is attached wait in the pipe (up to the pipe size,
  * 64 KiB on Linux) for the next reader.
  *
- * Node has no mkfifo(); the coreutils `mkfifo` command is used.
+ * Node has no mkfifo(); the coreutils `mkfifo` command is used (node:child_process, not execa:
+ * this module is loaded by the daemon, see src/util/process-group.ts).
  */
+import { execFile } from 'node:child_process';
 import { closeSync, constants, fstatSync, openSync, writeSync, type Stats } from 'node:fs';
 import { lstat, unlink } from 'node:fs/promises';
-import { execa } from 'execa';
 
 export class FifoError extends Error {
   override name = 'FifoError';
@@ -18,6 +19,19 @@ export class FifoError extends Error {
 export const FIFO_MODE = 0o644;
 
 const OPEN_FLAGS = constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+const MKFIFO_TIMEOUT_MS = 10_000;
+
+/** Runs `mkfifo -m MODE path`: undefined when it did, else why not (one line). Never rejects. */
+function mkfifo(path: string, mode: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile('mkfifo', ['-m', mode.toString(8), path], { encoding: 'utf8', timeout: MKFIFO_TIMEOUT_MS }, (err, _stdout, stderr) => {
+      if (!err) resolve(undefined);
+      else if (err.code === 'ENOENT') resolve('the mkfifo command was not found (coreutils)');
+      else if (err.killed) resolve(`mkfifo did not finish within ${MKFIFO_TIMEOUT_MS / 1000} s`);
+      else resolve(stderr.trim().split('\n')[0] || `mkfifo exit ${err.code}`);
+    });
+  });
+}
 
 /** Makes sure `path` is a FIFO, creating it when missing; `created` says whether this call made it. */
 export async function ensureFifo(path: string, mode = FIFO_MODE): Promise<{ created: boolean }> {
@@ -32,12 +46,9 @@ export async function ensureFifo(path: string, mode = FIFO_MODE): Promise<{ crea
       if (!st.isFIFO()) throw new FifoError(`${path}: exists and is not a FIFO (named pipe)`);
       return { created: false };
     }
-    const r = await execa('mkfifo', ['-m', mode.toString(8), path], { reject: false, stdin: 'ignore', timeout: 10_000 });
-    if (r.exitCode === 0) return { created: true };
-    const code = (r as { code?: string }).code;
-    if (code === 'ENOENT') throw new FifoError(`${path}: cannot create the FIFO: the mkfifo command was not found (coreutils)`);
-    const why = String(r.stderr ?? '').trim().split('\n')[0] ?? '';
-    if (!/File exists/i.test(why)) throw new FifoError(`${path}: cannot create the FIFO: ${why || `mkfifo exit ${r.exitCode}`}`);
+    const why = await mkfifo(path, mode);
+    if (why === undefined) return { created: true };
+    if (!/File exists/i.test(why)) throw new FifoError(`${path}: cannot create the FIFO: ${why}`);
     // Someone else created it meanwhile: check what it is.
   }
   throw new FifoError(`${path}: cannot create the FIFO`);

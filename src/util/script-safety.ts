@@ -2,9 +2,10 @@
  * keepalived's script security rule, for `ipwarden doctor`: a script run by a root daemon must be
  * executable, and neither it nor any directory above it may be writable by a non-root user.
  */
+import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { execa } from 'execa';
+import { promisify } from 'node:util';
 import type { DoctorFinding } from '../plugins/api.js';
 
 /** Findings about the program `file` (argv[0] of a script; bare names are looked up on PATH). */
@@ -12,7 +13,7 @@ export async function scriptFindings(file: string): Promise<DoctorFinding[]> {
   let path = file;
   if (!file.includes('/')) {
     try {
-      path = (await execa('sh', ['-c', 'command -v "$1"', 'sh', file])).stdout.trim();
+      path = (await promisify(execFile)('sh', ['-c', 'command -v "$1"', 'sh', file], { encoding: 'utf8', timeout: 10_000 })).stdout.trim();
     } catch {
       return [{ ok: false, item: `script ${file}`, detail: 'not found on PATH', fix: 'give the full path of the script' }];
     }

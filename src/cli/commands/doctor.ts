@@ -4,7 +4,8 @@
  */
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Command, CommandContext } from '../command.js';
 import { EXIT } from '../command.js';
 import { loadRuntime } from '../runtime.js';
@@ -125,7 +126,7 @@ async function portFree(r: ResolvedConfig): Promise<DoctorFinding> {
 /** ip-alias needs `ip` and CAP_NET_ADMIN. */
 async function ipUsable(): Promise<DoctorFinding> {
   try {
-    await execa('ip', ['-o', 'addr', 'show', 'dev', 'lo'], { timeout: 5000 });
+    await promisify(execFile)('ip', ['-o', 'addr', 'show', 'dev', 'lo'], { timeout: 5000 });
   } catch (err) {
     return { ok: false, item: 'ip', detail: (err as Error).message.split('\n')[0]!, fix: 'install iproute2' };
   }

@@ -8,7 +8,7 @@ import { VERSION } from '../version.js';
 import { ConfigError } from '../../config/issues.js';
 import { PluginError } from '../../plugins/loader.js';
 import { SecretError } from '../../config/secret.js';
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
 import type { Logger } from '../../log.js';
 
 /**
@@ -17,11 +17,13 @@ import type { Logger } from '../../log.js';
  */
 async function notifySystemd(env: NodeJS.ProcessEnv, log: Logger): Promise<void> {
   if (!env.NOTIFY_SOCKET) return;
-  try {
-    await execa('systemd-notify', ['--ready', `--pid=${process.pid}`, '--status=heartbeat up'], { env, timeout: 5000 });
-  } catch (err) {
-    log.warn({ err: (err as Error).message.split('\n')[0] }, 'could not signal readiness to systemd (systemd-notify)');
-  }
+  // node:child_process, not execa: a one-shot command does not need execa's module graph in the daemon.
+  const failure = await new Promise<string | undefined>((resolve) => {
+    execFile('systemd-notify', ['--ready', `--pid=${process.pid}`, '--status=heartbeat up'], { env, timeout: 5000 }, (err, _stdout, stderr) =>
+      resolve(err ? String(stderr).trim().split('\n')[0] || err.message.split('\n')[0] : undefined),
+    );
+  });
+  if (failure) log.warn({ err: failure }, 'could not signal readiness to systemd (systemd-notify)');
 }
 
 export const runCommand: Command = {

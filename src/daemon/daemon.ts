@@ -8,7 +8,7 @@ import type { Endpoint } from '../config/endpoint.js';
 import { HeartbeatTransport, endpointKey, type TransportCounters, type WireProtocol } from './transport.js';
 import { InstanceRunner, type InstanceSettings, type InstanceStatus, type TransitionRecord } from './instance-runner.js';
 import { ControlServer } from './control.js';
-import { Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 import { readPersistentState, writePersistentState } from './state-file.js';
 import { electionIdentity } from '../election/config.js';
 
@@ -93,6 +93,8 @@ export class Daemon {
     }
     await this.transport.open();
     if (this.settings.metrics) {
+      // loaded only when configured: prom-client costs RSS in every daemon that does not export metrics
+      const { Metrics } = await import('./metrics.js');
       this.metrics = new Metrics(() => this.status());
       try {
         await this.metrics.listen(this.settings.metrics, this.log);

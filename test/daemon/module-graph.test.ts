@@ -1,0 +1,110 @@
+/**
+ * The daemon's module graph: modules cannot be unloaded, so every package `ipwarden run` imports
+ * stays in its RSS for good (issue 7: < 60 MB per node). A real daemon, started through the built
+ * CLI the way LocalCluster starts it, preloaded with test/lib/module-log.mjs, must not load execa,
+ * prom-client or etcd3 while nothing in its config needs them, even with an exec check running and
+ * a notify script run at its MASTER transition (both fork through node:child_process); with
+ * `metrics:` it loads prom-client, which shows the log sees what a daemon loads.
+ */
+import t, { type Test } from 'tap';
+import net from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT } from '../lib/env.js';
+import { LocalCluster, sleep } from '../../src/lab/local-cluster.js';
+
+const HOOK = pathToFileURL(join(ROOT, 'test', 'lib', 'module-log.mjs')).href;
+/** Packages the steady state must do without (RSS measured in bench/notes.md). */
+const HEAVY = ['execa', 'prom-client', 'etcd3', '@grpc/grpc-js'];
+
+/** Package names (scoped ones as @scope/name) of the module paths in a module-log file. */
+function packagesIn(log: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(line);
+    if (m) out.add(m[1]!);
+  }
+  return out;
+}
+
+async function freeTcpPort(host: string): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, host, () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/**
+ * Starts one daemon (its peer stays down, so it becomes MASTER) with an exec check and a notify
+ * action, waits until both have run, and returns the packages it loaded.
+ */
+async function daemonPackages(t: Test, extras: Record<string, unknown> = {}, whileRunning?: () => Promise<void>): Promise<Set<string>> {
+  const dir = mkdtempSync(join(tmpdir(), 'ipwarden-modgraph-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = join(dir, 'modules.log');
+  const checked = join(dir, 'checked');
+  const notified = join(dir, 'notified');
+  const c = new LocalCluster({
+    nodes: 2,
+    intervalMs: 100,
+    firstHost: 91,
+    instanceExtras: () => ({
+      checks: [{ plugin: 'exec', name: 'probe', command: `sh -c 'echo ok >> ${checked}'`, interval: '100ms' }],
+      actions: [{ plugin: 'notify', notifyMaster: `sh -c 'echo master > ${notified}'` }],
+    }),
+    nodeExtras: () => extras,
+    spawner: (_i, argv, fd) =>
+      spawn(argv[0]!, ['--import', HOOK, ...argv.slice(1)], { stdio: ['ignore', fd, fd], env: { ...process.env, IPWARDEN_MODULE_LOG: log } }),
+  });
+  t.teardown(() => c.destroy());
+  await c.prepare();
+  const node = c.nodes[0]!;
+  await c.start(node);
+  await c.waitFor('MASTER, notify script run, exec check run 3 times', 10_000, async () =>
+    existsSync(notified) && existsSync(checked) && readFileSync(checked, 'utf8').split('\n').length > 3 ? true : undefined,
+  );
+  t.same(await c.masters(), ['lab1'], 'the daemon is MASTER');
+  await sleep(300);
+  await whileRunning?.();
+  const pkgs = packagesIn(log);
+  await c.kill(node, 'SIGTERM');
+  t.comment(`packages loaded: ${[...pkgs].sort().join(' ')}`);
+  return pkgs;
+}
+
+t.test('the log sees a package an ES module imports', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipwarden-modgraph-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = join(dir, 'modules.log');
+  const r = spawnSync(process.execPath, ['--import', HOOK, '--input-type=module', '-e', "await import('execa'); await import('prom-client');"], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, IPWARDEN_MODULE_LOG: log },
+    timeout: 30_000,
+  });
+  t.equal(r.status, 0, r.stderr);
+  const pkgs = packagesIn(log);
+  t.ok(pkgs.has('execa'), 'execa (ESM) seen');
+  t.ok(pkgs.has('prom-client'), 'prom-client (CommonJS) seen');
+  t.ok(pkgs.has('bintrees'), "prom-client's own require()s seen");
+});
+
+t.test('steady state without metrics: no execa, prom-client or etcd3', async (t) => {
+  const pkgs = await daemonPackages(t);
+  t.ok(pkgs.has('pino') && pkgs.has('zod'), 'the log saw the daemon load pino and zod');
+  for (const p of HEAVY) t.notOk(pkgs.has(p), `${p} not loaded`);
+});
+
+t.test('with metrics configured, prom-client is loaded (and still no execa)', async (t) => {
+  const port = await freeTcpPort('127.0.0.91');
+  const pkgs = await daemonPackages(t, { metrics: { listen: `127.0.0.91:${port}` } }, async () => {
+    const text = await (await fetch(`http://127.0.0.91:${port}/metrics`)).text();
+    t.match(text, /^ipwarden_instance_state\{instance="lab",state="MASTER"\} 1$/m, 'metrics served');
+  });
+  t.ok(pkgs.has('prom-client'), 'prom-client loaded for metrics:');
+  t.notOk(pkgs.has('execa'), 'execa not loaded');
+});

@@ -317,6 +317,7 @@ function resolveEntry(kind: Kind, entry: CheckEntryConfig | ActionEntryConfig, p
     timeoutMs: e.timeout,
     retries: e.retries,
     required: e.required,
+    after: e.after,
   };
 }
 

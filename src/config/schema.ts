@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ConfigIssue } from '../plugins/api.js';
 import { parseDuration } from '../util/duration.js';
-import { ConfigError, formatIssues, formatPath, zodIssues } from './issues.js';
+import { ConfigError, didYouMean, formatIssues, formatPath, zodIssues } from './issues.js';
 import { canonicalAddress, DEFAULT_HEARTBEAT_PORT, isWildcard, parseEndpoint } from './endpoint.js';
 import { electionSchema, type ElectionConfig } from '../election/config.js';
 
@@ -63,6 +63,8 @@ export interface ActionEntryConfig {
   timeout: number;
   retries: number;
   required: boolean;
+  /** Names of actions of the same instance this one waits for on each transition (empty: starts at once). */
+  after: string[];
   options: Record<string, unknown>;
 }
 
@@ -145,7 +147,7 @@ export const DEFAULTS = {
 /** The keys of a check entry that belong to ipwarden (the rest go to the plugin). */
 export const CHECK_SCHEDULING_KEYS = ['plugin', 'name', 'interval', 'timeout', 'rise', 'fall', 'weight', 'reverse', 'initialState'] as const;
 /** The keys of an action entry that belong to ipwarden (the rest go to the plugin). */
-export const ACTION_SCHEDULING_KEYS = ['plugin', 'name', 'timeout', 'retries', 'required'] as const;
+export const ACTION_SCHEDULING_KEYS = ['plugin', 'name', 'timeout', 'retries', 'required', 'after'] as const;
 /** The keys of a discovery entry that belong to ipwarden (the rest go to the plugin). */
 export const DISCOVERY_SCHEDULING_KEYS = ['plugin', 'refresh'] as const;
 
@@ -265,21 +267,33 @@ const actionEntrySchema = doc(
       name: entryName().optional(),
       timeout: doc(duration(10, 3_600_000).prefault(DEFAULTS.actionTimeout), 'Time limit of one run of the action (10ms..1h).'),
       retries: doc(int(0, 10).default(DEFAULTS.actionRetries), 'Retries after a failed run (0..10).'),
-      required: doc(bool().default(DEFAULTS.actionRequired), 'When true, a failure of this action on MASTER makes the node give up the instance (FAULT).'),
+      required: doc(
+        bool().default(DEFAULTS.actionRequired),
+        'When true, a failure of this action on MASTER makes the node give up the instance (FAULT); actions not started yet for that transition are skipped.',
+      ),
+      after: doc(
+        z.array(z.string({ error: 'expected an action name' }), { error: 'expected a list of action names, e.g. [ip-alias]' }).default([]),
+        'Names of other actions of this instance that must finish (ok or failed) before this one starts, on every transition. Actions without `after` start together when the transition starts.',
+      ),
     })
     .catchall(z.unknown())
-    .transform(({ plugin, name, timeout, retries, required, ...options }): ActionEntryConfig => ({
+    .transform(({ plugin, name, timeout, retries, required, after, ...options }): ActionEntryConfig => ({
       plugin,
       name: name ?? plugin,
       timeout,
       retries,
       required,
+      after,
       options,
     })),
   'An action run on state changes: the keys below, plus the keys of the plugin (checked by the plugin).',
 );
 
-const actionsList = () => doc(z.array(actionEntrySchema).default([]), 'Actions run on state changes (e.g. attach the Elastic IP), in order.');
+const actionsList = () =>
+  doc(
+    z.array(actionEntrySchema).default([]),
+    'Actions run on state changes (e.g. attach the Elastic IP): all at once, except that an action with `after` waits for the actions it names.',
+  );
 
 const discoveryEntrySchema = doc(
   z
@@ -474,9 +488,12 @@ function crossCheck(value: unknown, report: Report): void {
     }
     if (Array.isArray(inst.peers) && bind) checkPeers(report, name, inst.peers, bind.host, bind.port, bindFamily);
     for (const list of ['checks', 'actions'] as const) uniqueNames(report, ['instances', name, list], inst[list]);
+    checkAfter(report, ['instances', name, 'actions'], inst.actions);
   }
   for (const [name, inst] of Object.entries(keepalived)) {
-    if (isRecord(inst)) uniqueNames(report, ['keepalived', 'instances', name, 'actions'], inst.actions);
+    if (!isRecord(inst)) continue;
+    uniqueNames(report, ['keepalived', 'instances', name, 'actions'], inst.actions);
+    checkAfter(report, ['keepalived', 'instances', name, 'actions'], inst.actions);
   }
 }
 
@@ -516,6 +533,69 @@ function uniqueNames(report: Report, path: (string | number)[], entries: unknown
     const where = typeof entry.name === 'string' && entry.name !== entry.plugin ? 'name' : 'plugin';
     report([...path, i, where], `expected a unique ${kind} name, got ${JSON.stringify(name)} (also ${formatPath([path[path.length - 1]!, first])}; set name: to tell them apart)`);
   });
+}
+
+/** An entry's name as resolved: `name`, else the plugin name. */
+function entryNameOf(entry: unknown): string | undefined {
+  if (!isRecord(entry)) return undefined;
+  return typeof entry.name === 'string' ? entry.name : typeof entry.plugin === 'string' ? entry.plugin : undefined;
+}
+
+/**
+ * `after:` names other actions of the same list, none twice, and the waits form no cycle
+ * (a cycle would never start: each action waits for another of the cycle).
+ */
+function checkAfter(report: Report, path: (string | number)[], entries: unknown): void {
+  if (!Array.isArray(entries)) return;
+  const names = entries.map(entryNameOf);
+  const index = new Map<string, number>();
+  names.forEach((n, i) => n !== undefined && !index.has(n) && index.set(n, i));
+  const known = [...index.keys()];
+  const edges: number[][] = entries.map(() => []);
+  entries.forEach((entry, i) => {
+    if (!isRecord(entry) || !Array.isArray(entry.after)) return;
+    const seen = new Set<string>();
+    entry.after.forEach((dep, j) => {
+      if (typeof dep !== 'string') return;
+      const at = [...path, i, 'after', j];
+      if (seen.has(dep)) return report(at, `expected each name once, got ${JSON.stringify(dep)} twice`);
+      seen.add(dep);
+      if (dep === names[i]) return report(at, `an action cannot wait for itself, got ${JSON.stringify(dep)}`);
+      const target = index.get(dep);
+      if (target === undefined) {
+        const others = known.filter((n) => n !== names[i]);
+        const hint = didYouMean(dep, others);
+        const tail = hint ? ` (did you mean "${hint}"?)` : others.length ? ` (actions of this instance: ${others.join(', ')})` : ' (this instance has no other action)';
+        return report(at, `expected the name of another action of this instance, got ${JSON.stringify(dep)}${tail}`);
+      }
+      edges[i]!.push(target);
+    });
+  });
+  for (const cycle of findCycles(edges)) {
+    const first = Math.min(...cycle);
+    const start = cycle.indexOf(first);
+    const loop = [...cycle.slice(start), ...cycle.slice(0, start), first].map((i) => names[i]);
+    report([...path, first, 'after'], `expected no cycle, got ${loop.join(' -> ')} (these actions would wait for each other forever)`);
+  }
+}
+
+/** The cycles of a directed graph (node -> the nodes it waits for), each once (one per strongly connected knot found by DFS). */
+function findCycles(edges: readonly number[][]): number[][] {
+  const state = edges.map(() => 0); // 0 new, 1 on the DFS stack, 2 done
+  const stack: number[] = [];
+  const cycles: number[][] = [];
+  const visit = (v: number): void => {
+    state[v] = 1;
+    stack.push(v);
+    for (const w of edges[v]!) {
+      if (state[w] === 1) cycles.push(stack.slice(stack.indexOf(w)));
+      else if (state[w] === 0) visit(w);
+    }
+    stack.pop();
+    state[v] = 2;
+  };
+  edges.forEach((_, v) => state[v] === 0 && visit(v));
+  return cycles;
 }
 
 // ------------------------------------------------------------------ parse and JSON Schema

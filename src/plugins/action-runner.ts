@@ -1,12 +1,23 @@
 /**
  * Runs an instance's action plugins on its transitions (imperative shell).
  *
- * The scheduling keys of an action entry (plugin, name, timeout, retries, required) are validated by
- * the rc schema (src/config/schema.ts); the rest goes to the plugin's parseConfig (src/config/resolve.ts).
+ * The scheduling keys of an action entry (plugin, name, timeout, retries, required, after) are
+ * validated by the rc schema (src/config/schema.ts); the rest goes to the plugin's parseConfig
+ * (src/config/resolve.ts).
  *
- * Guarantees: actions of one instance run in config order, one transition at a time; a newer
- * transition supersedes a queued one (last state wins, never stale-state-last) and aborts the
- * attempts still running for an older one; every run is logged with outcome and duration.
+ * Guarantees:
+ * - Concurrency: the actions of one transition (or peer-dead job) run concurrently. An action with
+ *   `after` starts once every action it names has finished for this transition, ok or failed
+ *   (an action without a handler for the hook counts as finished at once); actions without
+ *   `after` all start as soon as the job starts. So an Elastic IP attach does not wait for a local
+ *   address change unless the operator says so.
+ * - One job at a time per instance: a transition's actions all finish before the next job starts.
+ * - Newest wins: a newer transition supersedes a queued one (last state wins, never
+ *   stale-state-last) and aborts the attempts still running for an older one; actions of the
+ *   aborted transition not started yet are skipped.
+ * - A required action that fails on MASTER reports onRequiredFailure once; actions of that
+ *   transition not started yet (those waiting on `after`) are skipped, the ones running finish.
+ * - Every run (with its retries and timeouts) is logged with outcome and duration.
  */
 import type { ActionHandlers, ActionPlugin, ApiCallSample, InstanceState, PeerDeadEvent, TransitionEvent } from './api.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -20,8 +31,41 @@ export interface ScheduledAction<C = unknown> {
   timeoutMs: number;
   retries: number;
   required: boolean;
+  /** Names of actions of the same instance that must finish first, on every transition. */
+  after: string[];
   impl: ActionPlugin<C>;
   config: C;
+}
+
+/** The `after:` lists name missing actions or wait for each other. */
+export class ActionOrderError extends Error {
+  override name = 'ActionOrderError';
+}
+
+/**
+ * The actions in an order where each comes after those it waits for (config order otherwise).
+ * Throws ActionOrderError for an unknown name or a cycle (the rc schema reports those, with the
+ * field path, before a runner is built).
+ */
+export function waitOrder(actions: readonly Pick<ScheduledAction, 'name' | 'after'>[]): number[] {
+  const byName = new Map(actions.map((a, i) => [a.name, i]));
+  for (const a of actions) {
+    for (const dep of a.after) {
+      if (!byName.has(dep) || dep === a.name) throw new ActionOrderError(`action ${a.name}: after: ${JSON.stringify(dep)} is not another action of this instance`);
+    }
+  }
+  const order: number[] = [];
+  const placed = new Set<number>();
+  while (order.length < actions.length) {
+    const next = actions.findIndex((a, i) => !placed.has(i) && a.after.every((dep) => placed.has(byName.get(dep)!)));
+    if (next < 0) {
+      const stuck = actions.filter((_, i) => !placed.has(i)).map((a) => a.name);
+      throw new ActionOrderError(`actions ${stuck.join(', ')}: their after: lists wait for each other (a cycle)`);
+    }
+    placed.add(next);
+    order.push(next);
+  }
+  return order;
 }
 
 // ------------------------------------------------------------------ runtime
@@ -64,6 +108,8 @@ const HOOK: Record<InstanceState, keyof ActionHandlers | undefined> = {
 
 export class ActionRunner {
   private handlers: { action: ScheduledAction; h: ActionHandlers }[] = [];
+  /** Indexes into `handlers`, each after the actions it waits for. */
+  private readonly order: number[];
   private queue: Job[] = [];
   private running: Promise<void> | undefined;
   private current: AbortController | undefined;
@@ -75,9 +121,10 @@ export class ActionRunner {
     private readonly opts: ActionRunnerOptions,
   ) {
     this.log = opts.log ?? silentLogger;
+    this.order = waitOrder(actions);
   }
 
-  /** Creates each action's handlers (once). */
+  /** Creates each action's handlers (once), in config order. */
   async init(): Promise<void> {
     for (const action of this.actions) {
       const h = await action.impl.create({
@@ -146,16 +193,33 @@ export class ActionRunner {
     try {
       const hook = job.kind === 'transition' ? HOOK[job.event.to] : 'onPeerDead';
       if (!hook) return;
-      for (const { action, h } of this.handlers) {
+      let gaveUp: string | undefined;
+      /** Settles when that action is finished (or skipped) for this job; never rejects. */
+      const finished = new Map<string, Promise<void>>();
+      const start = async ({ action, h }: { action: ScheduledAction; h: ActionHandlers }): Promise<void> => {
+        if (action.after.length) await Promise.allSettled(action.after.map((dep) => finished.get(dep)));
         if (ac.signal.aborted) return;
-        const fn = h[hook] as ((e: unknown) => Promise<void>) | undefined;
-        if (!fn) continue;
-        const ok = await this.runOne(action, hook, (signal) => fn.call(h, { ...job.event, signal }), ac.signal);
-        if (!ok && action.required && hook === 'onMaster' && !ac.signal.aborted) {
-          this.opts.onRequiredFailure?.(`required action ${action.name} failed`);
+        if (gaveUp) {
+          this.log.warn({ action: action.name, hook }, `action ${action.name} ${hook} skipped: ${gaveUp}`);
           return;
         }
+        const fn = h[hook] as ((e: unknown) => Promise<void>) | undefined;
+        if (!fn) return;
+        const ok = await this.runOne(action, hook, (signal) => fn.call(h, { ...job.event, signal }), ac.signal);
+        if (!ok && action.required && hook === 'onMaster' && !ac.signal.aborted && !gaveUp) {
+          gaveUp = `required action ${action.name} failed`;
+          this.opts.onRequiredFailure?.(gaveUp);
+        }
+      };
+      // in wait order, so each action's dependencies are in `finished` when it is started;
+      // actions without `after` reach runOne synchronously: they all start in this turn
+      for (const i of this.order) {
+        const entry = this.handlers[i];
+        if (entry) finished.set(entry.action.name, start(entry));
       }
+      const results = await Promise.allSettled(finished.values());
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } finally {
       if (this.current === ac) this.current = undefined;
     }

@@ -105,11 +105,20 @@ t.test('a full config resolves to typed entries', async (t) => {
   t.equal(action.impl, eip);
   t.same({ ...action, impl: undefined }, {
     name: 'exoscale-eip', plugin: 'exoscale-eip', impl: undefined, config: { apiKey: 'EXO123', apiSecret: 's3cr3t', zone: 'ch-gva-2' },
-    timeoutMs: 30_000, retries: 2, required: true,
+    timeoutMs: 30_000, retries: 2, required: true, after: [],
   });
   t.equal(r.keepalived.instances[0]!.name, 'VI_1');
   t.equal(r.keepalived.instances[0]!.actions[0]!.timeoutMs, 2000);
   t.same(r.warnings, ['instances.web.actions[0].apiKey: a literal secret in the config file; prefer env:NAME, file:PATH or credential:NAME']);
+});
+
+t.test('after: reaches the action runner; a misspelt scheduling key gets its did-you-mean', async (t) => {
+  const l = loaded({ secret: 'x'.repeat(16), instances: web({ actions: [{ plugin: 'notify', name: 'first' }, { plugin: 'notify', after: ['first'] }] }) });
+  const r = resolveConfig(l, { registry, env: {} });
+  t.same(r.instances[0]!.actions.map((a) => [a.name, a.after]), [['first', []], ['notify', ['first']]]);
+  const bad = loaded({ secret: 'x'.repeat(16), instances: web({ actions: [{ plugin: 'notify', name: 'first' }, { plugin: 'notify', afer: ['first'] }] }) });
+  const err = t.throws(() => resolveConfig(bad, { registry, env: {} })) as ConfigError;
+  t.same(err.problems, ['instances.web.actions[1].afer: unknown key (did you mean "after"?)']);
 });
 
 t.test('node.id defaults to the hostname', async (t) => {

@@ -77,7 +77,7 @@ t.test('check and action entries: scheduling keys validated, plugin keys passed 
   t.same(web.checks, [
     { plugin: 'tcp', name: 'tcp', interval: 1000, timeout: 1000, rise: 2, fall: 3, weight: 0, reverse: false, initialState: 'fail', options: { port: 80, host: '127.0.0.1' } },
   ]);
-  t.same(web.actions, [{ plugin: 'notify', name: 'notify', timeout: 5000, retries: 2, required: false, options: { url: 'x' } }]);
+  t.same(web.actions, [{ plugin: 'notify', name: 'notify', timeout: 5000, retries: 2, required: false, after: [], options: { url: 'x' } }]);
 });
 
 t.test('duplicate check and action names per instance', async (t) => {
@@ -88,6 +88,51 @@ t.test('duplicate check and action names per instance', async (t) => {
     'instances.web.actions[1].name: expected a unique action name, got "x" (also actions[0]; set name: to tell them apart)',
   ]);
   t.ok(checkConfigData(cfg({ checks: [{ plugin: 'tcp', name: 'a' }, { plugin: 'tcp', name: 'b' }] })).ok);
+});
+
+t.test('after: names other actions of the same instance, no cycles; errors name the field', async (t) => {
+  const ok = parseConfigData(cfg({ actions: [{ plugin: 'ip-alias' }, { plugin: 'exoscale-eip' }, { plugin: 'notify', after: ['ip-alias', 'exoscale-eip'] }] }));
+  t.same(ok.instances.web!.actions.map((a) => [a.name, a.after]), [['ip-alias', []], ['exoscale-eip', []], ['notify', ['ip-alias', 'exoscale-eip']]]);
+  t.notOk('after' in ok.instances.web!.actions[2]!.options, 'after is a scheduling key, not passed to the plugin');
+
+  t.same(problems(cfg({ actions: [{ plugin: 'ip-alias' }, { plugin: 'exoscale-eip' }, { plugin: 'notify', after: ['ip-alais'] }] })), [
+    'instances.web.actions[2].after[0]: expected the name of another action of this instance, got "ip-alais" (did you mean "ip-alias"?)',
+  ]);
+  t.same(problems(cfg({ actions: [{ plugin: 'ip-alias' }, { plugin: 'notify', after: ['zzzzzzzz'] }] })), [
+    'instances.web.actions[1].after[0]: expected the name of another action of this instance, got "zzzzzzzz" (actions of this instance: ip-alias)',
+  ]);
+  t.same(problems(cfg({ actions: [{ plugin: 'notify', after: ['exoscale-eip'] }] })), [
+    'instances.web.actions[0].after[0]: expected the name of another action of this instance, got "exoscale-eip" (this instance has no other action)',
+  ]);
+  t.same(problems(cfg({ actions: [{ plugin: 'ip-alias' }, { plugin: 'notify', name: 'hook', after: ['hook'] }] })), [
+    'instances.web.actions[1].after[0]: an action cannot wait for itself, got "hook"',
+  ]);
+  t.same(problems(cfg({ actions: [{ plugin: 'ip-alias' }, { plugin: 'notify', after: ['ip-alias', 'ip-alias'] }] })), [
+    'instances.web.actions[1].after[1]: expected each name once, got "ip-alias" twice',
+  ]);
+  t.same(problems(cfg({ actions: [{ plugin: 'notify', after: 'ip-alias' }, { plugin: 'ip-alias' }] })), [
+    'instances.web.actions[0].after: expected a list of action names, e.g. [ip-alias], got "ip-alias"',
+  ]);
+  t.same(
+    problems(cfg({ actions: [{ plugin: 'a', after: ['c'] }, { plugin: 'b', after: ['a'] }, { plugin: 'c', after: ['b'] }, { plugin: 'd', after: ['a'] }] })),
+    ['instances.web.actions[0].after: expected no cycle, got a -> c -> b -> a (these actions would wait for each other forever)'],
+    'a cycle is reported once, at its first action, with the loop spelled out',
+  );
+  t.same(
+    problems(cfg({ actions: [{ plugin: 'x' }, { plugin: 'a', after: ['b'] }, { plugin: 'b', after: ['a', 'x'] }] })),
+    ['instances.web.actions[1].after: expected no cycle, got a -> b -> a (these actions would wait for each other forever)'],
+  );
+  // keepalived scripts mode: the same rules, and the other problems of the file are still all reported
+  const p = problems({
+    keepalived: { instances: { VI_1: { address: '198.51.100.50', actions: [{ plugin: 'ip-alias', after: ['notify'] }, { plugin: 'notify', after: ['ip-alias'] }] } } },
+    instances: { web: { address: '198.51.100.51', priority: 0, actions: [{ plugin: 'notify', after: ['eip'] }] } },
+    secret: 'env:S',
+  });
+  t.same(p.sort(), [
+    'instances.web.actions[0].after[0]: expected the name of another action of this instance, got "eip" (this instance has no other action)',
+    'instances.web.priority: expected an integer 1..254, got 0',
+    'keepalived.instances.VI_1.actions[0].after: expected no cycle, got ip-alias -> notify -> ip-alias (these actions would wait for each other forever)',
+  ]);
 });
 
 t.test('defaults are applied and durations are in ms', async (t) => {

@@ -5,7 +5,7 @@
  * and failures say what to fix. Also the command runner (real processes): exit status, stderr,
  * abort, timeout, a missing binary.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { fileURLToPath } from 'node:url';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,7 @@ interface StepResult {
   to: string;
   ok: boolean;
   error?: string;
+  durationMs?: number;
 }
 
 /** Runs the plugin's hooks for `steps` inside the host's namespace; returns one result per step. */
@@ -41,7 +42,7 @@ async function runSteps(lab: Lab, host: LabHost, options: Record<string, unknown
  * A directory with an `ip` that logs its arguments (one line per run) and execs the real ip:
  * put it first on PATH to count the processes the plugin starts.
  */
-function countingIp(t: Tap.Test): { path: string; runs: () => string[] } {
+function countingIp(t: Test): { path: string; runs: () => string[] } {
   const realIp = execFileSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).trim();
   const dir = mkdtempSync(join(tmpdir(), 'ipw-ip-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -99,7 +100,7 @@ t.test('IPv6: /128 with nodad', { skip }, async (t) => {
   t.teardown(() => lab.destroy());
   const h = lab.hosts[0]!;
   const [m] = await runSteps(lab, h, {}, '2001:DB8:0::50', ['MASTER']);
-  t.ok(m!.ok, m!.error);
+  t.ok(m!.ok, m!.error ?? 'added');
   const { stdout } = await lab.exec(h, ['ip', '-6', 'addr', 'show', 'dev', 'lo']);
   t.match(stdout, /inet6 2001:db8::50\/128 scope global nodad/, 'canonical address, /128, no duplicate address detection (usable at once)');
   const r = await runSteps(lab, h, {}, '2001:db8::50', ['MASTER', 'BACKUP', 'BACKUP']);
@@ -198,7 +199,7 @@ t.test('garp: neighbours learn the address from gratuitous ARP (arping -U)', { s
   await lab.exec(h1, ['sysctl', '-q', '-w', 'net.ipv4.conf.e0.arp_accept=1']);
   const mac = (JSON.parse((await lab.exec(h0, ['ip', '-j', 'link', 'show', 'e0'])).stdout) as { address: string }[])[0]!.address;
   const [r] = await runSteps(lab, h0, { device: 'e0', garp: true, garpCount: 1 }, '198.51.100.50', ['MASTER']);
-  t.ok(r!.ok, r!.error);
+  t.ok(r!.ok, r!.error ?? 'added and announced');
   t.ok((await addrs(lab, h0, 'e0')).includes('198.51.100.50/32'));
   const { stdout } = await lab.exec(h1, ['ip', 'neigh', 'show', '198.51.100.50', 'dev', 'e0']);
   t.match(stdout, new RegExp(`198\\.51\\.100\\.50 lladdr ${mac}`), `h1 maps the address to h0's MAC ${mac}: ${stdout.trim()}`);

@@ -80,6 +80,10 @@ export class InstanceRunner {
   readonly key: number;
   readonly engine: InstanceEngine;
   private timer: NodeJS.Timeout | undefined;
+  /** Engine time the pending timer fires at (Infinity: none pending). */
+  private armedAt = Infinity;
+  /** This instance's peers as transport keys, cached against the transport's and our peer lists. */
+  private targets: { transportVersion: number; own: Endpoint[]; discovered: readonly Endpoint[] | undefined; keys: string[] } | undefined;
   private checks: CheckRunner;
   private actions: ActionRunner;
   private lastTransition: TransitionRecord | undefined;
@@ -237,6 +241,7 @@ export class InstanceRunner {
     this.feed({ type: 'stop', now: now() });
     this.stopped = true;
     clearTimeout(this.timer);
+    this.armedAt = Infinity;
     await this.election?.stop();
     this.checks.stop();
     await this.actions.close();
@@ -281,13 +286,25 @@ export class InstanceRunner {
     if (!this.stopped) this.arm();
   }
 
+  /**
+   * Keeps one timer at the engine's next wakeup. A wakeup that moved later keeps the earlier timer
+   * (an early tick is harmless: the engine re-evaluates and asks again), so most packets cost no
+   * timer churn.
+   */
   private arm(): void {
-    clearTimeout(this.timer);
     const at = this.engine.nextWakeup();
+    if (at >= this.armedAt) return;
+    clearTimeout(this.timer);
+    this.armedAt = at;
     if (!Number.isFinite(at)) return;
     const delay = Math.max(0, at - now());
-    this.timer = setTimeout(() => this.feed({ type: 'tick', now: now() }), Math.ceil(delay));
+    this.timer = setTimeout(this.onTimer, Math.ceil(delay));
   }
+
+  private readonly onTimer = (): void => {
+    this.armedAt = Infinity;
+    this.feed({ type: 'tick', now: now() });
+  };
 
   private send(to: string, kind: 'advert' | 'probe' | 'probe-reply', nonce: number, goodbye = false): void {
     const view = this.engine.advertView(now());
@@ -301,13 +318,18 @@ export class InstanceRunner {
       nonce,
       ...(view.master && kind === 'advert' && !goodbye ? { master: view.master } : {}),
     };
-    const targets = to === 'all' ? this.peerKeys() : [to];
-    for (const peer of targets) this.transport.send(peer, packet, this.settings.address);
+    if (to === 'all') this.transport.sendToAll(this.peerKeys(), packet, this.settings.address);
+    else this.transport.send(to, packet, this.settings.address);
   }
 
   private peerKeys(): string[] {
+    const discovered = this.discovery?.peers;
+    const c = this.targets;
+    if (c && c.transportVersion === this.transport.peersVersion && c.own === this.settings.peers && c.discovered === discovered) return c.keys;
     const mine = new Set(this.peerEndpoints().map(endpointKey));
-    return this.transport.peerKeys().filter((k) => mine.has(k));
+    const keys = this.transport.peerKeys().filter((k) => mine.has(k));
+    this.targets = { transportVersion: this.transport.peersVersion, own: this.settings.peers, discovered, keys };
+    return keys;
   }
 
   private apply(e: Effect): void {

@@ -65,6 +65,16 @@ export function nicIdFor(nodeId: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+interface PeerSocket {
+  endpoint: Endpoint;
+  socket: dgram.Socket;
+  /** Connected: datagrams go out at once; before that they wait on `ready`. */
+  connected: boolean;
+  ready: Promise<void>;
+  /** One completion callback per peer, not per datagram (a send error, e.g. ECONNREFUSED, lands here). */
+  afterSend: (err: Error | null) => void;
+}
+
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
 }
@@ -72,7 +82,9 @@ export class PortInUseError extends Error {
 export class HeartbeatTransport extends EventEmitter<TransportEvents> {
   readonly counters: TransportCounters = { sent: 0, received: 0, sendErrors: 0, rejected: {} };
   private listener: dgram.Socket | undefined;
-  private readonly peers = new Map<string, { endpoint: Endpoint; socket: dgram.Socket; ready: Promise<void> }>();
+  private readonly peers = new Map<string, PeerSocket>();
+  /** Bumped whenever the peer set changes (callers cache their target lists against it). */
+  peersVersion = 0;
   private readonly byIp = new Map<string, string[]>();
   private readonly replay: ReplayGuard;
   private incarnation = Math.floor(Date.now() / 1000);
@@ -121,16 +133,26 @@ export class HeartbeatTransport extends EventEmitter<TransportEvents> {
     for (const [key, endpoint] of wanted) {
       if (this.peers.has(key)) continue;
       const socket = dgram.createSocket({ type: isIPv6(endpoint.host) ? 'udp6' : 'udp4' });
-      socket.on('error', (err: NodeJS.ErrnoException) => {
+      // the kernel reports a peer's ICMP error once, to the next send or receive on the socket
+      const onError = (err: NodeJS.ErrnoException) => {
+        this.counters.sendErrors++;
         if (err.code === 'ECONNREFUSED') this.emit('unreachable', key);
         else if (err.code !== 'EHOSTUNREACH' && err.code !== 'ENETUNREACH') this.opts.log.debug({ peer: key, err: err.message }, 'peer socket error');
-      });
+      };
+      socket.on('error', onError);
       const bindHost = this.opts.bind.host === '0.0.0.0' || this.opts.bind.host === '::' ? undefined : this.opts.bind.host;
-      const ready = new Promise<void>((resolve) => {
-        socket.bind({ port: 0, ...(bindHost ? { address: bindHost } : {}) }, () => socket.connect(endpoint.port, endpoint.host, () => resolve()));
+      const peer: PeerSocket = { endpoint, socket, connected: false, ready: Promise.resolve(), afterSend: (err) => err && onError(err) };
+      peer.ready = new Promise<void>((resolve) => {
+        socket.bind({ port: 0, ...(bindHost ? { address: bindHost } : {}) }, () =>
+          socket.connect(endpoint.port, endpoint.host, () => {
+            peer.connected = true;
+            resolve();
+          }),
+        );
       });
-      this.peers.set(key, { endpoint, socket, ready });
+      this.peers.set(key, peer);
     }
+    this.peersVersion++;
     this.byIp.clear();
     for (const [key, p] of this.peers) this.byIp.set(p.endpoint.host, [...(this.byIp.get(p.endpoint.host) ?? []), key]);
     for (const [ip, keys] of this.byIp) {
@@ -149,27 +171,31 @@ export class HeartbeatTransport extends EventEmitter<TransportEvents> {
 
   /** Sends a packet (sequence, incarnation, timestamp filled in here) to one peer. */
   send(peer: string, p: Omit<Packet, 'incarnation' | 'sequence' | 'timestamp'>, instanceAddress: string): void {
-    const target = this.peers.get(peer);
-    if (!target) return;
+    this.sendToAll([peer], p, instanceAddress);
+  }
+
+  /**
+   * Sends one packet to several peers: encoded and signed once (one sequence number: replay
+   * protection is per sender, so every receiver still sees it increase), the same bytes to each.
+   */
+  sendToAll(peers: readonly string[], p: Omit<Packet, 'incarnation' | 'sequence' | 'timestamp'>, instanceAddress: string): void {
+    if (peers.length === 0) return;
     let buf: Buffer;
     try {
       buf = this.encode(p, instanceAddress);
     } catch (err) {
       this.counters.sendErrors++;
-      this.opts.log.error({ peer, err: (err as Error).message }, 'cannot encode heartbeat');
+      this.opts.log.error({ peers, err: (err as Error).message }, 'cannot encode heartbeat');
       return;
     }
     if (buf.length === 0) return;
-    target.ready.then(
-      () =>
-        target.socket.send(buf, (err) => {
-          if (err) {
-            this.counters.sendErrors++;
-            if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') this.emit('unreachable', peer);
-          } else this.counters.sent++;
-        }),
-      () => undefined,
-    );
+    for (const peer of peers) {
+      const target = this.peers.get(peer);
+      if (!target) continue;
+      this.counters.sent++;
+      if (target.connected) target.socket.send(buf, target.afterSend);
+      else target.ready.then(() => target.socket.send(buf, target.afterSend), () => undefined);
+    }
   }
 
   private encode(p: Omit<Packet, 'incarnation' | 'sequence' | 'timestamp'>, instanceAddress: string): Buffer {

@@ -5,7 +5,15 @@
  *
  * Rules (the contract, also in ipwarden(8)):
  * - Rank: higher effective priority wins; equal priority: the node id that sorts first wins.
- * - Every node advertises every interval to every peer (backups too: feeds status and vouching).
+ * - Fan-out: the MASTER advertises every interval to every peer. A backup advertises to every
+ *   peer once per fan-out period (every interval when the interval is 1 s or longer, else every
+ *   ceil(1 s / interval) intervals) and, in between, only the best-ranked backup sends its advert,
+ *   to the master alone: that keeps the crash fast path (its advert to a dead daemon bounces) while
+ *   the steady-state traffic grows with N, not N^2. While no master is known, and on every change
+ *   of state or priority, a node advertises to everyone at once; so does a node during its hold-off
+ *   after start, and a node answers an advert from a peer it did not know (or thought dead) with its
+ *   own, so nodes started together learn each other at once. A backup peer is declared dead
+ *   after deadRatio fan-out periods, a master after deadRatio intervals.
  * - A fresh node listens for deadRatio x interval before it claims anything (hold-off), and
  *   never preempts during it.
  * - Master down time = deadRatio x interval + skew; skew = rank among the live backups x step
@@ -75,6 +83,14 @@ interface Confirmation {
 
 export const DEFAULT_PROBE_COUNT = 10;
 
+/** A backup advertises to every peer at least this often (when its interval is shorter). */
+export const BACKUP_FANOUT_MS = 1000;
+
+/** How many advert intervals apart a backup's adverts to every peer are (1 at intervals >= 1 s). */
+export function fanoutRounds(intervalMs: number): number {
+  return Math.max(1, Math.ceil(BACKUP_FANOUT_MS / Math.max(1, intervalMs)));
+}
+
 export function outranks(a: { priority: number; id: string }, b: { priority: number; id: string }): boolean {
   return a.priority > b.priority || (a.priority === b.priority && a.id < b.id);
 }
@@ -96,6 +112,8 @@ export class InstanceEngine {
   private preemptSince: number | undefined;
   private lastReassertAt = -Infinity;
   private nonceSeq = 0;
+  /** Periodic adverts sent so far (selects the fan-out rounds of a backup). */
+  private advertRound = 0;
   private lastTransition: EngineSnapshot['lastTransition'];
 
   constructor(config: EngineConfig) {
@@ -129,6 +147,7 @@ export class InstanceEngine {
     const fx: Effect[] = [];
     const now = input.now;
     if (this.state === 'STOP' && input.type !== 'tick') return fx;
+    const priorityBefore = this.health.priority;
     switch (input.type) {
       case 'start':
         this.start(now, fx);
@@ -136,7 +155,9 @@ export class InstanceEngine {
       case 'tick':
         break;
       case 'packet':
-        this.onPacket(now, input.from, input.packet, input.stateless ?? false, fx);
+        // a packet that changes nothing the rules look at (the same live peer, same state and
+        // priority, no loss being handled) only refreshes the peer record: timers do the rest
+        if (!this.onPacket(now, input.from, input.packet, input.stateless ?? false, fx)) return fx;
         break;
       case 'unreachable':
         this.onUnreachable(now, input.from, fx);
@@ -149,7 +170,6 @@ export class InstanceEngine {
         this.nudge += input.delta;
         this.recomputeHealth();
         fx.push({ type: 'log', level: 'info', msg: `priority nudged to ${this.health.priority}`, data: { basePriority: this.basePriority } });
-        fx.push({ type: 'advert', to: 'all' });
         break;
       case 'maintenance':
         this.maintenance = input.on;
@@ -159,7 +179,14 @@ export class InstanceEngine {
         this.stop(now, fx);
         return fx;
     }
-    if (this.state !== 'STOP' && this.state !== 'INIT') this.evaluate(now, fx);
+    if (this.state !== 'STOP' && this.state !== 'INIT') {
+      const before = fx.length;
+      this.evaluate(now, fx);
+      // peers rank us by priority: tell them at once when it changed (unless evaluate just did)
+      if (this.health.priority !== priorityBefore && !fx.slice(before).some((e) => e.type === 'advert' && e.to === 'all')) {
+        fx.push({ type: 'advert', to: 'all' });
+      }
+    }
     return fx;
   }
 
@@ -245,11 +272,13 @@ export class InstanceEngine {
     this.transition(now, 'STOP', 'shutting down', fx, 'shutdown');
   }
 
-  private onPacket(now: number, from: PeerRef, pkt: Packet, stateless: boolean, fx: Effect[]): void {
+  /** Records a packet; false when nothing the election rules look at changed (no evaluation needed). */
+  private onPacket(now: number, from: PeerRef, pkt: Packet, stateless: boolean, fx: Effect[]): boolean {
     if (pkt.nodeId === this.config.nodeId) {
       fx.push({ type: 'log', level: 'warn', msg: `received a packet carrying our own node id "${pkt.nodeId}" from ${from}: node ids must be unique` });
-      return;
+      return false;
     }
+    const busy = this.loss !== undefined || this.confirming !== undefined || this.preemptSince !== undefined;
     if (pkt.kind === 'probe') {
       fx.push({ type: 'probe-reply', to: from, nonce: pkt.nonce });
       // a probe also tells us the sender is alive; fall through to record it
@@ -273,6 +302,8 @@ export class InstanceEngine {
       fx.push({ type: 'log', level: 'info', msg: `peer ${pkt.nodeId} seen at ${from}`, data: { peer: pkt.nodeId, priority: pkt.priority, state: pkt.state } });
     }
     const wasMaster = this.isMaster(peer);
+    const unchanged =
+      wasAlive && !goodbye && peer.state === pkt.state && peer.priority === pkt.priority && peer.stateless === stateless && peer.address === from;
     peer.address = from;
     peer.lastSeen = now;
     peer.incarnation = pkt.incarnation;
@@ -285,8 +316,11 @@ export class InstanceEngine {
       else delete peer.master;
     }
     peer.alive = !goodbye;
-    if (!wasAlive && peer.alive && this.peers.size > 0) {
+    if (!wasAlive && peer.alive) {
       fx.push({ type: 'log', level: 'debug', msg: `peer ${peer.id} alive`, data: { peer: peer.id } });
+      // a peer we did not know (or thought dead) may not know us either, e.g. it missed our
+      // start-up adverts while its socket was not open yet: tell it now rather than at our next fan-out
+      if (this.state !== 'INIT' && pkt.kind === 'advert') fx.push({ type: 'advert', to: from });
     }
 
     if (this.confirming && pkt.nodeId === this.loss?.masterId) {
@@ -302,7 +336,7 @@ export class InstanceEngine {
       this.loss = { since: now, confirmed: true, masterId: peer.id, masterAddress: from, why };
       this.confirming = undefined;
     }
-    if (goodbye) return;
+    if (goodbye) return true;
 
     if (this.state === 'MASTER' && this.isMaster(peer)) {
       if (outranks(peer, { priority: this.health.priority, id: this.config.nodeId })) {
@@ -315,7 +349,9 @@ export class InstanceEngine {
       } else {
         fx.push({ type: 'advert', to: from });
       }
+      return true;
     }
+    return !unchanged || busy;
   }
 
   private onUnreachable(now: number, from: PeerRef, fx: Effect[]): void {
@@ -340,8 +376,11 @@ export class InstanceEngine {
 
   // ------------------------------------------------------------------ evaluation
 
+  /** Silence after which a peer is dead: deadRatio of its advert period (a backup's is its fan-out period). */
   private peerDeadMs(p: PeerRecord): number {
-    return this.config.deadRatio * Math.max(p.intervalMs, this.config.intervalMs);
+    const interval = Math.max(p.intervalMs, this.config.intervalMs);
+    const period = p.stateless || p.state === 'MASTER' ? interval : interval * fanoutRounds(interval);
+    return this.config.deadRatio * period;
   }
 
   /** exoip peers carry no state: the best-ranked live node is taken as their master. */
@@ -415,9 +454,29 @@ export class InstanceEngine {
     }
     // 3. periodic advert
     if (now >= this.nextAdvertAt) {
-      fx.push({ type: 'advert', to: 'all' });
+      const to = this.periodicAdvertTarget(now);
+      if (to !== undefined) fx.push({ type: 'advert', to });
       this.nextAdvertAt = now + this.config.intervalMs;
     }
+  }
+
+  /** Who gets this round's periodic advert (see "Fan-out" at the top); undefined: nobody. */
+  private periodicAdvertTarget(now: number): 'all' | PeerRef | undefined {
+    const round = this.advertRound++;
+    if (this.state === 'MASTER') return 'all';
+    if (now <= this.holdOffUntil) return 'all'; // just started: make sure every peer learns about us
+    const master = this.liveMaster();
+    if (!master || round % fanoutRounds(this.config.intervalMs) === 0) return 'all';
+    for (const p of this.peers.values()) if (p.stateless) return 'all'; // exoip peers expect every interval
+    return this.isBestBackup(master) ? master.address : undefined;
+  }
+
+  /** No live candidate other than `master` outranks this node. */
+  private isBestBackup(master: PeerRecord): boolean {
+    if (this.health.fault) return false;
+    const me = { id: this.config.nodeId, priority: this.health.priority };
+    for (const p of this.eligible()) if (p.id !== master.id && outranks(p, me)) return false;
+    return true;
   }
 
   private evaluateBackup(now: number, fx: Effect[]): void {
@@ -531,6 +590,7 @@ export class InstanceEngine {
     this.lastTransition = { from, to, reason, at: now };
     if (to !== 'BACKUP') this.confirming = undefined;
     fx.push({ type: 'transition', from, to, reason, cause, priority: this.health.priority });
-    if (to === 'FAULT' || (from === 'MASTER' && to === 'BACKUP')) fx.push({ type: 'advert', to: 'all' });
+    // every state change is news to every peer (BACKUP after INIT is sent by the first periodic advert)
+    if (from !== 'INIT' && to !== 'MASTER' && to !== 'STOP') fx.push({ type: 'advert', to: 'all' });
   }
 }

@@ -144,7 +144,10 @@ function idBytes(id: string, field: string): Buffer {
  * `master.heardAgoMs` saturates at 2^32-1; every other field out of range throws a RangeError naming it.
  */
 export function encodePacket(p: Packet, key: HeartbeatKey): Buffer {
-  validateKeys([key], 'key');
+  if (!checkedKeys.has(key)) {
+    validateKeys([key], 'key');
+    checkedKeys.add(key);
+  }
   const kind = KIND_CODES.get(p.kind);
   if (kind === undefined) throw new RangeError(`packet.kind: unknown kind ${JSON.stringify(p.kind)}`);
   const state = STATE_CODES.get(p.state);
@@ -189,6 +192,9 @@ export function encodePacket(p: Packet, key: HeartbeatKey): Buffer {
   tagOf(key.key, buf.subarray(0, off)).copy(buf, off);
   return buf;
 }
+
+/** Signing keys already validated (a key object is never mutated after its keyring is built). */
+const checkedKeys = new WeakSet<HeartbeatKey>();
 
 type Layout =
   | { ok: true; vouch?: { heardAgoMs: number; idStart: number; idEnd: number }; nodeStart: number; bodyEnd: number }

@@ -54,6 +54,9 @@ export class Cluster {
   readonly reasserts: { node: string; at: number; reason: string }[] = [];
   readonly peerDeaths: { node: string; peer: string; at: number; reason: string }[] = [];
   drop: DropRule | undefined;
+  /** Datagrams each node has put on the wire / had delivered (heartbeats, probes, replies). */
+  readonly sent = new Map<string, number>();
+  readonly received = new Map<string, number>();
   /** Pairs that cannot talk (partition), as "a|b" both ways. */
   private readonly cut = new Set<string>();
   private queue: Pending[] = [];
@@ -154,6 +157,7 @@ export class Cluster {
         if (d.input.type === 'refused') {
           if (n.status === 'up') this.apply(n, { type: 'unreachable', now: this.now, from: d.input.target });
         } else if (n.status === 'up') {
+          this.received.set(n.id, (this.received.get(n.id) ?? 0) + 1);
           this.apply(n, { ...d.input, now: this.now } as EngineInput);
         } else if (n.status === 'crashed') {
           // the host answers with ICMP port unreachable
@@ -199,6 +203,7 @@ export class Cluster {
 
   private send(n: Node, to: string, pkt: Packet): void {
     if (to === n.id) return;
+    this.sent.set(n.id, (this.sent.get(n.id) ?? 0) + 1);
     const target = this.nodes.get(to);
     if (!target || target.status === 'dark') return;
     if (this.cut.has(`${n.id}|${to}`)) return;
@@ -235,6 +240,12 @@ export class Cluster {
           break;
       }
     }
+  }
+
+  /** Zeroes the datagram counters. */
+  resetCounters(): void {
+    this.sent.clear();
+    this.received.clear();
   }
 
   /** Transitions after `since` into `to` (optionally for one node). */

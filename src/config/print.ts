@@ -49,7 +49,15 @@ function printableCheck(c: CheckEntryConfig): Record<string, unknown> {
 }
 
 function printableAction(a: ActionEntryConfig): Record<string, unknown> {
-  return { plugin: a.plugin, name: a.name, timeout: durationText(a.timeout), retries: a.retries, required: a.required, ...a.options };
+  return {
+    plugin: a.plugin,
+    name: a.name,
+    timeout: durationText(a.timeout),
+    retries: a.retries,
+    required: a.required,
+    ...(a.after.length ? { after: a.after } : {}),
+    ...a.options,
+  };
 }
 
 /** `election:` as written (only the keys set; ttl back to text); secrets redacted by key name. */

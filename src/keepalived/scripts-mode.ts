@@ -8,7 +8,7 @@
  *      one is registered already: then it is stale and exits without acting;
  *   2. waits for the instance's run lock (one run at a time); if a newer invocation registers
  *      meanwhile, it gives up (the newer one will act);
- *   3. runs the actions with the ActionRunner (config order, timeouts, retries; from = the state of
+ *   3. runs the actions with the ActionRunner (concurrently, ordered by `after:`; timeouts, retries; from = the state of
  *      the last run that succeeded, to = its own; from = to = MASTER is a re-claim, as for
  *      notify_master_rx_lower_pri); a newer invocation registering during the run aborts it;
  *   4. records what it applied and releases the lock.

@@ -36,6 +36,7 @@ instances:
         apiSecret: ${LITERALS[2]}
         timeout: 1m
       - plugin: webhook
+        after: [exoscale-eip]
         auth: { token: ${LITERALS[5]}, user: ops }
         credentials: file:/etc/ipwarden/creds
 keepalived:
@@ -67,6 +68,7 @@ t.test('print: defaults, durations as strings, secrets redacted', async (t) => {
   });
   t.same(web.actions[0], { plugin: 'exoscale-eip', name: 'exoscale-eip', timeout: '1m', retries: 2, required: false, apiKey: 'env:EXO_KEY', apiSecret: '[redacted]' });
   t.same(web.actions[1].auth, { token: '[redacted]', user: 'ops' });
+  t.same(web.actions[1].after, ['exoscale-eip'], 'the ordering key is printed');
   t.equal(web.actions[1].credentials, 'file:/etc/ipwarden/creds');
   t.equal(p.keepalived.instances.VI_1.actions[0].clientSecret, 'credential:notify', 'references are shown as written');
 
@@ -84,7 +86,7 @@ t.test('printed YAML and JSON load back to the same config', async (t) => {
   writeFileSync(
     join(dir, 'config.yaml'),
     'node: { bind: "[::]:12345" }\nsecret: env:K\nclockSkew: 90s\nplugins: [./x.mjs]\ninstances:\n  web:\n    address: 2001:db8::50\n    interval: 1.5s\n    peers: ["[2001:db8::11]:12345"]\n' +
-      '    checks: [{ plugin: tcp, port: 80, timeout: 300ms, initialState: ok }]\n    actions: [{ plugin: exoscale-eip, apiSecret: env:S, retries: 0 }]\n',
+      '    checks: [{ plugin: tcp, port: 80, timeout: 300ms, initialState: ok }]\n    actions: [{ plugin: exoscale-eip, apiSecret: env:S, retries: 0 }, { plugin: notify, script: /bin/true, after: [exoscale-eip] }]\n',
   );
   const original = await loadConfig({ cwd: dir, file: 'config.yaml', env: {} });
   writeFileSync(join(dir, 'printed.yaml'), printConfig(original, 'yaml', { hostname: 'lb7' }));

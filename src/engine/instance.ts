@@ -111,6 +111,7 @@ export class InstanceEngine {
   private vouchedUntil = 0;
   private preemptSince: number | undefined;
   private lastReassertAt = -Infinity;
+  private lastReturnReassertAt = -Infinity;
   private nonceSeq = 0;
   /** Periodic adverts sent so far (selects the fan-out rounds of a backup). */
   private advertRound = 0;
@@ -285,6 +286,8 @@ export class InstanceEngine {
     }
     let peer = this.peers.get(pkt.nodeId);
     const wasAlive = peer?.alive ?? false;
+    /** A known peer heard again without a restart in between: we were apart (partition, loss). */
+    const returned = peer !== undefined && !wasAlive && peer.incarnation === pkt.incarnation;
     const goodbye = pkt.kind === 'advert' && (pkt.priority === 0 || pkt.state === 'STOP');
     if (!peer) {
       peer = {
@@ -321,6 +324,15 @@ export class InstanceEngine {
       // a peer we did not know (or thought dead) may not know us either, e.g. it missed our
       // start-up adverts while its socket was not open yet: tell it now rather than at our next fan-out
       if (this.state !== 'INIT' && pkt.kind === 'advert') fx.push({ type: 'advert', to: from });
+      // while we were apart it may have been MASTER on its side and moved external state (the EIP)
+      // to itself, then yielded on hearing us before we heard its MASTER adverts: re-claim it
+      // (at most once per backup dead time: under heavy loss backups are declared dead and come back)
+      const period = this.config.intervalMs * fanoutRounds(this.config.intervalMs);
+      if (returned && !goodbye && this.state === 'MASTER' && now - this.lastReturnReassertAt >= this.config.deadRatio * period) {
+        this.lastReturnReassertAt = now;
+        this.lastReassertAt = now;
+        fx.push({ type: 'reassert', reason: `peer ${peer.id} is back after a separation (it may have held the address meanwhile)`, priority: this.health.priority });
+      }
     }
 
     if (this.confirming && pkt.nodeId === this.loss?.masterId) {

@@ -374,3 +374,34 @@ t.test('stop before start and packets from our own id are harmless', async (t) =
   t.ok(fx.some((f) => f.type === 'log' && f.level === 'warn'));
   t.equal(e.currentState, 'BACKUP');
 });
+
+t.test('heal where the master misses the other side\'s MASTER adverts: it still re-claims (reassert)', async (t) => {
+  const c = threeNodes();
+  c.start();
+  c.run(10 * I);
+  c.partition('lb1', 'lb2');
+  c.partition('lb1', 'lb3');
+  c.run(10 * I);
+  t.same(c.masters().sort(), ['lb1', 'lb2'], 'both sides elect a master');
+  c.heal();
+  const healed = c.now;
+  // lb1 hears nothing from lb2 while lb2 still claims MASTER; lb2 hears lb1 and yields
+  c.drop = ({ from, to }) => from === 'lb2' && to === 'lb1' && c.state('lb2') === 'MASTER';
+  c.run(5 * I);
+  t.same(c.masters(), ['lb1']);
+  t.equal(c.into('BACKUP', healed, 'lb2').length, 1, 'lb2 yielded');
+  t.ok(c.reasserts.some((r) => r.node === 'lb1' && r.at >= healed && /is back after a separation/.test(r.reason)), 'lb1 re-ran its MASTER actions when the other side came back');
+});
+
+t.test('a restarted peer (new incarnation) does not trigger a reassert', async (t) => {
+  const c = threeNodes();
+  c.start();
+  c.run(10 * I);
+  const since = c.now;
+  c.stop('lb3');
+  c.run(5 * I);
+  c.restart('lb3');
+  c.run(10 * I);
+  t.same(c.masters(), ['lb1']);
+  t.equal(c.reasserts.filter((r) => r.at >= since).length, 0);
+});

@@ -4,7 +4,7 @@
  */
 import { loadConfig, type LoadConfigOptions } from '../config/load.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve.js';
-import { loadPlugins } from '../plugins/loader.js';
+import { builtinPluginNames, loadPlugins, pluginNamesIn } from '../plugins/loader.js';
 import type { DaemonSettings } from '../daemon/daemon.js';
 import type { InstanceSettings } from '../daemon/instance-runner.js';
 
@@ -15,7 +15,11 @@ export interface Runtime {
 
 export async function loadRuntime(opts: LoadConfigOptions): Promise<Runtime> {
   const loaded = await loadConfig(opts);
-  const registry = await loadPlugins(loaded.config.plugins, loaded.baseDir);
+  // only the built-ins the config uses, when it names nothing else (otherwise all, for the errors)
+  const used = pluginNamesIn(loaded.config);
+  const builtins = new Set(builtinPluginNames());
+  const onlyBuiltins = loaded.config.plugins.length === 0 && [...used].every((n) => builtins.has(n));
+  const registry = await loadPlugins(loaded.config.plugins, loaded.baseDir, onlyBuiltins ? used : undefined);
   const resolved = resolveConfig(loaded, { registry, ...(opts.env ? { env: opts.env } : {}) });
   return { resolved, settings: toDaemonSettings(resolved) };
 }

@@ -63,6 +63,21 @@ function builtinEntries(): { name: string; url: string }[] {
   return out;
 }
 
+/** Every `plugin:` name a configuration refers to (checks, actions, discovery, at any depth). */
+export function pluginNamesIn(config: unknown): Set<string> {
+  const names = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (typeof o.plugin === 'string') names.add(o.plugin);
+      Object.values(o).forEach(walk);
+    }
+  };
+  walk(config);
+  return names;
+}
+
 /** Resolves a `plugins:` entry to an importable URL. */
 export function resolvePluginSpec(spec: string, baseDir: string): string {
   if (spec.startsWith('.') || isAbsolute(spec)) {
@@ -84,10 +99,23 @@ function register(reg: PluginRegistry, plugin: Plugin, label: string): void {
   map.set(plugin.name, plugin);
 }
 
-/** Loads the built-ins plus the extra modules named in the config. */
-export async function loadPlugins(specs: readonly string[] = [], baseDir = process.cwd()): Promise<PluginRegistry> {
+/** Names of the built-in plugins (their folder names), without loading them. */
+export function builtinPluginNames(): string[] {
+  return builtinEntries().map((e) => e.name);
+}
+
+/**
+ * Loads the built-ins plus the extra modules named in the config. `only`: load just these
+ * built-ins (a daemon loads what its config uses: each unused plugin's module graph is memory
+ * it would carry for its whole life); callers pass it only when every name is a known built-in,
+ * so "unknown plugin" errors still see every plugin.
+ */
+export async function loadPlugins(specs: readonly string[] = [], baseDir = process.cwd(), only?: ReadonlySet<string>): Promise<PluginRegistry> {
   const reg: PluginRegistry = { checks: new Map(), actions: new Map(), discovery: new Map() };
-  for (const { name, url } of builtinEntries()) register(reg, await importPlugin(url, `built-in plugin ${name}`), `built-in plugin ${name}`);
+  for (const { name, url } of builtinEntries()) {
+    if (only && !only.has(name)) continue;
+    register(reg, await importPlugin(url, `built-in plugin ${name}`), `built-in plugin ${name}`);
+  }
   for (const [i, spec] of specs.entries()) {
     const label = `plugins[${i}] "${spec}"`;
     register(reg, await importPlugin(resolvePluginSpec(spec, baseDir), label), label);

@@ -3,13 +3,22 @@
  * setpgid(0, 0) in the child so a kill reaches the script's children too): user lookup, group
  * kill, and one run with an abort signal (SIGTERM to the group, SIGKILL `graceMs` later).
  *
- * Shared by the exec check (plugins/exec) and the notify action (plugins/notify). Built on
- * node:child_process rather than execa: these run inside the daemon (a notify script on the
- * failover path), where execa's module graph would cost about 6 MB of RSS and its first import
- * 70+ ms.
+ * Shared by the exec check (plugins/exec) and the notify action (plugins/notify), built on execa.
+ * execa is imported on first use, not with this module: the built-in plugins are loaded by every
+ * daemon whose config names them, and a daemon that runs no scripts should not carry execa's module
+ * graph (about 6 MB of RSS, issue 7). Plugins that run scripts call `loadScriptRunner()` when they
+ * are set up, so the import (70+ ms) never lands on a failover's first notify.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
+
+type Execa = typeof import('execa').execa;
+let execaLoading: Promise<Execa> | undefined;
+
+/** Loads execa once (plugins that run scripts call this at setup; every run awaits it). */
+export function loadScriptRunner(): Promise<Execa> {
+  execaLoading ??= import('execa').then((m) => m.execa);
+  return execaLoading;
+}
 
 /** Time between SIGTERM and SIGKILL to the process group when a run is aborted. */
 export const KILL_GRACE_MS = 500;
@@ -30,13 +39,10 @@ export interface Account {
 /** Looks a user up with getent (covers NSS); a bare uid unknown to it runs with gid = uid. */
 export async function lookupUser(user: string | number): Promise<Account> {
   const key = String(user);
-  const stdout = await new Promise<string>((resolve, reject) => {
-    execFile('getent', ['passwd', key], { encoding: 'utf8', timeout: GETENT_TIMEOUT_MS }, (err, out) => {
-      if (err?.killed) reject(new Error(`getent passwd ${key}: no answer within ${GETENT_TIMEOUT_MS / 1000} s (NSS)`));
-      else resolve(err ? '' : out);
-    });
-  });
-  const fields = stdout ? stdout.split('\n')[0]!.split(':') : [];
+  const execa = await loadScriptRunner();
+  const r = await execa('getent', ['passwd', key], { reject: false, stdin: 'ignore', timeout: GETENT_TIMEOUT_MS });
+  if (r.timedOut) throw new Error(`getent passwd ${key}: no answer within ${GETENT_TIMEOUT_MS / 1000} s (NSS)`);
+  const fields = r.exitCode === 0 ? String(r.stdout).split('\n')[0]!.split(':') : [];
   if (fields.length >= 6) {
     return { name: fields[0]!, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5]! };
   }
@@ -90,66 +96,6 @@ function lastLine(text: string | undefined): string {
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 
-
-/** How a child ended, as node:child_process tells it. */
-interface ChildEnd {
-  exitCode?: number;
-  signal?: NodeJS.Signals;
-  /** The spawn failed (ENOENT, EACCES, EPERM for uid/gid...). */
-  error?: NodeJS.ErrnoException;
-  /** stdout and stderr interleaved, at most maxOutput bytes. */
-  output: string;
-  overflow: boolean;
-}
-
-/**
- * Waits for `child` to end and for its output; output still held open by a leftover process after
- * the child exited is read for OUTPUT_LINGER_MS more, then dropped. Output past `maxOutput` bytes
- * calls `onOverflow` once and is discarded.
- */
-function awaitChild(child: ChildProcess, maxOutput: number, onOverflow: () => void): Promise<ChildEnd> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let overflow = false;
-  const onData = (chunk: Buffer) => {
-    if (overflow) return;
-    if (size + chunk.length > maxOutput) {
-      chunks.push(chunk.subarray(0, maxOutput - size));
-      size = maxOutput;
-      overflow = true;
-      onOverflow();
-      return;
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  return new Promise((resolve) => {
-    let settled = false;
-    const settle = (end: Omit<ChildEnd, 'output' | 'overflow'>) => {
-      if (settled) return;
-      settled = true;
-      resolve({ ...end, output: Buffer.concat(chunks).toString('utf8'), overflow });
-    };
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      settle({ error });
-    });
-    child.once('exit', () => {
-      setTimeout(() => {
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-      }, OUTPUT_LINGER_MS).unref();
-    });
-    // 'close': exited and both pipes closed (by the command's end, or by the linger timer above).
-    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-      settle(code !== null ? { exitCode: code } : signal ? { signal } : {});
-    });
-  });
-}
-
 /**
  * Runs argv (no shell) in a new process group with stdin from /dev/null; resolves with the
  * outcome, never rejects for the command's own failure.
@@ -159,56 +105,57 @@ export async function runInProcessGroup(argv: readonly string[], opts: GroupRunO
   const label = basename(file);
   const { signal } = opts;
   if (signal.aborted) return { ok: false, detail: `${label}: not started (${abortText(signal)})`, killedFor: abortText(signal) };
-  const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };
+  const env: Record<string, string> = { ...(opts.env ?? {}) };
   if (opts.account) Object.assign(env, { HOME: opts.account.home, USER: opts.account.name, LOGNAME: opts.account.name });
   const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
   const graceMs = opts.graceMs ?? KILL_GRACE_MS;
 
-  let child: ChildProcess;
-  try {
-    // detached: setsid() in the child, so its pid is the pgid of everything it starts.
-    child = spawn(file, args, {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env,
-      ...(opts.account ? { uid: opts.account.uid, gid: opts.account.gid } : {}),
-    });
-  } catch (err) {
-    return { ok: false, detail: `${label}: ${lastLine((err as Error).message) || 'failed to run'}` };
-  }
-  const pid = child.pid;
+  const execa = await loadScriptRunner();
+  if (signal.aborted) return { ok: false, detail: `${label}: not started (${abortText(signal)})`, killedFor: abortText(signal) };
+  const sub = execa(file, args, {
+    detached: true,
+    reject: false,
+    stdin: 'ignore',
+    all: true,
+    maxBuffer: maxOutput,
+    env,
+    extendEnv: true,
+    ...(opts.account ? { uid: opts.account.uid, gid: opts.account.gid } : {}),
+  });
+  const pid = sub.pid;
   let killedFor: string | undefined;
   let grace: NodeJS.Timeout | undefined;
-  const killTree = (why: string) => {
+  const onAbort = () => {
     if (pid === undefined || killedFor) return;
-    killedFor = why;
+    killedFor = abortText(signal);
     killGroup(pid, 'SIGTERM');
     grace = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
     grace.unref();
   };
-  const onAbort = () => killTree(abortText(signal));
   signal.addEventListener('abort', onAbort, { once: true });
-  child.once('exit', () => {
+  const closeOutput = () => {
+    sub.stdout?.destroy();
+    sub.stderr?.destroy();
+  };
+  sub.once('exit', () => {
     if (pid !== undefined && !killedFor && opts.killLeftovers) killGroup(pid, 'SIGKILL');
+    setTimeout(closeOutput, OUTPUT_LINGER_MS).unref();
   });
-  const tooMuch = `more than ${maxOutput} bytes of output`;
-  const r = await awaitChild(child, maxOutput, () => killTree(tooMuch));
+  const r = await sub;
   signal.removeEventListener('abort', onAbort);
   if (killedFor && pid !== undefined) {
     killGroup(pid, 'SIGKILL');
     if (grace) clearTimeout(grace);
-    if (killedFor === tooMuch) return { ok: false, detail: `${label}: ${tooMuch}` };
     return { ok: false, detail: `${label}: killed with its process group (${killedFor})`, killedFor };
   }
-  if (r.error) {
-    if (r.error.code === 'ENOENT') return { ok: false, detail: `${file}: command not found` };
-    if (r.error.code === 'EACCES') return { ok: false, detail: `${file}: permission denied (not executable?)` };
-    return { ok: false, detail: `${label}: ${lastLine(r.error.message) || 'failed to run'}` };
-  }
-  const out = lastLine(r.output);
+  const out = lastLine(typeof r.all === 'string' ? r.all : undefined);
   const tail = out ? `: ${out}` : '';
   if (r.exitCode === 0) return { ok: true, detail: `${label} exit 0${tail}`, exitCode: 0 };
   if (r.exitCode !== undefined) return { ok: false, detail: `${label} exit ${r.exitCode}${tail}`, exitCode: r.exitCode };
   if (r.signal) return { ok: false, detail: `${label} killed by ${r.signal}${tail}` };
-  return { ok: false, detail: `${label}: failed to run` };
+  const code = (r as { code?: string }).code;
+  if (code === 'ENOENT') return { ok: false, detail: `${file}: command not found` };
+  if (code === 'EACCES') return { ok: false, detail: `${file}: permission denied (not executable?)` };
+  if (r.isMaxBuffer) return { ok: false, detail: `${label}: more than ${maxOutput} bytes of output` };
+  return { ok: false, detail: `${label}: ${lastLine(r.shortMessage) || 'failed to run'}` };
 }

@@ -2,9 +2,9 @@
  * The daemon's module graph: modules cannot be unloaded, so every package `ipwarden run` imports
  * stays in its RSS for good (issue 7: < 60 MB per node). A real daemon, started through the built
  * CLI the way LocalCluster starts it, preloaded with test/lib/module-log.mjs, must not load execa,
- * prom-client or etcd3 while nothing in its config needs them, even with an exec check running and
- * a notify script run at its MASTER transition (both fork through node:child_process); with
- * `metrics:` it loads prom-client, which shows the log sees what a daemon loads.
+ * prom-client, etcd3 or the built-in plugins its config does not name while nothing needs them;
+ * with an exec check and a notify script it loads execa (the script runner), and with `metrics:`
+ * prom-client, which also shows the log sees what a daemon loads.
  */
 import t, { type Test } from 'tap';
 import net from 'node:net';
@@ -42,7 +42,12 @@ async function freeTcpPort(host: string): Promise<number> {
  * Starts one daemon (its peer stays down, so it becomes MASTER) with an exec check and a notify
  * action, waits until both have run, and returns the packages it loaded.
  */
-async function daemonPackages(t: Test, extras: Record<string, unknown> = {}, whileRunning?: () => Promise<void>): Promise<Set<string>> {
+async function daemonPackages(
+  t: Test,
+  extras: Record<string, unknown> = {},
+  whileRunning?: () => Promise<void>,
+  scripts = true,
+): Promise<{ pkgs: Set<string>; plugins: Set<string> }> {
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-modgraph-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const log = join(dir, 'modules.log');
@@ -52,10 +57,13 @@ async function daemonPackages(t: Test, extras: Record<string, unknown> = {}, whi
     nodes: 2,
     intervalMs: 100,
     firstHost: 91,
-    instanceExtras: () => ({
-      checks: [{ plugin: 'exec', name: 'probe', command: `sh -c 'echo ok >> ${checked}'`, interval: '100ms' }],
-      actions: [{ plugin: 'notify', notifyMaster: `sh -c 'echo master > ${notified}'` }],
-    }),
+    instanceExtras: () =>
+      scripts
+        ? {
+            checks: [{ plugin: 'exec', name: 'probe', command: `sh -c 'echo ok >> ${checked}'`, interval: '100ms' }],
+            actions: [{ plugin: 'notify', notifyMaster: `sh -c 'echo master > ${notified}'` }],
+          }
+        : {},
     nodeExtras: () => extras,
     spawner: (_i, argv, fd) =>
       spawn(argv[0]!, ['--import', HOOK, ...argv.slice(1)], { stdio: ['ignore', fd, fd], env: { ...process.env, IPWARDEN_MODULE_LOG: log } }),
@@ -64,16 +72,21 @@ async function daemonPackages(t: Test, extras: Record<string, unknown> = {}, whi
   await c.prepare();
   const node = c.nodes[0]!;
   await c.start(node);
-  await c.waitFor('MASTER, notify script run, exec check run 3 times', 10_000, async () =>
-    existsSync(notified) && existsSync(checked) && readFileSync(checked, 'utf8').split('\n').length > 3 ? true : undefined,
-  );
+  if (scripts) {
+    await c.waitFor('MASTER, notify script run, exec check run 3 times', 10_000, async () =>
+      existsSync(notified) && existsSync(checked) && readFileSync(checked, 'utf8').split('\n').length > 3 ? true : undefined,
+    );
+  } else {
+    await c.waitFor('MASTER', 10_000, async () => ((await c.masters()).length === 1 ? true : undefined));
+  }
   t.same(await c.masters(), ['lab1'], 'the daemon is MASTER');
   await sleep(300);
   await whileRunning?.();
   const pkgs = packagesIn(log);
+  const plugins = new Set([...readFileSync(log, 'utf8').matchAll(/\/plugins\/([a-z0-9-]+)\/index\.[jt]s/g)].map((m) => m[1]!));
   await c.kill(node, 'SIGTERM');
-  t.comment(`packages loaded: ${[...pkgs].sort().join(' ')}`);
-  return pkgs;
+  t.comment(`packages loaded: ${[...pkgs].sort().join(' ')}; built-in plugins: ${[...plugins].sort().join(' ')}`);
+  return { pkgs, plugins };
 }
 
 t.test('the log sees a package an ES module imports', async (t) => {
@@ -93,18 +106,31 @@ t.test('the log sees a package an ES module imports', async (t) => {
   t.ok(pkgs.has('bintrees'), "prom-client's own require()s seen");
 });
 
-t.test('steady state without metrics: no execa, prom-client or etcd3', async (t) => {
-  const pkgs = await daemonPackages(t);
+t.test('no scripts, no metrics: no execa, prom-client or etcd3, no unused built-in plugin', async (t) => {
+  const { pkgs, plugins } = await daemonPackages(t, {}, undefined, false);
   t.ok(pkgs.has('pino') && pkgs.has('zod'), 'the log saw the daemon load pino and zod');
   for (const p of HEAVY) t.notOk(pkgs.has(p), `${p} not loaded`);
+  t.same([...plugins], [], 'no built-in plugin loaded (the config names none)');
+});
+
+t.test('an exec check and a notify script: execa (the script runner) and just those two plugins', async (t) => {
+  const { pkgs, plugins } = await daemonPackages(t);
+  t.ok(pkgs.has('execa'), 'execa loaded');
+  for (const p of HEAVY.filter((h) => h !== 'execa')) t.notOk(pkgs.has(p), `${p} not loaded`);
+  t.same([...plugins].sort(), ['exec', 'notify'], 'only the plugins the config names');
 });
 
 t.test('with metrics configured, prom-client is loaded (and still no execa)', async (t) => {
   const port = await freeTcpPort('127.0.0.91');
-  const pkgs = await daemonPackages(t, { metrics: { listen: `127.0.0.91:${port}` } }, async () => {
-    const text = await (await fetch(`http://127.0.0.91:${port}/metrics`)).text();
-    t.match(text, /^ipwarden_instance_state\{instance="lab",state="MASTER"\} 1$/m, 'metrics served');
-  });
+  const { pkgs } = await daemonPackages(
+    t,
+    { metrics: { listen: `127.0.0.91:${port}` } },
+    async () => {
+      const text = await (await fetch(`http://127.0.0.91:${port}/metrics`)).text();
+      t.match(text, /^ipwarden_instance_state\{instance="lab",state="MASTER"\} 1$/m, 'metrics served');
+    },
+    false,
+  );
   t.ok(pkgs.has('prom-client'), 'prom-client loaded for metrics:');
   t.notOk(pkgs.has('execa'), 'execa not loaded');
 });

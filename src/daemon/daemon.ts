@@ -40,6 +40,8 @@ export class Daemon {
   private transport: HeartbeatTransport;
   private control: ControlServer | undefined;
   private readonly runners = new Map<string, InstanceRunner>();
+  /** Instance key -> address, for the transport's per-datagram lookup (rebuilt when runners change). */
+  private instanceIndex: Map<number, string> | undefined;
   private readonly startedAt = new Date();
   private settings: DaemonSettings;
   private stopping: Promise<void> | undefined;
@@ -70,7 +72,7 @@ export class Daemon {
       replayWindowMs: s.replayWindowMs,
       log: this.log,
       nodeId: s.nodeId,
-      instances: () => new Map([...this.runners.values()].map((r) => [r.key, r.settings.address])),
+      instances: () => (this.instanceIndex ??= new Map([...this.runners.values()].map((r) => [r.key, r.settings.address]))),
     });
     t.on('packet', (inbound) => {
       for (const r of this.runners.values()) if (r.key === inbound.packet.instanceKey) r.onPacket(inbound);
@@ -136,6 +138,7 @@ export class Daemon {
       onPeersChanged: () => this.transport.setPeers(this.allPeers(this.settings.instances)),
     });
     this.runners.set(inst.name, r);
+    this.instanceIndex = undefined;
     await r.start(this.maintenance.has(inst.name));
   }
 
@@ -260,6 +263,7 @@ export class Daemon {
       if (!n || RESTART_KEYS.some((k) => n[k] !== r.settings[k]) || electionIdentity(n.election) !== electionIdentity(r.settings.election)) {
         await r.stop();
         this.runners.delete(name);
+        this.instanceIndex = undefined;
         this.log.info({ instance: name }, n ? 'instance restarted (address, timers or election changed)' : 'instance removed');
       }
     }

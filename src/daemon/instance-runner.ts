@@ -297,8 +297,10 @@ export class InstanceRunner {
     clearTimeout(this.timer);
     this.armedAt = at;
     if (!Number.isFinite(at)) return;
+    // +1 ms: libuv measures timeouts from its cached loop time, which may trail performance.now();
+    // a timer that fires a fraction of a millisecond before the deadline is a wasted wakeup
     const delay = Math.max(0, at - now());
-    this.timer = setTimeout(this.onTimer, Math.ceil(delay));
+    this.timer = setTimeout(this.onTimer, Math.ceil(delay) + 1);
   }
 
   private readonly onTimer = (): void => {

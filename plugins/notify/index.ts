@@ -35,7 +35,7 @@ import { scriptFindings } from '../../src/util/script-safety.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { ArgvError, splitCommand } from '../../src/util/argv.js';
 import { formatDuration, parseDuration } from '../../src/util/duration.js';
-import { loadScriptRunner, lookupUser, runInProcessGroup, type Account } from '../../src/util/process-group.js';
+import { lookupUser, runInProcessGroup, type Account } from '../../src/util/process-group.js';
 import { FifoWriter } from '../../src/keepalived/fifo.js';
 import { formatFifoLine, notifyArgs } from '../../src/keepalived/protocol.js';
 
@@ -151,9 +151,7 @@ export default defineAction<NotifyConfig>({
     }
     return out;
   },
-  async create({ config, instance, log }): Promise<ActionHandlers> {
-    // load the script runner now, not on the first transition (a failover must not wait for it)
-    if (Object.keys(config.scripts).length > 0) await loadScriptRunner();
+  create({ config, instance, log }): ActionHandlers {
     const fifo = config.fifo ? new FifoWriter(config.fifo) : undefined;
     let account: Promise<Account> | undefined;
     const runAs = async (): Promise<Account | undefined> => {

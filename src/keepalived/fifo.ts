@@ -5,7 +5,8 @@
  * 64 KiB on Linux) for the next reader.
  *
  * Node has no mkfifo(); the coreutils `mkfifo` command is used (node:child_process, not execa:
- * this module is loaded by the daemon, see src/util/process-group.ts).
+ * this module is loaded by daemons that run no scripts, which do not load execa at all; see
+ * src/util/process-group.ts).
  */
 import { execFile } from 'node:child_process';
 import { closeSync, constants, fstatSync, openSync, writeSync, type Stats } from 'node:fs';

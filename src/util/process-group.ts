@@ -4,21 +4,12 @@
  * kill, and one run with an abort signal (SIGTERM to the group, SIGKILL `graceMs` later).
  *
  * Shared by the exec check (plugins/exec) and the notify action (plugins/notify), built on execa.
- * execa is imported on first use, not with this module: the built-in plugins are loaded by every
- * daemon whose config names them, and a daemon that runs no scripts should not carry execa's module
- * graph (about 6 MB of RSS, issue 7). Plugins that run scripts call `loadScriptRunner()` when they
- * are set up, so the import (70+ ms) never lands on a failover's first notify.
+ * Only those two plugins import this module, and a daemon imports only the built-in plugins its
+ * config names (src/plugins/loader.ts), so a daemon that runs no scripts never loads execa's module
+ * graph (about 6 MB of RSS, issue 7), and one that does loads it at start-up, not on a failover.
  */
 import { basename } from 'node:path';
-
-type Execa = typeof import('execa').execa;
-let execaLoading: Promise<Execa> | undefined;
-
-/** Loads execa once (plugins that run scripts call this at setup; every run awaits it). */
-export function loadScriptRunner(): Promise<Execa> {
-  execaLoading ??= import('execa').then((m) => m.execa);
-  return execaLoading;
-}
+import { execa } from 'execa';
 
 /** Time between SIGTERM and SIGKILL to the process group when a run is aborted. */
 export const KILL_GRACE_MS = 500;
@@ -39,7 +30,6 @@ export interface Account {
 /** Looks a user up with getent (covers NSS); a bare uid unknown to it runs with gid = uid. */
 export async function lookupUser(user: string | number): Promise<Account> {
   const key = String(user);
-  const execa = await loadScriptRunner();
   const r = await execa('getent', ['passwd', key], { reject: false, stdin: 'ignore', timeout: GETENT_TIMEOUT_MS });
   if (r.timedOut) throw new Error(`getent passwd ${key}: no answer within ${GETENT_TIMEOUT_MS / 1000} s (NSS)`);
   const fields = r.exitCode === 0 ? String(r.stdout).split('\n')[0]!.split(':') : [];
@@ -110,8 +100,6 @@ export async function runInProcessGroup(argv: readonly string[], opts: GroupRunO
   const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
   const graceMs = opts.graceMs ?? KILL_GRACE_MS;
 
-  const execa = await loadScriptRunner();
-  if (signal.aborted) return { ok: false, detail: `${label}: not started (${abortText(signal)})`, killedFor: abortText(signal) };
   const sub = execa(file, args, {
     detached: true,
     reject: false,

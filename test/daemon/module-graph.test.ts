@@ -7,7 +7,6 @@
  * prom-client, which also shows the log sees what a daemon loads.
  */
 import t, { type Test } from 'tap';
-import net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from '../lib/env.js';
 import { LocalCluster, sleep } from '../../src/lab/local-cluster.js';
+import { freePort } from '../lib/checks/lab.js';
 
 const HOOK = pathToFileURL(join(ROOT, 'test', 'lib', 'module-log.mjs')).href;
 /** Packages the steady state must do without (RSS measured in bench/notes.md). */
@@ -30,13 +30,6 @@ function packagesIn(log: string): Set<string> {
   return out;
 }
 
-async function freeTcpPort(host: string): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, host, () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /**
  * Starts one daemon (its peer stays down, so it becomes MASTER) with an exec check and a notify
@@ -121,7 +114,7 @@ t.test('an exec check and a notify script: execa (the script runner) and just th
 });
 
 t.test('with metrics configured, prom-client is loaded (and still no execa)', async (t) => {
-  const port = await freeTcpPort('127.0.0.91');
+  const port = await freePort('127.0.0.91');
   const { pkgs } = await daemonPackages(
     t,
     { metrics: { listen: `127.0.0.91:${port}` } },

@@ -1,19 +1,11 @@
 /** Operator features on real daemons: Prometheus metrics across a failover, maintenance (persisted), switchover. */
 import t, { type Test } from 'tap';
-import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { CLI } from '../lib/env.js';
 import { LocalCluster, sleep } from '../../src/lab/local-cluster.js';
+import { freePort } from '../lib/checks/lab.js';
 
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
-
-async function freeTcpPort(host: string): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, host, () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function metric(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
@@ -38,7 +30,7 @@ async function cluster(t: Test, extra: Partial<ConstructorParameters<typeof Loca
 }
 
 t.test('metrics on a 2-node cluster before and after a failover', async (t) => {
-  const port = await freeTcpPort('127.0.0.82');
+  const port = await freePort('127.0.0.82');
   const c = await cluster(t, { nodeExtras: (i) => (i === 1 ? { metrics: { listen: `127.0.0.82:${port}` } } : {}) });
   const scrape = async () => (await fetch(`http://127.0.0.82:${port}/metrics`)).text();
   const before = await scrape();

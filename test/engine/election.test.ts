@@ -1,9 +1,21 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Cluster, prng } from '../lib/engine-cluster.js';
 import { InstanceEngine, outranks } from '../../src/engine/instance.js';
 
 const I = 1000; // interval
 const D = 3 * I; // master down time (deadRatio 3)
+
+/** lb1 cut off from lb2 and lb3 long enough for both sides to have a MASTER (lb1 and lb2). */
+function splitBrain(t: Test): Cluster {
+  const c = threeNodes();
+  c.start();
+  c.run(10 * I);
+  c.partition('lb1', 'lb2');
+  c.partition('lb1', 'lb3');
+  c.run(10 * I);
+  t.same(c.masters().sort(), ['lb1', 'lb2'], 'both sides elect a master');
+  return c;
+}
 
 function threeNodes(opts: ConstructorParameters<typeof Cluster>[0] = {}): Cluster {
   const c = new Cluster(opts);
@@ -243,13 +255,7 @@ t.test('priority nudges (SIGUSR1/SIGUSR2) move mastership with preempt', async (
 });
 
 t.test('split brain heals within one interval: the better master re-asserts, the other yields', async (t) => {
-  const c = threeNodes();
-  c.start();
-  c.run(10 * I);
-  c.partition('lb1', 'lb2');
-  c.partition('lb1', 'lb3');
-  c.run(10 * I);
-  t.same(c.masters().sort(), ['lb1', 'lb2'], 'both sides elect a master');
+  const c = splitBrain(t);
   c.heal();
   const healed = c.now;
   let lastDouble = healed;
@@ -376,13 +382,7 @@ t.test('stop before start and packets from our own id are harmless', async (t) =
 });
 
 t.test('heal where the master misses the other side\'s MASTER adverts: it still re-claims (reassert)', async (t) => {
-  const c = threeNodes();
-  c.start();
-  c.run(10 * I);
-  c.partition('lb1', 'lb2');
-  c.partition('lb1', 'lb3');
-  c.run(10 * I);
-  t.same(c.masters().sort(), ['lb1', 'lb2'], 'both sides elect a master');
+  const c = splitBrain(t);
   c.heal();
   const healed = c.now;
   // lb1 hears nothing from lb2 while lb2 still claims MASTER; lb2 hears lb1 and yields

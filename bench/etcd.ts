@@ -6,7 +6,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { dirname } from 'node:path';
 import { CLI_ENTRY } from '../src/lab/local-cluster.js';
 import type { EtcdCluster } from '../test/lib/etcd-cluster.js';
@@ -15,6 +14,7 @@ import { raftLabel, reviveEtcd, startEtcd, type RaftTimers } from './etcd-lib/et
 import { runLoad } from './etcd-lib/load.js';
 import { renderEtcdReport } from './etcd-lib/report.js';
 import type { EtcdBenchResults } from './etcd-lib/results.js';
+import { loadAverage, machineInfo } from './lib/machine.js';
 import { createScenario, recover, runFailoverTrial, scenarioById, startScenario, type ScenarioCluster } from './etcd-lib/scenarios.js';
 
 const started = Date.now();
@@ -64,16 +64,7 @@ function firstLine(cmd: string, args: string[]): string {
 }
 
 function machine(): EtcdBenchResults['meta']['machine'] {
-  const cpu = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
-  return {
-    cpu,
-    cores: os.cpus().length,
-    memoryGb: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    node: process.version,
-    etcd: firstLine('etcd', ['--version']),
-    loadBefore: os.loadavg().map((l) => l.toFixed(2)).join(' '),
-  };
+  return { ...machineInfo(), etcd: firstLine('etcd', ['--version']) };
 }
 
 /** Other benchmarks, test runs, keepalived or etcd already running (the machine is shared). */
@@ -277,7 +268,7 @@ async function main(): Promise<void> {
       }
     }
     if (aborted) return;
-    r.meta.machine.loadAfter = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+    r.meta.machine.loadAfter = loadAverage();
     r.meta.durationS = (Date.now() - started) / 1000;
     save(args, r);
     render(args, r);

@@ -4,7 +4,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { join, relative } from 'node:path';
 import { createLab, type Lab } from '../test/lib/netns.js';
 import { LocalCluster, sleep } from '../src/lab/local-cluster.js';
@@ -14,6 +13,7 @@ import { startIpwarden } from './lib/ipwarden-tool.js';
 import { sliceLab } from './lib/lab-slice.js';
 import { startKeepalived } from './lib/keepalived-tool.js';
 import { measure } from './lib/resources.js';
+import { loadAverage, machineInfo } from './lib/machine.js';
 import { FAILOVER_SCENARIOS, runLoss, runTrial, startTool, waitSteady, SCENARIO_TITLES, type FailoverScenario } from './lib/scenarios.js';
 import type { Tool } from './lib/tool.js';
 import { mergeResults, type BenchResults } from './lib/results.js';
@@ -36,19 +36,10 @@ const log = (line: string): void => {
 };
 
 function machine(): BenchResults['meta']['machine'] {
-  const cpu = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
   // keepalived prints its version on stderr
   const v = spawnSync('/usr/sbin/keepalived', ['--version'], { encoding: 'utf8' });
   const keepalived = `${v.stdout ?? ''}${v.stderr ?? ''}`.split('\n')[0]?.trim() || 'keepalived (version unknown)';
-  return {
-    cpu,
-    cores: os.cpus().length,
-    memoryGb: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    node: process.version,
-    keepalived,
-    loadBefore: os.loadavg().map((l) => l.toFixed(2)).join(' '),
-  };
+  return { ...machineInfo(), keepalived };
 }
 
 function gitCommit(): string | undefined {
@@ -281,7 +272,7 @@ async function main(): Promise<number> {
       r.meta.errors.push(`16 peers: ${(error as Error).message}`);
     }
   }
-  r.meta.machine.loadAfter = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  r.meta.machine.loadAfter = loadAverage();
   r.meta.durationS = (Date.now() - started) / 1000;
   save(args, r);
   await render(args, r);

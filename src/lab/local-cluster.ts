@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../daemon/control.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
+import { singleExecutable } from '../util/executable.js';
 
 /** The built CLI entry: next to this file in dist/, or dist/ itself when this runs from source (tests). */
 export const CLI_ENTRY = [new URL('../cli/main.js', import.meta.url), new URL('../../dist/src/cli/main.js', import.meta.url)]
@@ -44,6 +45,11 @@ export interface LocalClusterOptions {
   logLevel?: string;
   /** Node addresses (default 127.0.0.<firstHost + i>); e.g. hosts in network namespaces. */
   addresses?: string[];
+  /**
+   * The argv prefix that runs ipwarden (default: this executable when it is the single
+   * executable, else node with the built CLI); e.g. [dist/pkg/ipwarden-<version>-linux-x64].
+   */
+  command?: string[];
   /** Starts a node's process (default: a child of this process); e.g. `ip netns exec`. */
   spawner?: (index: number, argv: string[], stdio: number) => ChildProcess;
 }
@@ -114,7 +120,7 @@ export class LocalCluster {
   /** Starts one node's daemon; resolves when its control socket answers. */
   async start(n: LabNode): Promise<void> {
     const fd = openSync(n.logFile, 'a');
-    const argv = [process.execPath, CLI_ENTRY, 'run', '--config', n.configFile];
+    const argv = [...(this.opts.command ?? ipwardenCommand()), 'run', '--config', n.configFile];
     const child = this.opts.spawner
       ? this.opts.spawner(n.index, argv, fd)
       : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
@@ -200,6 +206,11 @@ export class LocalCluster {
     await sleep(50);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The argv prefix that runs this ipwarden again. */
+export function ipwardenCommand(): string[] {
+  return singleExecutable() ? [process.execPath] : [process.execPath, CLI_ENTRY];
 }
 
 export function sleep(ms: number): Promise<void> {

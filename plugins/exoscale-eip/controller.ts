@@ -4,22 +4,57 @@
  *
  * Desired attachment, by strategy and state:
  *
- * | state            | move (default)                              | all-healthy                          |
- * |------------------|---------------------------------------------|--------------------------------------|
- * | MASTER           | attached here, detached from every other    | attached here; dead peers revoked    |
- * | BACKUP           | released (detached from here)               | attached here                        |
- * | FAULT, STOP      | released                                    | released                             |
+ * | state                     | move (default)                              | all-healthy                          |
+ * |---------------------------|---------------------------------------------|--------------------------------------|
+ * | MASTER                    | attached here, detached from every other    | attached here; dead peers revoked    |
+ * | BACKUP, left MASTER       | handover: let go once another holder shows  | attached here                        |
+ * | BACKUP (otherwise)        | released (detached from here)               | attached here                        |
+ * | FAULT, STOP               | released                                    | released                             |
  *
- * `release: false` turns "released" into "leave it as it is". A state entered at startup (from
- * INIT) releases only after `startupGrace`: a restarted master does not drop the address while it
- * listens for peers (exoip did), and whoever becomes MASTER fences it anyway (move).
+ * `release: false` turns "released"/"handover" into "leave it as it is". A state entered at startup
+ * (from INIT) releases only after `startupGrace`: a restarted master does not drop the address while
+ * it listens for peers (exoip did), and whoever becomes MASTER fences it anyway (move).
  *
  * Every convergence pass reads the holders from the API first (GET /instance?ip-address=), the
  * source of truth, so it is level-triggered: a revocation that failed is retried by the next pass,
- * drift is repaired. Make-before-break: attach here, read back (verify), then detach the others,
- * read back. Passes run one at a time (a lane); mutations are never interrupted half-way (an
- * attach whose operation is still pending when a newer state arrives completes first, so a
- * following detach sees it), aborts take effect between steps.
+ * drift is repaired. Make-before-break: attach here, read back, then detach the others, read back.
+ * Passes run one at a time (a lane); mutations are never interrupted half-way (an attach whose
+ * operation is still pending when a newer state arrives completes first, so a following pass sees
+ * it), aborts take effect between steps.
+ *
+ * Why concurrent passes of several nodes converge on "held by the MASTER" (issue 22)
+ *
+ * The only changes a node makes: as MASTER, attach itself and detach others (fencing); as a node
+ * leaving MASTER, detach itself; as FAULT/STOP, detach itself. A node stops *sending* changes as soon
+ * as it leaves MASTER (its epoch is aborted between steps), but a change already sent lands later:
+ * an "interfering change" is one that lands after the MASTER read the holders.
+ *  1. A MASTER pass ends only on a read that shows the desired set (here; for move nobody else):
+ *     every step is followed by a read, and the next step is chosen from that read (at most four
+ *     rounds, then a verify error and a retry with backoff). "What I did succeeded" is never
+ *     enough: an attach that another node's fencing undid is redone in the next round.
+ *  2. While its fencing detaches are in flight, a MASTER reads the holders every poll interval; if
+ *     its own attachment vanished (the old master resuming during our fencing, or a peer that still
+ *     believes it is MASTER fencing us), it re-attaches at once, in parallel with its own detaches,
+ *     instead of after them. So after the last interfering change lands, the MASTER holds the
+ *     address again within one watch interval + one attach (+ the verifying read).
+ *  3. A node that leaves MASTER for a better peer (MASTER -> BACKUP) does not drop the address while
+ *     it is the only holder: on a multi-holder cloud it detaches itself only when the API already
+ *     lists another holder, else it leaves that to the new MASTER's make-before-break fencing. Its
+ *     own in-flight changes complete before its BACKUP pass reads (the lane), so that read sees
+ *     them. The yielding node therefore never opens an unheld window of its own.
+ *  4. One confirming pass follows every MASTER pass run for a transition (or a re-assert) after the
+ *     settle time (twice the longest attach/detach seen, at least 1 s): a change another node sent
+ *     before our read lands within one operation, after which this pass repairs it with one change +
+ *     verify, without waiting for `reconcile`.
+ *  5. Retries after API faults and reconcile passes are full passes (1.) from a fresh read, so a step
+ *     half-done by a failed pass (an attach applied but its answer lost) is seen, not repeated blindly.
+ * Pairs: old master resuming vs new master fencing (2., 3.); two masters fencing each other during a
+ * split brain (1., 2.: after the loser yields, its last detach lands, the winner re-attaches); a third
+ * node that is BACKUP sends nothing (move) and one that was briefly MASTER is one more "other MASTER";
+ * retries and reconcile (5.); a stray change by hand (reconcile, or 4. when it lands during settle).
+ * Each converges to "held by the MASTER" within one change + verify after the last interfering change
+ * lands; test/exoscale-integration/eip-interleavings.test.ts forces each interleaving, and
+ * resume-race.test.ts reproduces the first one with real daemons (SIGSTOP/SIGCONT).
  *
  * all-healthy revocations: a dead peer's instance is queued and detached by every MASTER pass until
  * the API no longer lists it. A peer that comes back before a failed revocation finally succeeds
@@ -27,7 +62,8 @@
  *
  * Timers (unref'd, cleared on every transition and on close): the reconcile pass every
  * `reconcile` while holding (MASTER; MASTER or BACKUP with all-healthy), and retries with
- * backoff after a failed pass. Converged with reconcile 0: no timer, zero API calls.
+ * backoff after a failed pass, one confirming pass after a MASTER transition (4.). Converged with
+ * reconcile 0: after that, no timer, zero API calls.
  */
 import type { Logger } from '../../src/log.js';
 import type { InstanceState } from '../../src/plugins/api.js';
@@ -44,6 +80,11 @@ import { fetchInstanceId } from '../../src/exoscale/metadata.js';
 import type { ElasticIp, Operation } from '../../src/exoscale/types.js';
 import { isUuid } from '../../src/exoscale/types.js';
 import { formatDuration } from '../../src/util/duration.js';
+
+/** A MASTER pass gives up (and retries with backoff) after this many steps without reaching the desired holders. */
+const MAX_ROUNDS = 4;
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 export type Strategy = 'move' | 'all-healthy';
 export type OnApiUnreachable = 'hold' | 'release';
@@ -70,17 +111,27 @@ export interface EipControllerSettings {
   /** Backoff of background retries after a failed pass: first, cap (ms). */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /**
+   * ms after a MASTER pass driven by a transition (or a re-assert) before one confirming read: another
+   * node's change sent before it yielded lands within one operation. Default: twice the longest
+   * attach/detach seen, at least 1 s, at most 30 s.
+   */
+  settleMs?: number;
 }
 
 /** What this node wants from the API right now. */
-export type Desired = 'exclusive' | 'attached' | 'released' | 'keep';
+export type Desired = 'exclusive' | 'attached' | 'released' | 'handover' | 'keep';
 
-/** Pure: the desired attachment for a state. */
-export function desiredFor(state: InstanceState, strategy: Strategy, release: boolean): Desired {
+/**
+ * Pure: the desired attachment for a state (entered from `from`). A MASTER that yields to a better
+ * peer (MASTER -> BACKUP, move) hands over: it lets go only once the API lists another holder.
+ */
+export function desiredFor(state: InstanceState, strategy: Strategy, release: boolean, from?: InstanceState): Desired {
   if (state === 'MASTER') return strategy === 'move' ? 'exclusive' : 'attached';
   if (state === 'BACKUP' && strategy === 'all-healthy') return 'attached';
   if (state === 'INIT') return 'keep';
-  return release ? 'released' : 'keep';
+  if (!release) return 'keep';
+  return state === 'BACKUP' && from === 'MASTER' ? 'handover' : 'released';
 }
 
 /** Whether the reconcile loop runs in this state. */
@@ -130,6 +181,9 @@ export interface PassResult {
 export class EipController {
   readonly stats: ControllerStats = { passes: 0, changes: 0, failures: 0, holders: [] };
   #state: InstanceState = 'INIT';
+  #from: InstanceState = 'INIT';
+  /** Longest attach/detach seen (ms): how long another node's in-flight change may take to land. */
+  #longestMutationMs = 0;
   /** The state was entered from INIT and its release waits for the startup grace. */
   #graceUntil = 0;
   #lane: Promise<unknown> = Promise.resolve();
@@ -144,6 +198,8 @@ export class EipController {
   /** peer node id -> instance id (or null: not an instance). */
   readonly #peerInstances = new Map<string, string | null>();
   #lastLoggedError = '';
+  /** A confirming pass is due one settle time after the last successful MASTER pass of a hook. */
+  #confirmDue = false;
 
   constructor(
     private readonly client: ExoscaleClient,
@@ -169,6 +225,8 @@ export class EipController {
   async transition(from: InstanceState, to: InstanceState, signal: AbortSignal): Promise<void> {
     if (this.#closed) return;
     this.#newEpoch();
+    this.#confirmDue = false;
+    this.#from = from;
     this.#state = to;
     this.#consecutiveFailures = 0;
     const desired = this.desired();
@@ -211,7 +269,7 @@ export class EipController {
   }
 
   desired(): Desired {
-    const d = desiredFor(this.#state, this.settings.strategy, this.settings.release);
+    const d = desiredFor(this.#state, this.settings.strategy, this.settings.release, this.#from);
     if (d === 'released' && this.#graceUntil > Date.now()) return 'keep';
     return d;
   }
@@ -241,7 +299,10 @@ export class EipController {
     const epoch = this.#epoch;
     try {
       await this.converge(reason, signal);
-      if (epoch === this.#epoch) this.#consecutiveFailures = 0;
+      if (epoch === this.#epoch) {
+        this.#consecutiveFailures = 0;
+        this.#confirmDue = master;
+      }
     } catch (err) {
       if (epoch !== this.#epoch || signal.aborted) throw err;
       this.#consecutiveFailures++;
@@ -270,6 +331,9 @@ export class EipController {
       delay = Math.min(max, min * 2 ** (this.#consecutiveFailures - 1));
       delay = Math.round(delay * (0.8 + Math.random() * 0.4));
       why = 'retry';
+    } else if (this.#confirmDue) {
+      delay = this.#settleMs();
+      why = 'confirm';
     } else if (this.#graceUntil > Date.now()) {
       delay = this.#graceUntil - Date.now() + 1;
       why = 'startup grace over';
@@ -282,6 +346,7 @@ export class EipController {
     this.#timer = setTimeout(() => {
       if (epoch !== this.#epoch || this.#closed) return;
       if (why === 'startup grace over') this.#graceUntil = 0;
+      if (why === 'confirm') this.#confirmDue = false;
       this.converge(why)
         .then(() => {
           if (epoch === this.#epoch) this.#consecutiveFailures = 0;
@@ -296,6 +361,10 @@ export class EipController {
         });
     }, delay);
     this.#timer.unref();
+  }
+
+  #settleMs(): number {
+    return this.settings.settleMs ?? Math.min(30_000, Math.max(1_000, 2 * this.#longestMutationMs));
   }
 
   #logFailure(why: string, err: unknown): void {
@@ -316,49 +385,17 @@ export class EipController {
       signal.throwIfAborted();
       const eip = await this.#elasticIp(signal);
       const self = await this.#selfId(signal);
-      let holders = await this.#holders(eip, signal);
-      const before = holders;
-      if (desired === 'released') {
-        if (holders.includes(self)) {
-          signal.throwIfAborted();
-          await this.#mutate('detach', eip, self);
-          holders = await this.#holders(eip, signal);
-          if (holders.includes(self)) throw new ExoscaleVerifyError('list-instances', `detach elastic-ip ${eip.ip} from instance ${self}`, 'the API still lists this instance as a holder');
-          result.detached.push(self);
-        }
+      const before = await this.#holders(eip, signal);
+      let holders = before;
+      if (desired === 'released' || desired === 'handover') {
+        holders = await this.#let(desired, eip, self, holders, result, signal);
       } else {
-        if (!holders.includes(self)) {
-          signal.throwIfAborted();
-          const started = performance.now();
-          await this.#mutate('attach', eip, self);
-          holders = await this.#holders(eip, signal);
-          if (!holders.includes(self)) {
-            throw new ExoscaleVerifyError('list-instances', `attach elastic-ip ${eip.ip} to instance ${self}`, 'the operation succeeded but the API does not list this instance as a holder');
-          }
-          result.attached = true;
-          this.log.info({ event: 'eip-attached', eip: eip.ip, instance: self, ms: Math.round(performance.now() - started), reason }, `elastic IP ${eip.ip} attached to this instance (${self}), verified`);
-        }
-        const revoke = desired === 'exclusive' ? holders.filter((h) => h !== self) : this.#state === 'MASTER' ? holders.filter((h) => this.#revoke.has(h)) : [];
-        for (const other of revoke) {
-          signal.throwIfAborted();
-          await this.#mutate('detach', eip, other);
-          result.detached.push(other);
-          this.log.info(
-            { event: 'eip-detached', eip: eip.ip, instance: other, reason },
-            `elastic IP ${eip.ip} detached from ${other} (${desired === 'exclusive' ? 'fencing: this node is MASTER' : 'revoking a dead peer'})`,
-          );
-        }
-        if (revoke.length) {
-          holders = await this.#holders(eip, signal);
-          const left = revoke.filter((h) => holders.includes(h));
-          if (left.length) throw new ExoscaleVerifyError('list-instances', `detach elastic-ip ${eip.ip}`, `the API still lists ${left.join(', ')} as holders`);
-        }
-        for (const id of [...this.#revoke]) if (!holders.includes(id)) this.#revoke.delete(id);
+        holders = await this.#hold(desired, eip, self, holders, result, reason, signal);
       }
       if (result.attached || result.detached.length) {
         this.stats.changes++;
-        if (reason === 'reconcile') {
-          this.log.warn({ event: 'eip-drift', eip: eip.ip, before, after: holders }, `drift repaired: ${eip.ip} was held by [${before.join(', ') || 'nobody'}], now [${holders.join(', ') || 'nobody'}]`);
+        if (reason === 'reconcile' || reason === 'confirm') {
+          this.log.warn({ event: 'eip-drift', eip: eip.ip, before, after: holders, pass: reason }, `drift repaired: ${eip.ip} was held by [${before.join(', ') || 'nobody'}], now [${holders.join(', ') || 'nobody'}]`);
         }
       }
       result.holders = holders;
@@ -371,6 +408,104 @@ export class EipController {
       this.stats.lastError = (err as Error)?.message ?? String(err);
       throw err;
     }
+  }
+
+  /**
+   * released: detach from here if held. handover (left MASTER for a better peer): detach from here
+   * only once the API lists another holder; while this node is the only one, keep it for the new
+   * MASTER's make-before-break fencing (the address is never left on nobody by the yielding node).
+   */
+  async #let(desired: 'released' | 'handover', eip: ElasticIp, self: string, holders: string[], result: PassResult, signal: AbortSignal): Promise<string[]> {
+    if (!holders.includes(self)) return holders;
+    if (desired === 'handover' && !holders.some((h) => h !== self)) {
+      this.log.info({ event: 'eip-handover', eip: eip.ip, holders }, `elastic IP ${eip.ip} stays on this instance (${self}) until the new MASTER holds it: its fencing detaches it from here`);
+      return holders;
+    }
+    signal.throwIfAborted();
+    await this.#mutate('detach', eip, self);
+    holders = await this.#holders(eip, signal);
+    if (holders.includes(self)) throw new ExoscaleVerifyError('list-instances', `detach elastic-ip ${eip.ip} from instance ${self}`, 'the API still lists this instance as a holder');
+    result.detached.push(self);
+    return holders;
+  }
+
+  /**
+   * exclusive / attached (MASTER; BACKUP with all-healthy), level-triggered to the end: every round
+   * starts from the holders the API listed last, does one step (attach here, or detach the others
+   * while watching this node's own attachment), reads back, and the pass ends only when a read shows
+   * the desired set (here, and for exclusive nobody else). A step undone by another node's in-flight
+   * change (its fencing detach of us landing after our read) is thus redone in the next round.
+   */
+  async #hold(desired: 'exclusive' | 'attached', eip: ElasticIp, self: string, holders: string[], result: PassResult, reason: string, signal: AbortSignal): Promise<string[]> {
+    let problem = '';
+    for (let round = 1; ; round++) {
+      const missing = !holders.includes(self);
+      const revoke = desired === 'exclusive' ? holders.filter((h) => h !== self) : this.#state === 'MASTER' ? holders.filter((h) => this.#revoke.has(h)) : [];
+      if (!missing && revoke.length === 0) break;
+      if (round > MAX_ROUNDS) {
+        throw new ExoscaleVerifyError('list-instances', missing ? `attach elastic-ip ${eip.ip} to instance ${self}` : `detach elastic-ip ${eip.ip}`, problem || `after ${MAX_ROUNDS} rounds the API lists [${holders.join(', ') || 'nobody'}]`);
+      }
+      signal.throwIfAborted();
+      if (missing) {
+        const started = performance.now();
+        await this.#mutate('attach', eip, self);
+        holders = await this.#holders(eip, signal);
+        if (!holders.includes(self)) {
+          problem = 'the operation succeeded but the API does not list this instance as a holder';
+          this.log.warn({ event: 'eip-verify', eip: eip.ip, holders, round }, `attach elastic-ip ${eip.ip} to ${self}: ${problem} (another node's change?): next round`);
+          continue;
+        }
+        result.attached = true;
+        this.log.info({ event: 'eip-attached', eip: eip.ip, instance: self, ms: Math.round(performance.now() - started), reason }, `elastic IP ${eip.ip} attached to this instance (${self}), verified`);
+        continue;
+      }
+      holders = await this.#fence(eip, self, revoke, desired, result, reason, signal);
+      const left = revoke.filter((h) => holders.includes(h));
+      if (left.length) problem = `the API still lists ${left.join(', ')} as holders`;
+      else if (!holders.includes(self)) problem = 'the API no longer lists this instance as a holder (another node detached it)';
+    }
+    for (const id of [...this.#revoke]) if (!holders.includes(id)) this.#revoke.delete(id);
+    return holders;
+  }
+
+  /**
+   * Detaches `revoke` one after the other. While they are in flight the holders are read every poll
+   * interval: if this node's own attachment disappears (another MASTER's fencing that was in flight
+   * when we read), it is re-attached at once, in parallel, instead of after our own detaches land.
+   * Every mutation sent is followed to its end; returns the holders read after all of them.
+   */
+  async #fence(eip: ElasticIp, self: string, revoke: string[], desired: Desired, result: PassResult, reason: string, signal: AbortSignal): Promise<string[]> {
+    let settled = false;
+    const detaching = (async () => {
+      for (const other of revoke) {
+        if (signal.aborted) break;
+        await this.#mutate('detach', eip, other);
+        result.detached.push(other);
+        this.log.info(
+          { event: 'eip-detached', eip: eip.ip, instance: other, reason },
+          `elastic IP ${eip.ip} detached from ${other} (${desired === 'exclusive' ? 'fencing: this node is MASTER' : 'revoking a dead peer'})`,
+        );
+      }
+    })().finally(() => {
+      settled = true;
+    });
+    let reattach: Promise<void> | undefined;
+    const watchMs = this.settings.pollIntervalMs ?? 150;
+    while (!settled && !signal.aborted && !reattach) {
+      await Promise.race([detaching.catch(() => undefined), delay(watchMs)]);
+      if (settled || signal.aborted) break;
+      const now = await this.#holders(eip, signal).catch(() => undefined);
+      if (now && !now.includes(self) && !settled) {
+        this.log.warn({ event: 'eip-lost', eip: eip.ip, holders: now }, `elastic IP ${eip.ip} left this instance while fencing (another node's change): re-attaching at once`);
+        reattach = this.#mutate('attach', eip, self).then(() => {
+          result.attached = true;
+        });
+      }
+    }
+    const [d, r] = await Promise.allSettled([detaching, reattach]);
+    if (d.status === 'rejected') throw d.reason;
+    if (r?.status === 'rejected') throw r.reason;
+    return this.#holders(eip, signal);
   }
 
   /** The Elastic IP (resolved once: its id never changes). */
@@ -403,9 +538,11 @@ export class EipController {
   async #mutate(kind: 'attach' | 'detach', eip: ElasticIp, instanceId: string): Promise<void> {
     const call = kind === 'attach' ? 'attach-instance-to-elastic-ip' : 'detach-instance-from-elastic-ip';
     const what = kind === 'attach' ? `attach elastic-ip ${eip.ip} to instance ${instanceId}` : `detach elastic-ip ${eip.ip} from instance ${instanceId}`;
+    const started = performance.now();
     try {
       const op = kind === 'attach' ? await this.client.attachElasticIp(eip.id, instanceId) : await this.client.detachElasticIp(eip.id, instanceId);
       await this.#wait(op, what, call);
+      this.#longestMutationMs = Math.max(this.#longestMutationMs, performance.now() - started);
     } catch (err) {
       if (!mayBeDuplicate(err)) throw err;
       this.log.debug({ err: (err as Error).message }, `${what}: answered as a duplicate; the read-back decides`);

@@ -14,7 +14,9 @@
  *                     BACKUP) holds it, the MASTER revokes dead peers (exoip's style; for managed
  *                     EIPs, whose health check steers traffic among holders)
  *   release           detach from this node on BACKUP (move), FAULT and STOP (default true; false
- *                     keeps it, exoip's shared style)
+ *                     keeps it, exoip's shared style). A MASTER yielding to a better peer hands
+ *                     over: it detaches itself only once the API lists the new holder, never
+ *                     leaving the address on nobody (the new MASTER's fencing does it otherwise)
  *   onApiUnreachable  hold (default): a MASTER whose API calls keep failing (network, 5xx, 429)
  *                     stays MASTER and retries in the background; release: the action fails, so
  *                     with `required: true` the node gives the instance up (FAULT) for a peer

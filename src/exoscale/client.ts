@@ -27,7 +27,7 @@ import {
   parseRetryAfter,
   redactSecrets,
 } from './errors.js';
-import { HttpAbortError, HttpTimeoutError, httpRequest } from './http.js';
+import { HttpAbortError, HttpTimeoutError, httpRequest } from '../cloud/http-exchange.js';
 import { DEFAULT_EXPIRY_SECONDS, expiryFrom, signRequest } from './signature.js';
 import type { ElasticIp, Instance, InstanceSummary, Operation, SecurityGroup, Zone } from './types.js';
 import { isUuid } from './types.js';

@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { retry } from '../util/retry.js';
 import { formatDuration } from '../util/duration.js';
-import { HttpAbortError, HttpTimeoutError, httpRequest } from './http.js';
+import { HttpAbortError, HttpTimeoutError, httpRequest } from '../cloud/http-exchange.js';
 import { isUuid } from './types.js';
 
 export const DEFAULT_METADATA_BASE_URL = 'http://169.254.169.254/latest/meta-data/';

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseFaultRule, type FaultRule } from './faults.js';
-import { parseJsonBody, readBody, sendJson } from './respond.js';
+import { parseJsonBody, readBody, sendJson } from '../../cloud/simulator-kit/respond.js';
 import {
   configPatchSchema,
   holdersSchema,

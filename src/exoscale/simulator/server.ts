@@ -14,7 +14,7 @@ import { verifyRequest, type VerifyFailure } from '../signature.js';
 import { isUuid } from '../types.js';
 import { handleAdmin } from './admin.js';
 import type { FaultRule } from './faults.js';
-import { BodyTooLargeError, parseJsonBody, readBody, sendJson, sendText } from './respond.js';
+import { BodyTooLargeError, parseJsonBody, readBody, sendJson, sendText } from '../../cloud/simulator-kit/respond.js';
 import {
   DEFAULT_SIM_API_KEY,
   DEFAULT_SIM_API_SECRET,

@@ -1,6 +1,6 @@
 /**
- * One HTTP exchange over node:http/https with a hard overall timeout and abort support.
- * Used by the API client and the metadata reader; no retries here.
+ * One HTTP exchange over node:http/https with a hard overall timeout and abort support: the bottom of
+ * the cloud HTTP layer (src/cloud/http.ts) and of metadata readers. No retries here.
  */
 import http from 'node:http';
 import https from 'node:https';

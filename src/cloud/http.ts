@@ -1,0 +1,264 @@
+/**
+ * The one HTTP layer of every cloud provider:
+ * - one keep-alive agent per client, so the connection made at start-up (or by the last reconcile)
+ *   is still warm when a failover needs it: no TLS handshake on the failover path;
+ * - a timeout on every request (connect, send and the whole answer);
+ * - retries through the project's one retry helper (src/util/retry.ts), with the wait a rate-limited
+ *   answer asks for (Retry-After, RateLimit-Reset, ratelimit-reset: the provider's `classify` reads
+ *   them into CloudApiError.retryAfterMs) honoured before the next attempt;
+ * - secrets (tokens, keys: whatever `secrets()` returns) redacted from every error message and log line.
+ *
+ * The provider supplies what differs per cloud: `authorize` (a Bearer header, or a SigV4 signature over
+ * the final request) and `classify` (its error bodies and status codes mapped to CloudApiError kinds).
+ *
+ * Mutations are retried only when the request cannot have been applied (rate limited, conflict/locked,
+ * connection refused) unless the caller marks it `idempotent`. The controller above is level-triggered:
+ * it reads the holders back, so a change whose answer was lost is noticed, not repeated blindly.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { retry } from '../util/retry.js';
+import { HttpAbortError, HttpTimeoutError, httpRequest, type HttpResponse } from './http-exchange.js';
+import { CloudApiError } from './provider.js';
+
+export type { HttpResponse } from './http-exchange.js';
+
+/** The request as it will be sent, handed to `authorize` (which may sign it). */
+export interface OutgoingRequest {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface RetryPolicy {
+  /** Attempts after the first (default 4). */
+  retries?: number;
+  /** First backoff, ms (default 200). */
+  minDelayMs?: number;
+  /** Backoff cap, ms (default 5000). */
+  maxDelayMs?: number;
+  /** Overall budget of one call, attempts included, ms (default 30 000). */
+  deadlineMs?: number;
+}
+
+export interface CloudHttpOptions {
+  /** Registry name of the cloud, for errors ('hetzner'). */
+  cloud: string;
+  /** Base URL; request paths are resolved against it ('https://api.hetzner.cloud/v1/'). */
+  baseUrl: string;
+  /** Per-attempt timeout, ms (default 10 000). */
+  timeoutMs?: number;
+  retry?: RetryPolicy;
+  /** Adds authentication to the request (headers it returns are merged in, after every other header). */
+  authorize?: (req: OutgoingRequest) => Record<string, string> | Promise<Record<string, string>>;
+  /**
+   * Maps a non-2xx answer to a CloudApiError (the message must name the call and, for auth errors, the
+   * credential reference). Default: defaultClassify.
+   */
+  classify?: (res: HttpResponse, req: OutgoingRequest) => CloudApiError;
+  /** Secret values to redact from messages (called at error time, so rotated values are covered). */
+  secrets?: () => Array<string | undefined>;
+  /** Called before each retry, e.g. for a debug log line (message already redacted). */
+  onRetry?: (info: { attempt: number; error: CloudApiError; delayMs?: number }) => void;
+  /** Extra headers on every request (User-Agent…). */
+  headers?: Record<string, string>;
+}
+
+export interface CloudRequest {
+  /** Query parameters appended to the URL. */
+  query?: Record<string, string | number | boolean | undefined>;
+  /** A JSON value (serialised, content-type application/json) or a ready string body. */
+  json?: unknown;
+  body?: string;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Safe to repeat even if the first attempt was applied (default: true for GET/HEAD/PUT/DELETE). */
+  idempotent?: boolean;
+  /** Override the client's retry policy for this call (`false`: one attempt only). */
+  retry?: RetryPolicy | false;
+  /** Per-attempt timeout for this call. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const NOT_APPLIED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** Replaces every secret value (length >= 4) in `text` with "[redacted]". */
+export function redactSecrets(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  let out = text;
+  for (const s of secrets) {
+    if (s && s.length >= 4) out = out.split(s).join('[redacted]');
+  }
+  return out;
+}
+
+/** Reads a wait from Retry-After (seconds or HTTP date) or a RateLimit-Reset style header (unix seconds or delta). */
+export function retryAfterFromHeaders(headers: http.IncomingHttpHeaders, nowMs: number = Date.now()): number | undefined {
+  const ra = headerValue(headers['retry-after']);
+  if (ra !== undefined) {
+    const secs = Number(ra);
+    if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+    const date = Date.parse(ra);
+    if (Number.isFinite(date)) return Math.max(0, date - nowMs);
+  }
+  const reset = headerValue(headers['ratelimit-reset'] ?? headers['x-ratelimit-reset']);
+  if (reset !== undefined) {
+    const n = Number(reset);
+    if (Number.isFinite(n)) {
+      // Large values are unix times (Hetzner, DigitalOcean); small ones are deltas (IETF draft).
+      return n > 1e9 ? Math.max(0, n * 1000 - nowMs) : Math.max(0, n * 1000);
+    }
+  }
+  return undefined;
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Status-only mapping, for clouds without a better one. */
+export function defaultClassify(res: HttpResponse, req: OutgoingRequest, cloud: string): CloudApiError {
+  const what = `${req.method} ${req.url.pathname}`;
+  const snippet = res.body.slice(0, 300);
+  const details = { status: res.status, retryAfterMs: retryAfterFromHeaders(res.headers) };
+  if (res.status === 429) return new CloudApiError(cloud, 'rate-limited', `${what}: rate limited (429)`, details);
+  if (res.status === 401 || res.status === 403) return new CloudApiError(cloud, 'auth', `${what}: ${res.status} ${snippet}`, details);
+  if (res.status === 404) return new CloudApiError(cloud, 'not-found', `${what}: not found (404)`, details);
+  if (res.status === 409 || res.status === 423) return new CloudApiError(cloud, 'conflict', `${what}: ${res.status} ${snippet}`, details);
+  if (res.status >= 500) return new CloudApiError(cloud, 'retryable', `${what}: ${res.status} ${snippet}`, details);
+  return new CloudApiError(cloud, 'invalid', `${what}: ${res.status} ${snippet}`, details);
+}
+
+export class CloudHttpClient {
+  readonly cloud: string;
+  readonly baseUrl: URL;
+  readonly #opts: CloudHttpOptions;
+  readonly #agent: http.Agent;
+
+  constructor(opts: CloudHttpOptions) {
+    this.cloud = opts.cloud;
+    this.#opts = opts;
+    const base = opts.baseUrl.endsWith('/') ? opts.baseUrl : `${opts.baseUrl}/`;
+    let url: URL;
+    try {
+      url = new URL(base);
+    } catch {
+      throw new Error(`${opts.cloud} endpoint: not a URL: ${JSON.stringify(opts.baseUrl)}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new Error(`${opts.cloud} endpoint: expected http: or https:, got ${JSON.stringify(url.protocol)}`);
+    }
+    this.baseUrl = url;
+    const agentOpts = { keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 8, maxFreeSockets: 2 };
+    this.#agent = url.protocol === 'https:' ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
+  }
+
+  /** Resolves `path` ('floating_ips/42/actions/assign' or '/v2/...') against the base URL. */
+  url(path: string, query?: CloudRequest['query']): URL {
+    const rel = path.startsWith('/') ? path.slice(1) : path;
+    const url = new URL(rel, this.baseUrl);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  /** A request answered 2xx; any other outcome is a CloudApiError (retried per policy first). */
+  async request(method: string, path: string, req: CloudRequest = {}): Promise<HttpResponse> {
+    const policy = req.retry === false ? { retries: 0 } : { ...this.#opts.retry, ...req.retry };
+    const idempotent = req.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(method);
+    let pendingWait: number | undefined;
+    return retry(
+      async () => {
+        if (pendingWait !== undefined) {
+          const wait = pendingWait;
+          pendingWait = undefined;
+          await sleep(wait, undefined, req.signal ? { signal: req.signal } : undefined);
+        }
+        return this.#once(method, path, req);
+      },
+      {
+        retries: policy.retries ?? 4,
+        minDelay: policy.minDelayMs ?? 200,
+        maxDelay: policy.maxDelayMs ?? 5000,
+        deadline: policy.deadlineMs ?? 30_000,
+        ...(req.signal ? { signal: req.signal } : {}),
+        shouldRetry: (err) => {
+          if (!(err instanceof CloudApiError) || !err.retryable) return false;
+          if (idempotent || err.kind !== 'retryable') return true;
+          return err.code !== undefined && NOT_APPLIED_CODES.has(err.code);
+        },
+        onRetry: ({ error, attempt }) => {
+          const e = error as CloudApiError;
+          // The wait the cloud asked for, bounded by the backoff cap so one answer cannot stall a failover.
+          if (e.retryAfterMs !== undefined) pendingWait = Math.min(e.retryAfterMs, policy.maxDelayMs ?? 5000);
+          this.#opts.onRetry?.({ attempt, error: e, ...(pendingWait !== undefined ? { delayMs: pendingWait } : {}) });
+        },
+      },
+    );
+  }
+
+  /** GET + JSON.parse; a body that is not JSON is an `invalid` error naming the call. */
+  async getJson<T = unknown>(path: string, req: CloudRequest = {}): Promise<T> {
+    return this.parseJson<T>(await this.request('GET', path, req), `GET ${path}`);
+  }
+
+  parseJson<T>(res: HttpResponse, what: string): T {
+    try {
+      return JSON.parse(res.body) as T;
+    } catch {
+      throw new CloudApiError(this.cloud, 'invalid', `${what}: answer is not JSON: ${this.redact(res.body.slice(0, 200))}`, {
+        status: res.status,
+      });
+    }
+  }
+
+  redact(text: string): string {
+    return redactSecrets(text, this.#opts.secrets?.() ?? []);
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  async #once(method: string, path: string, req: CloudRequest): Promise<HttpResponse> {
+    const url = this.url(path, req.query);
+    const headers: Record<string, string> = { accept: 'application/json', ...this.#opts.headers, ...req.headers };
+    let body = req.body;
+    if (req.json !== undefined) {
+      body = JSON.stringify(req.json);
+      headers['content-type'] = 'application/json';
+    }
+    const outgoing: OutgoingRequest = { method, url, headers, ...(body !== undefined ? { body } : {}) };
+    Object.assign(headers, await this.#opts.authorize?.(outgoing));
+    let res: HttpResponse;
+    try {
+      res = await httpRequest({
+        method,
+        url,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        timeoutMs: req.timeoutMs ?? this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        agent: this.#agent,
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+    } catch (err) {
+      if (err instanceof HttpAbortError) throw err;
+      const code = (err as { code?: string }).code;
+      const reason = err instanceof HttpTimeoutError ? err.message : `${code ?? ''} ${(err as Error).message}`.trim();
+      throw new CloudApiError(this.cloud, 'retryable', this.redact(`${method} ${url.pathname}: ${reason}`), {
+        ...(code ? { code } : {}),
+        cause: err,
+      });
+    }
+    if (res.status >= 200 && res.status < 300) return res;
+    const classified = (this.#opts.classify ?? ((r, q) => defaultClassify(r, q, this.cloud)))(res, outgoing);
+    const redacted = this.redact(classified.message);
+    if (redacted === classified.message) throw classified;
+    throw new CloudApiError(classified.cloud, classified.kind, redacted, {
+      ...(classified.status !== undefined ? { status: classified.status } : {}),
+      ...(classified.code !== undefined ? { code: classified.code } : {}),
+      ...(classified.retryAfterMs !== undefined ? { retryAfterMs: classified.retryAfterMs } : {}),
+    });
+  }
+}

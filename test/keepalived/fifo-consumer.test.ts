@@ -73,12 +73,12 @@ async function startConsumer(t: Test, opts: { createFifo?: boolean } = {}): Prom
       }
     },
   };
-  if (!(await waitFor(() => c.log().some((l) => l.event === 'fifo-start'), 10_000))) throw new Error(`consumer did not start: ${stderr}`);
+  if (!(await waitFor(() => c.log().some((l) => l.event === 'fifo-start'), 60_000))) throw new Error(`consumer did not start within 60 s: ${stderr}`);
   return c;
 }
 
 /** Deadline for a condition: generous, so a busy machine only makes the test slower, never red. */
-const WAIT = 20_000;
+const WAIT = 60_000;
 
 /**
  * SIGTERM: the consumer hands over the lines it has read, waits for their actions and exits 0. After

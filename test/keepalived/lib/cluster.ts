@@ -41,7 +41,7 @@ export async function startSimulatorIn(lab: Lab, host: LabHost): Promise<Simulat
       return undefined;
     }
   };
-  if (!(await waitFor(async () => (await holders()) !== undefined, 15_000))) throw new Error('the simulator did not start');
+  if (!(await waitFor(async () => (await holders()) !== undefined, 60_000))) throw new Error('the simulator did not start');
   const setHolders = async (ids: string[]): Promise<void> => {
     const put = `const r = await fetch(${JSON.stringify(`${url}/_sim/elastic-ips/198.51.100.50/holders`)}, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(JSON.stringify({ instances: ids }))}, signal: AbortSignal.timeout(5000) }); if (!r.ok) throw new Error(await r.text());`;
     await lab.exec(host, [process.execPath, '--input-type=module', '-e', put], { timeoutMs: 15_000 });
@@ -119,7 +119,7 @@ export async function cluster(t: Test, mode: Mode, action: Action): Promise<Clus
   if (mode === 'fifo') {
     for (const i of [0, 1]) {
       lab.spawn(hosts[i]!, [process.execPath, CLI, 'keepalived-fifo', fifo(i), '--config', rc(i), '--log-file', join(dir, `h${i}.log`)], { stdio: 'ignore' });
-      t.ok(await waitFor(() => existsSync(fifo(i)), 10_000), `h${i}: FIFO consumer started (it creates the FIFO)`);
+      t.ok(await waitFor(() => existsSync(fifo(i)), 60_000), `h${i}: FIFO consumer started (it creates the FIFO)`);
     }
   }
   const c: Cluster = {

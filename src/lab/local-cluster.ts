@@ -19,6 +19,13 @@ export const CLI_ENTRY = [new URL('../cli/main.js', import.meta.url), new URL('.
   .map((u) => fileURLToPath(u))
   .find((p) => existsSync(p)) ?? fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
+/**
+ * How long a started daemon may take to answer on its control socket. Under a second on an idle machine;
+ * 2-8 s was seen with the machine at load average 20 on 2 cores, so the bound is generous: it only tells
+ * a daemon that never comes up from a slow one.
+ */
+export const START_DEADLINE_MS = 30_000;
+
 export interface LabNodeSpec {
   id: string;
   address: string;
@@ -126,7 +133,7 @@ export class LocalCluster {
       : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     n.process = child;
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + START_DEADLINE_MS;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`${n.id} exited with code ${child.exitCode} (log: ${n.logFile})`);
       try {
@@ -136,7 +143,7 @@ export class LocalCluster {
         await sleep(20);
       }
     }
-    throw new Error(`${n.id} did not answer on ${n.control} within 10 s (log: ${n.logFile})`);
+    throw new Error(`${n.id} did not answer on ${n.control} within ${START_DEADLINE_MS / 1000} s (log: ${n.logFile})`);
   }
 
   async startAll(): Promise<void> {

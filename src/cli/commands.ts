@@ -15,6 +15,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { maintenanceCommand, switchoverCommand } from './commands/maintenance.js';
 import { eipAttachCommand, eipDetachCommand, eipShowCommand } from './commands/eip.js';
 import { simulateExoscaleCommand } from './commands/simulate.js';
+import { simulateAwsCommand } from './commands/simulate-aws.js';
 import { exoipCommand } from './commands/exoip.js';
 
 export const COMMANDS: readonly Command[] = [
@@ -35,6 +36,7 @@ export const COMMANDS: readonly Command[] = [
   eipShowCommand,
   exoipCommand,
   simulateExoscaleCommand,
+  simulateAwsCommand,
 ];
 
 /** Longest match of the leading words: "config check --json" -> config check. */

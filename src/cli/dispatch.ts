@@ -23,6 +23,7 @@ export const COMMAND_LOADERS: Readonly<Record<string, () => Promise<Command>>> =
   'eip show': async () => (await import('./commands/eip.js')).eipShowCommand,
   exoip: async () => (await import('./commands/exoip.js')).exoipCommand,
   'simulate exoscale': async () => (await import('./commands/simulate.js')).simulateExoscaleCommand,
+  'simulate aws': async () => (await import('./commands/simulate-aws.js')).simulateAwsCommand,
 };
 
 /** Longest match of the leading words: "config check --json" -> "config check". */

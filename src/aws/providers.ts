@@ -108,7 +108,7 @@ export class AwsEipProvider extends AwsProviderBase implements FloatingIpProvide
   async attach(target: string, opts?: CallOptions): Promise<void> {
     const a = await this.#address(opts);
     const ec2 = await this.connection.ec2(opts);
-    if (this.targetKind === 'network-interface') {
+    if (target.startsWith('eni-')) {
       const privateIp = target === this.settings.networkInterfaceId ? this.settings.privateIpAddress : undefined;
       await ec2.associateAddress({ allocationId: a.allocationId!, networkInterfaceId: target, ...(privateIp ? { privateIpAddress: privateIp } : {}) }, opts);
     } else {

@@ -9,6 +9,7 @@
  * The region (hence the endpoint) is resolved lazily: a config naming neither makes no network call
  * until the first API call.
  */
+import type { RetryPolicy } from '../cloud/http.js';
 import type { CallOptions } from '../cloud/provider.js';
 import { CredentialChain, readSharedProfile, type CredentialProvider, type ExplicitCredentials } from './credentials.js';
 import { Ec2Client } from './ec2.js';
@@ -21,6 +22,8 @@ export interface AwsConnectionSettings {
   explicit?: ExplicitCredentials;
   /** Per-attempt API timeout, ms. */
   timeoutMs?: number;
+  /** Retry policy of API calls (default the HTTP layer's). */
+  retry?: RetryPolicy;
 }
 
 export function defaultMetadataUrl(env: NodeJS.ProcessEnv): string {
@@ -71,6 +74,7 @@ export class AwsConnection {
         endpoint: endpointFor(region, this.#settings, this.#env),
         credentials: this.credentials,
         ...(this.#settings.timeoutMs !== undefined ? { timeoutMs: this.#settings.timeoutMs } : {}),
+        ...(this.#settings.retry ? { retry: this.#settings.retry } : {}),
       });
       return this.#client;
     })().catch((err: unknown) => {

@@ -9,7 +9,17 @@ import { Writable } from 'node:stream';
 import { FloatingIpController, type FloatingIpControllerSettings } from '../../src/cloud/controller.js';
 import { createLogger } from '../../src/log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EC2_CALLS } from '../../src/aws/simulator/ec2.js';
+import { ROOT } from '../lib/env.js';
 import { awsProvider, startAwsSuiteSim, type AwsMode } from './fixtures.js';
+
+/** The EC2 actions a least-privilege policy in contrib/aws allows. */
+function policyActions(file: string): Set<string> {
+  const doc = JSON.parse(readFileSync(join(ROOT, 'contrib', 'aws', file), 'utf8')) as { Statement: Array<{ Action: string[] }> };
+  return new Set(doc.Statement.flatMap((st) => st.Action.map((a) => a.replace(/^ec2:/, ''))));
+}
 
 const FAST: FloatingIpControllerSettings = {
   strategy: 'move',
@@ -57,6 +67,10 @@ for (const mode of ['eip', 'private-ip', 'route'] as AwsMode[]) {
       if (mode !== 'route') t.equal(s.maxUnheldMs(since), 0, 'never unheld: the move is atomic');
       await cb.transition('MASTER', 'STOP', never());
       t.same(s.holders(), [], 'released on STOP');
+      const byCall = new Map(Object.entries(EC2_CALLS).map(([action, call]) => [call as string, action]));
+      const used = new Set(s.sim.requests().filter((r) => r.call !== 'metadata').map((r) => byCall.get(r.call) ?? r.call));
+      const allowed = policyActions(`iam-policy-aws-${mode}.json`);
+      t.same([...used].filter((a) => !allowed.has(a)), [], `contrib/aws/iam-policy-aws-${mode}.json allows every call made (${[...used].sort().join(', ')})`);
     });
 
     t.test('API down during failover: hold, converge when it returns; throttling absorbed; drift repaired', async (t) => {

@@ -3,7 +3,10 @@
  * test/cloud/controller-suite.ts, kept structural here), once per AWS mode, and the matching
  * providers. test/aws/controller.test.ts uses them; the suite's aws file calls the same factories.
  */
-import type { Test } from 'tap';
+/** The part of a tap Test the fixtures use (the suite passes its own structural type). */
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
 import { AwsConnection } from '../../src/aws/connection.js';
 import { AwsEipProvider, AwsPrivateIpProvider, AwsRouteProvider } from '../../src/aws/providers.js';
 import { startAwsSimulator, type RunningAwsSimulator } from '../../src/aws/simulator/server.js';
@@ -36,7 +39,7 @@ function resources(s: RunningAwsSimulator, mode: AwsMode): string[] {
   return s.world().routeTables.map((t) => `${t.routeTableId}:${ROUTE_VIP}/32`);
 }
 
-export async function startAwsSuiteSim(t: Test, mode: AwsMode): Promise<AwsSuiteSim> {
+export async function startAwsSuiteSim(t: Teardown, mode: AwsMode): Promise<AwsSuiteSim> {
   const sim = await startAwsSimulator({ rateLimit: { limit: 10_000, refillPerSecond: 10_000 } });
   t.teardown(() => sim.close());
   const w = () => sim.world();
@@ -92,16 +95,19 @@ export async function startAwsSuiteSim(t: Test, mode: AwsMode): Promise<AwsSuite
     },
     rateLimited: () => Math.min(limited, sim.requests().filter((r) => r.status === 503).length),
     changes(since) {
+      // Per address, as provider.holders() sees it: for routes, the union over the tables (a move is
+      // one attach, whatever the number of tables it rewrites).
+      const events = resources(sim, mode).flatMap((r) => sim.history.events(0, r)).sort((x, y) => x.t - y.t);
+      const perResource = new Map<string, string[]>();
+      const union = (): Set<string> => new Set([...perResource.values()].flat());
       const out: string[] = [];
-      for (const r of resources(sim, mode)) {
-        let prev: string[] = [];
-        for (const e of sim.history.events(0, r)) {
-          if (e.t >= since) {
-            for (const h of e.holders) if (!prev.includes(h)) out.push(`attach ${h}`);
-            for (const h of prev) if (!e.holders.includes(h)) out.push(`detach ${h}`);
-          }
-          prev = e.holders;
-        }
+      for (const e of events) {
+        const before = union();
+        perResource.set(e.resource, e.holders);
+        const after = union();
+        if (e.t < since) continue;
+        for (const h of after) if (!before.has(h)) out.push(`attach ${h}`);
+        for (const h of before) if (!after.has(h)) out.push(`detach ${h}`);
       }
       return out;
     },
@@ -110,7 +116,7 @@ export async function startAwsSuiteSim(t: Test, mode: AwsMode): Promise<AwsSuite
 }
 
 /** The mode's provider acting as `target`, fast timings, closed with the test. */
-export function awsProvider(t: Test, s: AwsSuiteSim, target: string, creds = { accessKeyId: SIM_ACCESS_KEY_ID, secretAccessKey: SIM_SECRET_ACCESS_KEY, source: 'test keys' }): FloatingIpProvider {
+export function awsProvider(t: Teardown, s: AwsSuiteSim, target: string, creds = { accessKeyId: SIM_ACCESS_KEY_ID, secretAccessKey: SIM_SECRET_ACCESS_KEY, source: 'test keys' }): FloatingIpProvider {
   const conn = new AwsConnection({ region: s.sim.region, endpoint: s.sim.url, metadataUrl: s.sim.metadataUrl(target), explicit: creds, timeoutMs: 500, retry: { retries: 3, minDelayMs: 10, maxDelayMs: 100, deadlineMs: 1500 } }, {});
   const p =
     s.mode === 'eip'

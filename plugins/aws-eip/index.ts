@@ -56,6 +56,6 @@ export default defineAction<AwsEipConfig>({
   doctor: (ctx) => awsDoctor(provider(ctx.config, ctx.instance.address), ctx),
   create(ctx) {
     if (isIP(ctx.instance.address) !== 4) throw new Error(`aws-eip: the instance address ${ctx.instance.address} must be an IPv4 Elastic IP`);
-    return awsActionHandlers(provider(ctx.config, ctx.instance.address, ctx.log), ctx.config.controller, ctx.log);
+    return awsActionHandlers(provider({ ...ctx.config, connection: { ...ctx.config.connection, ...(ctx.onApiCall ? { onCall: ctx.onApiCall } : {}) } }, ctx.instance.address, ctx.log), ctx.config.controller, ctx.log);
   },
 });

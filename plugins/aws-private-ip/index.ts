@@ -35,7 +35,7 @@ export default defineAction<AwsPrivateIpConfig>({
   doctor: (ctx) => awsDoctor(new AwsPrivateIpProvider(new AwsConnection(ctx.config.connection), { address: ctx.instance.address, ...ctx.config.provider }), ctx),
   create(ctx) {
     if (isIP(ctx.instance.address) !== 4) throw new Error(`aws-private-ip: the instance address ${ctx.instance.address} must be an IPv4 address`);
-    const provider = new AwsPrivateIpProvider(new AwsConnection(ctx.config.connection), { address: ctx.instance.address, ...ctx.config.provider }, ctx.log);
+    const provider = new AwsPrivateIpProvider(new AwsConnection({ ...ctx.config.connection, ...(ctx.onApiCall ? { onCall: ctx.onApiCall } : {}) }), { address: ctx.instance.address, ...ctx.config.provider }, ctx.log);
     return awsActionHandlers(provider, ctx.config.controller, ctx.log);
   },
 });

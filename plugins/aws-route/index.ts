@@ -46,7 +46,7 @@ export default defineAction<AwsRouteConfig>({
   doctor: (ctx) => awsDoctor(new AwsRouteProvider(new AwsConnection(ctx.config.connection), { address: ctx.instance.address, ...ctx.config.provider }), ctx),
   create(ctx) {
     if (isIP(ctx.instance.address) !== 4) throw new Error(`aws-route: the instance address ${ctx.instance.address} must be an IPv4 address`);
-    const provider = new AwsRouteProvider(new AwsConnection(ctx.config.connection), { address: ctx.instance.address, ...ctx.config.provider }, ctx.log);
+    const provider = new AwsRouteProvider(new AwsConnection({ ...ctx.config.connection, ...(ctx.onApiCall ? { onCall: ctx.onApiCall } : {}) }), { address: ctx.instance.address, ...ctx.config.provider }, ctx.log);
     return awsActionHandlers(provider, ctx.config.controller, ctx.log);
   },
 });

@@ -12,7 +12,7 @@
 import type { RetryPolicy } from '../cloud/http.js';
 import type { CallOptions } from '../cloud/provider.js';
 import { CredentialChain, readSharedProfile, type CredentialProvider, type ExplicitCredentials } from './credentials.js';
-import { Ec2Client } from './ec2.js';
+import { Ec2Client, type Ec2ClientOptions } from './ec2.js';
 import { DEFAULT_METADATA_URL, ImdsClient } from './imds.js';
 
 export interface AwsConnectionSettings {
@@ -24,6 +24,8 @@ export interface AwsConnectionSettings {
   timeoutMs?: number;
   /** Retry policy of API calls (default the HTTP layer's). */
   retry?: RetryPolicy;
+  /** Every API attempt, for ipwarden_api_* metrics. */
+  onCall?: Ec2ClientOptions['onCall'];
 }
 
 export function defaultMetadataUrl(env: NodeJS.ProcessEnv): string {
@@ -75,6 +77,7 @@ export class AwsConnection {
         credentials: this.credentials,
         ...(this.#settings.timeoutMs !== undefined ? { timeoutMs: this.#settings.timeoutMs } : {}),
         ...(this.#settings.retry ? { retry: this.#settings.retry } : {}),
+        ...(this.#settings.onCall ? { onCall: this.#settings.onCall } : {}),
       });
       return this.#client;
     })().catch((err: unknown) => {

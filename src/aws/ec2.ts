@@ -20,6 +20,8 @@ export interface Ec2ClientOptions {
   onRetry?: (info: { attempt: number; error: CloudApiError; delayMs?: number }) => void;
   /** Signing clock (tests). */
   now?: () => Date;
+  /** Every attempt (metrics: ipwarden_api_*), named by its EC2 Action. */
+  onCall?: (sample: { call: string; status?: number; durationMs: number; error?: boolean }) => void;
 }
 
 export interface Ec2Address {
@@ -89,6 +91,7 @@ export class Ec2Client {
       timeoutMs: opts.timeoutMs ?? 10_000,
       ...(opts.retry ? { retry: opts.retry } : {}),
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
+      ...(opts.onCall ? { onCall: opts.onCall } : {}),
       headers: { accept: 'text/xml', 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
       authorize: async (req) => {
         const creds = await this.credentials.get();
@@ -110,6 +113,7 @@ export class Ec2Client {
     try {
       res = await this.#http.request('POST', '/', {
         body: encodeQuery(action, params),
+        call: action,
         idempotent: settings.idempotent ?? action.startsWith('Describe'),
         ...(settings.signal ? { signal: settings.signal } : {}),
       });

@@ -41,8 +41,10 @@ const errorOf = (p: Promise<unknown>): Promise<CloudApiError> => p.then(() => { 
 
 t.test('EC2 calls signed with SigV4: describe, associate (moves atomically), private IPs, routes', async (t) => {
   const s = await sim(t);
-  const c = ec2(t, s.url, { explicit: STATIC });
+  const calls: string[] = [];
+  const c = ec2(t, s.url, { explicit: STATIC }, { onCall: (x) => calls.push(`${x.call} ${x.status}`) });
   const [addr] = await c.describeAddresses({ publicIps: ['203.0.113.10'] });
+  t.same(calls, ['DescribeAddresses 200'], 'every attempt reported by its Action (metrics)');
   t.match(addr, { publicIp: '203.0.113.10', allocationId: /^eipalloc-/ });
   t.equal(addr!.instanceId, undefined);
   const assoc = await c.associateAddress({ allocationId: addr!.allocationId!, instanceId: instanceIdOf(1) });

@@ -112,6 +112,12 @@ const EXOSCALE_FLAGS: Record<string, FlagSpec> = {
   'api-secret': { type: 'string', arg: 'REF', description: 'exoscale: API secret as env:NAME, file:PATH or credential:NAME (default $EXOSCALE_API_SECRET)' },
 };
 
+const AWS_FLAGS: Record<string, FlagSpec> = {
+  mode: { type: 'string', arg: 'MODE', description: 'aws: eip (an Elastic IP, default) | private-ip (a secondary private IP) | route (a VIP routed in route tables)' },
+  region: { type: 'string', arg: 'REGION', description: 'aws: region (default $AWS_REGION / $AWS_DEFAULT_REGION, the shared config file, else IMDSv2)' },
+  'route-table-ids': { type: 'string', arg: 'IDS', description: 'aws --mode route: comma-separated route table ids' },
+};
+
 export const CLOUDS: readonly CloudRegistration[] = [
   {
     cloud: 'exoscale',
@@ -122,6 +128,16 @@ export const CLOUDS: readonly CloudRegistration[] = [
     credentials: '$EXOSCALE_API_KEY and $EXOSCALE_API_SECRET, or --api-key / --api-secret (env:NAME, file:PATH, credential:NAME)',
     cliFlags: EXOSCALE_FLAGS,
     load: async () => (await import('../exoscale/cloud.js')).cloudModule,
+  },
+  {
+    cloud: 'aws',
+    title: 'AWS',
+    holderMode: 'single',
+    action: 'aws-eip',
+    addressNoun: 'Elastic IP (--mode eip), secondary private IP (private-ip) or routed VIP (route)',
+    credentials: 'the standard AWS chain: $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY/$AWS_SESSION_TOKEN, the shared files with $AWS_PROFILE, the instance role (IMDSv2)',
+    cliFlags: AWS_FLAGS,
+    load: async () => (await import('../aws/cloud.js')).cloudModule,
   },
 ];
 

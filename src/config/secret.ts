@@ -73,5 +73,5 @@ export function redactSecretRef(ref: string): string {
  * `authorization` and names ending in one of those (`clientSecret`, `bearerToken`), any case.
  */
 export function isSecretKeyName(name: string): boolean {
-  return /^key$/i.test(name) || /(secret|password|passwd|passphrase|token|api-?key|private-?key|authorization)$/i.test(name);
+  return /^key$/i.test(name) || /(secret|password|passwd|passphrase|token|api-?key|private-?key|secret-?access-?key|authorization)$/i.test(name);
 }

@@ -15,6 +15,8 @@ import { pathToFileURL } from 'node:url';
 import { ROOT } from '../lib/env.js';
 import { LocalCluster, sleep } from '../../src/lab/local-cluster.js';
 import { freePort } from '../lib/checks/lab.js';
+import { startAwsSimulator } from '../../src/aws/simulator/server.js';
+import { instanceIdOf, interfaceIdOf, SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY } from '../../src/aws/simulator/world.js';
 
 const HOOK = pathToFileURL(join(ROOT, 'test', 'lib', 'module-log.mjs')).href;
 /** Packages the steady state must do without (RSS measured in bench/notes.md). */
@@ -40,7 +42,8 @@ async function daemonPackages(
   extras: Record<string, unknown> = {},
   whileRunning?: () => Promise<void>,
   scripts = true,
-): Promise<{ pkgs: Set<string>; plugins: Set<string> }> {
+  instanceExtras: Record<string, unknown> = {},
+): Promise<{ pkgs: Set<string>; plugins: Set<string>; awsModules: number; rssKb: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-modgraph-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const log = join(dir, 'modules.log');
@@ -56,7 +59,7 @@ async function daemonPackages(
             checks: [{ plugin: 'exec', name: 'probe', command: `sh -c 'echo ok >> ${checked}'`, interval: '100ms' }],
             actions: [{ plugin: 'notify', notifyMaster: `sh -c 'echo master > ${notified}'` }],
           }
-        : {},
+        : instanceExtras,
     nodeExtras: () => extras,
     spawner: (_i, argv, fd) =>
       spawn(argv[0]!, ['--import', HOOK, ...argv.slice(1)], { stdio: ['ignore', fd, fd], env: { ...process.env, IPWARDEN_MODULE_LOG: log } }),
@@ -75,11 +78,14 @@ async function daemonPackages(
   t.same(await c.masters(), ['lab1'], 'the daemon is MASTER');
   await sleep(300);
   await whileRunning?.();
+  const status = readFileSync(`/proc/${node.process!.pid}/status`, 'utf8');
+  const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
   const pkgs = packagesIn(log);
+  const awsModules = readFileSync(log, 'utf8').split('\n').filter((l) => /\/src\/aws\//.test(l)).length;
   const plugins = new Set([...readFileSync(log, 'utf8').matchAll(/\/plugins\/([a-z0-9-]+)\/index\.[jt]s/g)].map((m) => m[1]!));
   await c.kill(node, 'SIGTERM');
   t.comment(`packages loaded: ${[...pkgs].sort().join(' ')}; built-in plugins: ${[...plugins].sort().join(' ')}`);
-  return { pkgs, plugins };
+  return { pkgs, plugins, awsModules, rssKb };
 }
 
 t.test('the log sees a package an ES module imports', async (t) => {
@@ -100,10 +106,47 @@ t.test('the log sees a package an ES module imports', async (t) => {
 });
 
 t.test('no scripts, no metrics: no execa, prom-client or etcd3, no unused built-in plugin', async (t) => {
-  const { pkgs, plugins } = await daemonPackages(t, {}, undefined, false);
+  const { pkgs, plugins, awsModules, rssKb } = await daemonPackages(t, {}, undefined, false);
   t.ok(pkgs.has('pino') && pkgs.has('zod'), 'the log saw the daemon load pino and zod');
   for (const p of HEAVY) t.notOk(pkgs.has(p), `${p} not loaded`);
   t.same([...plugins], [], 'no built-in plugin loaded (the config names none)');
+  t.equal(awsModules, 0, 'no AWS module loaded');
+  t.comment(`RSS without a cloud action: ${(rssKb / 1024).toFixed(1)} MB`);
+});
+
+t.test('an aws-eip action: the AWS modules and that one plugin load, nothing heavy; RSS with and without', async (t) => {
+  const sim = await startAwsSimulator();
+  t.teardown(() => sim.close());
+  process.env.IPW_MODGRAPH_AWS_KEY = SIM_ACCESS_KEY_ID;
+  process.env.IPW_MODGRAPH_AWS_SECRET = SIM_SECRET_ACCESS_KEY;
+  t.teardown(() => {
+    delete process.env.IPW_MODGRAPH_AWS_KEY;
+    delete process.env.IPW_MODGRAPH_AWS_SECRET;
+  });
+  const action = {
+    plugin: 'aws-eip',
+    region: sim.region,
+    endpoint: sim.url,
+    instanceId: instanceIdOf(1),
+    accessKeyId: 'env:IPW_MODGRAPH_AWS_KEY',
+    secretAccessKey: 'env:IPW_MODGRAPH_AWS_SECRET',
+    startupGrace: '0s',
+  };
+  const held = async (): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (sim.world().addresses[0]!.association?.networkInterfaceId !== interfaceIdOf(1) && Date.now() < deadline) await sleep(50);
+    t.same(sim.world().addresses[0]!.association?.networkInterfaceId, interfaceIdOf(1), 'the MASTER took the Elastic IP');
+  };
+  const withAws = await daemonPackages(t, {}, held, false, { address: '203.0.113.10', actions: [action] });
+  t.same([...withAws.plugins], ['aws-eip'], 'only aws-eip among the built-in plugins');
+  t.ok(withAws.awsModules > 0, 'the AWS modules are loaded');
+  for (const p of HEAVY) t.notOk(withAws.pkgs.has(p), `${p} not loaded`);
+  t.equal(sim.world().addresses[0]!.association, undefined, 'released on STOP (SIGTERM)');
+  const without = await daemonPackages(t, {}, undefined, false);
+  t.equal(without.awsModules, 0);
+  const mb = (kb: number): string => (kb / 1024).toFixed(1);
+  t.comment(`RSS: ${mb(without.rssKb)} MB without an AWS action, ${mb(withAws.rssKb)} MB with aws-eip (+${mb(withAws.rssKb - without.rssKb)} MB)`);
+  t.ok(withAws.rssKb - without.rssKb < 15 * 1024, 'the AWS action costs less than 15 MB of RSS');
 });
 
 t.test('an exec check and a notify script: execa (the script runner) and just those two plugins', async (t) => {

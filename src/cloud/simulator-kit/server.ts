@@ -61,8 +61,8 @@ export interface CloudSimulatorSpec {
   cloud: string;
   faults: KitFaultSet;
   history: HolderHistory;
-  /** Finds the route of an API request; undefined answers the cloud's 404. */
-  route(method: string, url: URL): SimRoute | undefined;
+  /** Finds the route of an API request; undefined answers the cloud's 404. `body`: for clouds naming the call in it. */
+  route(method: string, url: URL, body: Buffer): SimRoute | undefined;
   /** Writes an error in the cloud's own shape. */
   sendError(res: ServerResponse, status: number, code: string, message: string): void;
   /** The answer of a request refused by a fault or the budget (429 / throttling), in the cloud's shape. */
@@ -136,10 +136,6 @@ export async function startCloudSimulator(spec: CloudSimulatorSpec, opts: StartO
     if (spec.metadata && (url.pathname.startsWith('/_meta/') || url.pathname.startsWith(spec.metadata.prefix))) {
       return metadata(req, res, url, method);
     }
-    const route = spec.route(method, url);
-    const record: RequestRecord = { t: now(), method, path: url.pathname, call: route?.call ?? 'unknown', status: 0, caller: callerAddressOf(req) };
-    log.push(record);
-    res.on('finish', () => (record.status = res.statusCode));
     let body: Buffer;
     try {
       body = await readBody(req);
@@ -147,6 +143,11 @@ export async function startCloudSimulator(spec: CloudSimulatorSpec, opts: StartO
       if (err instanceof BodyTooLargeError) return spec.sendError(res, 413, 'body_too_large', err.message);
       throw err;
     }
+    // The body is passed for protocols that name the call in it (EC2 Query: Action=…).
+    const route = spec.route(method, url, body);
+    const record: RequestRecord = { t: now(), method, path: url.pathname, call: route?.call ?? 'unknown', status: 0, caller: callerAddressOf(req) };
+    log.push(record);
+    res.on('finish', () => (record.status = res.statusCode));
     if (!route) return spec.sendError(res, 404, 'not_found', `no route ${method} ${url.pathname}`);
     const faults = spec.faults.forRequest(route.call);
     if (faults.delayMs > 0) await sleep(faults.delayMs);

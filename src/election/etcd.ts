@@ -20,7 +20,7 @@
  */
 import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from '../log.js';
-import { effectiveHealth, type WeightedCheck } from '../engine/health.js';
+import { applyFitnessInput, basePriority, fitnessView, initialFitness, verdict, type Fitness, type FitnessVerdict } from '../engine/fitness.js';
 import type { EngineInput, EngineSnapshot, InstanceState, PeerView, TransitionCause } from '../engine/types.js';
 import { formatDuration } from '../util/duration.js';
 import type { EtcdElectionSettings } from './config.js';
@@ -139,10 +139,8 @@ export class EtcdElection {
   private since = monotonic();
   private lastTransition: EngineSnapshot['lastTransition'];
   private settings: { priority: number; preempt: boolean; preemptDelayMs: number };
-  private nudge = 0;
-  private checks: WeightedCheck[] = [];
-  private maintenance = false;
-  private health = { priority: 0, fault: false, reason: '' };
+  private fitness: Fitness;
+  private health: FitnessVerdict = { priority: 0, fault: false, reason: '' };
   private readonly policy: EtcdPolicy;
   private conn: EtcdConnection | undefined;
   private keeper: LeaseKeeper | undefined;
@@ -172,6 +170,7 @@ export class EtcdElection {
     this.keyPrefix = `${opts.settings.prefix}/${opts.instance}/`;
     this.leaderKey = `${this.keyPrefix}leader`;
     this.candidateKey = `${this.keyPrefix}candidates/${opts.nodeId}`;
+    this.fitness = initialFitness(opts.priority);
     this.recomputeHealth();
   }
 
@@ -192,17 +191,12 @@ export class EtcdElection {
         this.start();
         break;
       case 'checks':
-        this.checks = input.checks;
-        this.onHealth();
-        break;
       case 'nudge':
-        this.nudge += input.delta;
-        this.onHealth();
-        this.log.info({ basePriority: this.basePriority }, `priority nudged to ${this.health.priority}`);
-        break;
       case 'maintenance':
-        this.maintenance = input.on;
+      case 'fault':
+        this.fitness = applyFitnessInput(this.fitness, input)!;
         this.onHealth();
+        if (input.type === 'nudge') this.log.info({ basePriority: this.basePriority }, `priority nudged to ${this.health.priority}`);
         break;
       case 'stop':
         void this.stop();
@@ -219,6 +213,7 @@ export class EtcdElection {
   /** A reload: new priority or preemption settings, the election goes on. */
   reconfigure(change: { priority: number; preempt: boolean; preemptDelayMs: number }): void {
     this.settings = { ...change };
+    this.fitness = { ...this.fitness, priority: change.priority };
     this.onHealth();
   }
 
@@ -238,7 +233,7 @@ export class EtcdElection {
       this.checkDeadline();
     });
     this.startWatch(this.conn.client);
-    if (this.health.fault) void this.transition('FAULT', this.health.reason, this.maintenance ? 'maintenance' : 'fault');
+    if (this.health.fault) void this.transition('FAULT', this.health.reason, this.health.cause ?? 'fault');
     else void this.transition('BACKUP', 'startup', 'startup');
     this.log.info(
       { endpoints: this.opts.settings.endpoints, keyPrefix: this.keyPrefix, ttlMs: t.ttlMs, renewMs: t.renewMs, stepDownMs: t.stepDownMs },
@@ -293,18 +288,17 @@ export class EtcdElection {
   // ------------------------------------------------------------------ health
 
   private get basePriority(): number {
-    return Math.min(254, Math.max(1, this.settings.priority + this.nudge));
+    return basePriority(this.fitness);
   }
 
   private recomputeHealth(): void {
-    const h = effectiveHealth(this.basePriority, this.checks);
-    this.health = this.maintenance ? { priority: h.priority, fault: true, reason: 'maintenance mode' } : h;
+    this.health = verdict(this.fitness);
   }
 
   private onHealth(): void {
     this.recomputeHealth();
     if (this.state === 'INIT' || this.state === 'STOP') return;
-    const cause = this.maintenance ? 'maintenance' : 'fault';
+    const cause = this.health.cause ?? 'fault';
     if (this.health.fault && this.state !== 'FAULT') {
       if (this.state === 'MASTER') void this.resign('FAULT', this.health.reason, cause);
       else {
@@ -650,14 +644,11 @@ export class EtcdElection {
       instance: this.opts.instance,
       nodeId: this.opts.nodeId,
       state: this.state,
-      basePriority: this.basePriority,
-      effectivePriority: this.health.priority,
-      maintenance: this.maintenance,
+      ...fitnessView(this.fitness),
       since: this.since,
       peers,
       masterDownMs: this.masterDownMs,
     };
-    if (this.health.fault) snap.fault = this.health.reason;
     if (master) snap.master = master;
     if (this.lastTransition) snap.lastTransition = this.lastTransition;
     return snap;

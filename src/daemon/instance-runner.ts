@@ -8,8 +8,9 @@ import { InstanceEngine } from '../engine/instance.js';
 import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState, TransitionCause } from '../engine/types.js';
 import { instanceKey } from '../protocol/instance-key.js';
 import { endpointKey, type HeartbeatTransport, type Inbound } from './transport.js';
-import { CheckRunner, type CheckSnapshot, type ScheduledCheck } from '../plugins/check-runner.js';
-import { ActionRunner, type ActionOutcome, type ScheduledAction } from '../plugins/action-runner.js';
+import { CheckRunner, type CheckSnapshot, type Clock, type ScheduledCheck, type Timers } from '../plugins/check-runner.js';
+import { ActionRunner, type ActionOutcome, type PreparedActions, type ScheduledAction } from '../plugins/action-runner.js';
+import type { InstancePlan } from './reload-plan.js';
 import type { Endpoint } from '../config/endpoint.js';
 import type { ApiCallSample } from '../plugins/api.js';
 import { DiscoveryRunner, type DiscoveryStatus, type ScheduledDiscovery } from './discovery.js';
@@ -66,6 +67,33 @@ export interface InstanceStatus extends Omit<EngineSnapshot, 'since' | 'lastTran
   election?: ElectionStatus;
 }
 
+/** The shell's clock and timers (tests inject a fake pair; default: the process's). */
+export interface ShellClock {
+  clock: Clock;
+  timers: Timers;
+}
+
+export const systemShellClock: ShellClock = {
+  clock: { now: () => Date.now(), monotonic: () => performance.now() },
+  timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
+};
+
+/** Engine errors in a row after which the instance goes to FAULT ("engine error: ..."). */
+export const ENGINE_ERRORS_TO_FAULT = 3;
+
+/** A failed required action holds the instance in FAULT this many master-down periods, then it competes again. */
+export const ACTION_FAULT_HOLD_PERIODS = 2;
+
+/** In-place reload plan of one instance. */
+export type InPlacePlan = Extract<InstancePlan, { change: 'unchanged' | 'in-place' }>;
+
+/** What prepareReload created (see InstanceRunner.prepareReload). */
+export interface PreparedReload {
+  next: InstanceSettings;
+  plan: InPlacePlan;
+  actions?: PreparedActions;
+}
+
 /** Observers (metrics); all optional. */
 export interface InstanceRunnerHooks {
   onTransition?(instance: string, t: TransitionRecord): void;
@@ -79,7 +107,7 @@ export interface InstanceRunnerHooks {
 export class InstanceRunner {
   readonly key: number;
   readonly engine: InstanceEngine;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   /** Engine time the pending timer fires at (Infinity: none pending). */
   private armedAt = Infinity;
   /** This instance's peers as transport keys, cached against the transport's and our peer lists. */
@@ -92,6 +120,15 @@ export class InstanceRunner {
   private discovery: DiscoveryRunner | undefined;
   /** Set when the instance is elected through etcd: it then replaces the engine. */
   private readonly election: EtcdElection | undefined;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  /** Engine exceptions in a row, and when the last one happened (engine clock). */
+  private engineErrors = { count: 0, lastAt: -Infinity, faulted: false };
+  /** The tracked timer that lifts a failed required action's FAULT. */
+  private actionFaultTimer: unknown;
+  /** The last transition the actions were told (a reload's new actions are told it too). */
+  private lastEvent: ElectionTransition | undefined;
+  private prepared = false;
 
   constructor(
     public settings: InstanceSettings,
@@ -99,7 +136,10 @@ export class InstanceRunner {
     private readonly transport: HeartbeatTransport,
     log: Logger,
     private readonly hooks: InstanceRunnerHooks = {},
+    shell: ShellClock = systemShellClock,
   ) {
+    this.clock = shell.clock;
+    this.timers = shell.timers;
     this.log = log.child({ instance: settings.name });
     this.key = instanceKey(settings.address);
     this.engine = new InstanceEngine(this.engineConfig(settings));
@@ -115,8 +155,12 @@ export class InstanceRunner {
         onTransition: (t) => this.runTransition(t),
       });
     }
-    this.checks = new CheckRunner(settings.checks, { log: this.log });
+    this.checks = new CheckRunner(settings.checks, { log: this.log, clock: this.clock, timers: this.timers });
     this.actions = this.makeActions(settings);
+  }
+
+  private now(): number {
+    return this.clock.monotonic();
   }
 
   private makeActions(settings: InstanceSettings): ActionRunner {
@@ -126,31 +170,55 @@ export class InstanceRunner {
       log: this.log,
       onOutcome: (o) => this.hooks.onActionOutcome?.(settings.name, o),
       ...(this.hooks.onApiCall ? { onApiCall: this.hooks.onApiCall } : {}),
-      onRequiredFailure: (reason) => {
-        this.log.error({ reason }, 'a required action failed on MASTER: entering FAULT so a peer can take over');
-        this.feed({ type: 'maintenance', now: now(), on: true });
-        // leave FAULT after one master-down period; the engine then re-evaluates
-        setTimeout(() => !this.stopped && this.feed({ type: 'maintenance', now: now(), on: false }), (this.election ?? this.engine).masterDownMs).unref();
-      },
+      onRequiredFailure: (reason) => this.onRequiredActionFailed(reason),
     });
   }
 
-  /** Reload in place: new priority/preemption, peers, checks and actions; the election state stays. */
-  async reconfigure(next: InstanceSettings): Promise<void> {
-    const old = this.settings;
+  /**
+   * A required action failed on MASTER: FAULT with a cause of its own (not maintenance: an
+   * operator's `maintenance on` is never cleared by it), lifted by a tracked timer after
+   * ACTION_FAULT_HOLD_PERIODS master-down periods so the instance competes again (and retries the
+   * action if it wins).
+   */
+  private onRequiredActionFailed(reason: string): void {
+    if (this.stopped) return;
+    const why = `action ${reason.replace(/^required action /, '')}`;
+    this.log.error({ reason: why }, `${why} on MASTER: entering FAULT so a peer can take over`);
+    this.feed({ type: 'fault', now: this.now(), source: 'action', reason: why });
+    if (this.actionFaultTimer !== undefined) this.timers.clearTimeout(this.actionFaultTimer);
+    this.actionFaultTimer = this.timers.setTimeout(() => {
+      this.actionFaultTimer = undefined;
+      if (!this.stopped) this.feed({ type: 'fault', now: this.now(), source: 'action', reason: undefined });
+    }, ACTION_FAULT_HOLD_PERIODS * (this.election ?? this.engine).masterDownMs);
+  }
+
+  /**
+   * Reload in place, first half: creates the handlers of changed and added actions (a plugin's
+   * create() may fail: nothing running is touched yet). commitReload() applies, discardReload() undoes.
+   */
+  async prepareReload(next: InstanceSettings, plan: InPlacePlan): Promise<PreparedReload> {
+    const kept = new Set(plan.actions.filter((a) => a.change === 'kept').map((a) => a.name));
+    const changes = plan.actions.some((a) => a.change !== 'kept');
+    return { next, plan, ...(changes ? { actions: await this.actions.prepare(next.actions, kept) } : {}) };
+  }
+
+  async discardReload(p: PreparedReload): Promise<void> {
+    if (p.actions) await this.actions.discard(p.actions);
+  }
+
+  /**
+   * Reload in place, second half: the election state stays; priority, preemption, interval,
+   * deadRatio, peers and discovery take their new values; checks and actions change as
+   * CheckRunner.update and ActionRunner.commit say. A transition follows only when the election
+   * under the new values demands it.
+   */
+  async commitReload(p: PreparedReload): Promise<void> {
+    const { next, plan } = p;
     this.settings = next;
-    if (JSON.stringify(next.actions.map(actionKey)) !== JSON.stringify(old.actions.map(actionKey))) {
-      const previous = this.actions;
-      this.actions = this.makeActions(next);
-      await this.actions.init();
-      await previous.close();
+    if (plan.checks.some((c) => c.change !== 'kept')) {
+      this.checks.update(next.checks, new Set(plan.checks.filter((c) => c.change === 'kept').map((c) => c.name)));
     }
-    if (JSON.stringify(next.checks.map(checkKey)) !== JSON.stringify(old.checks.map(checkKey))) {
-      this.checks.stop();
-      this.checks = new CheckRunner(next.checks, { log: this.log });
-      this.watchChecks();
-    }
-    if (discoveryKey(next.discovery) !== discoveryKey(old.discovery)) {
+    if (plan.settings.includes('discovery')) {
       const previous = this.discovery;
       await this.startDiscovery(next.discovery, previous?.peers ?? []);
       await previous?.stop();
@@ -158,8 +226,33 @@ export class InstanceRunner {
     }
     const change = { priority: next.priority, preempt: next.preempt, preemptDelayMs: next.preemptDelayMs };
     if (this.election) this.election.reconfigure(change);
-    else for (const e of this.engine.reconfigure(now(), change)) this.apply(e);
+    else {
+      const effects = this.engine.reconfigure(this.now(), { ...change, intervalMs: next.intervalMs, deadRatio: next.deadRatio });
+      for (const e of effects) this.apply(e);
+      // a shorter interval: the pending timer may be too late
+      this.armedAt = Infinity;
+      if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+      this.timer = undefined;
+      if (!this.stopped) this.arm();
+    }
     this.feedChecks();
+    if (p.actions) {
+      const state = this.election ? this.election.currentState : this.engine.currentState;
+      const last = this.lastEvent;
+      const changed = plan.actions.filter((a) => a.change === 'changed' || a.change === 'added').map((a) => `${a.name} ${a.change}`);
+      await this.actions.commit(
+        p.actions,
+        state === 'INIT'
+          ? undefined
+          : {
+              from: state,
+              to: state,
+              priority: (this.election ?? this.engine).snapshot(this.now()).effectivePriority,
+              reason: `reload: action ${changed.join(', ')}`,
+              ...(last?.to === state && last.fencingToken !== undefined ? { fencingToken: last.fencingToken } : {}),
+            },
+      );
+    }
   }
 
   private engineConfig(s: InstanceSettings): EngineConfig {
@@ -174,13 +267,27 @@ export class InstanceRunner {
     };
   }
 
+  /** Creates the action handlers (a plugin's create() may fail); start() does it when not done. */
+  async prepare(): Promise<void> {
+    if (this.prepared) return;
+    await this.actions.init();
+    this.prepared = true;
+  }
+
+  /** Closes what prepare() created, for an instance that will not start (a refused reload). */
+  async discard(): Promise<void> {
+    this.stopped = true;
+    await this.actions.close();
+  }
+
   /** `maintenance`: start drained (persisted maintenance mode). */
   async start(maintenance = false): Promise<void> {
+    await this.prepare();
     await this.startDiscovery(this.settings.discovery, []);
-    await this.actions.init();
+    if (this.stopped) return;
     this.watchChecks();
-    if (maintenance) (this.election ?? this.engine).handle({ type: 'maintenance', now: now(), on: true });
-    this.feed({ type: 'start', now: now() });
+    if (maintenance) (this.election ?? this.engine).handle({ type: 'maintenance', now: this.now(), on: true });
+    this.feed({ type: 'start', now: this.now() });
     this.feedChecks();
   }
 
@@ -216,31 +323,32 @@ export class InstanceRunner {
 
   private feedChecks(): void {
     const checks = this.checks.snapshot().map((c) => ({ name: c.name, state: c.state, weight: c.weight, reverse: c.reverse }));
-    this.feed({ type: 'checks', now: now(), checks });
+    this.feed({ type: 'checks', now: this.now(), checks });
   }
 
   onPacket(inbound: Inbound): void {
-    this.feed({ type: 'packet', now: now(), from: inbound.peer, packet: inbound.packet, stateless: inbound.stateless });
+    this.feed({ type: 'packet', now: this.now(), from: inbound.peer, packet: inbound.packet, stateless: inbound.stateless });
   }
 
   onUnreachable(peer: string): void {
-    this.feed({ type: 'unreachable', now: now(), from: peer });
+    this.feed({ type: 'unreachable', now: this.now(), from: peer });
   }
 
   setMaintenance(on: boolean): void {
-    this.feed({ type: 'maintenance', now: now(), on });
+    this.feed({ type: 'maintenance', now: this.now(), on });
   }
 
   nudge(delta: number): void {
-    this.feed({ type: 'nudge', now: now(), delta });
+    this.feed({ type: 'nudge', now: this.now(), delta });
   }
 
   /** Graceful stop: goodbye advert, STOP actions. */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    this.feed({ type: 'stop', now: now() });
+    this.feed({ type: 'stop', now: this.now() });
     this.stopped = true;
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    if (this.actionFaultTimer !== undefined) this.timers.clearTimeout(this.actionFaultTimer);
     this.armedAt = Infinity;
     await this.election?.stop();
     this.checks.stop();
@@ -249,9 +357,10 @@ export class InstanceRunner {
   }
 
   status(): InstanceStatus {
-    const t = now();
+    const t = this.now();
     const snap = this.election ? this.election.snapshot(t) : this.engine.snapshot(t);
-    const wall = (engineMs: number) => Date.now() - (t - engineMs);
+    const wallNow = this.clock.now();
+    const wall = (engineMs: number) => wallNow - (t - engineMs);
     const { since, lastTransition: _lt, takeoverAt, ...rest } = snap;
     return {
       ...rest,
@@ -275,15 +384,41 @@ export class InstanceRunner {
       this.election.handle(input);
       return;
     }
-    let effects: Effect[];
+    let effects: Effect[] = [];
     try {
       effects = this.engine.handle(input);
+      this.engineOk(input.now);
     } catch (err) {
-      this.log.error({ err: (err as Error).stack }, 'engine error (input ignored)');
-      return;
+      this.engineFailed(err, input.now);
     }
     for (const e of effects) this.apply(e);
+    // always re-arm: an exception on a tick must not leave the instance without a wakeup
     if (!this.stopped) this.arm();
+  }
+
+  /**
+   * An engine exception: logged, the input is ignored. ENGINE_ERRORS_TO_FAULT in a row put the
+   * instance in FAULT ("engine error: ..."), lifted after one master-down period without errors.
+   */
+  private engineFailed(err: unknown, at: number): void {
+    const e = this.engineErrors;
+    e.count++;
+    e.lastAt = at;
+    const msg = (err as Error)?.message ?? String(err);
+    this.log.error({ err: (err as Error)?.stack ?? msg, consecutive: e.count }, 'engine error (input ignored)');
+    if (e.count >= ENGINE_ERRORS_TO_FAULT && !e.faulted) {
+      e.faulted = true;
+      this.feed({ type: 'fault', now: at, source: 'engine', reason: `engine error: ${msg}` });
+    }
+  }
+
+  private engineOk(at: number): void {
+    const e = this.engineErrors;
+    e.count = 0;
+    if (e.faulted && at - e.lastAt >= this.engine.masterDownMs) {
+      e.faulted = false;
+      this.feed({ type: 'fault', now: at, source: 'engine', reason: undefined });
+    }
   }
 
   /**
@@ -294,22 +429,24 @@ export class InstanceRunner {
   private arm(): void {
     const at = this.engine.nextWakeup();
     if (at >= this.armedAt) return;
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
     this.armedAt = at;
     if (!Number.isFinite(at)) return;
     // +1 ms: libuv measures timeouts from its cached loop time, which may trail performance.now();
     // a timer that fires a fraction of a millisecond before the deadline is a wasted wakeup
-    const delay = Math.max(0, at - now());
-    this.timer = setTimeout(this.onTimer, Math.ceil(delay) + 1);
+    const delay = Math.max(0, at - this.now());
+    this.timer = this.timers.setTimeout(this.onTimer, Math.ceil(delay) + 1);
   }
 
   private readonly onTimer = (): void => {
+    this.timer = undefined;
     this.armedAt = Infinity;
-    this.feed({ type: 'tick', now: now() });
+    this.feed({ type: 'tick', now: this.now() });
   };
 
   private send(to: string, kind: 'advert' | 'probe' | 'probe-reply', nonce: number, goodbye = false): void {
-    const view = this.engine.advertView(now());
+    const view = this.engine.advertView(this.now());
     const packet = {
       kind,
       instanceKey: this.key,
@@ -364,8 +501,9 @@ export class InstanceRunner {
 
   /** Records, logs and runs the actions of a transition (engine or etcd); settles when the actions are done. */
   private runTransition(e: ElectionTransition): Promise<void> {
+    this.lastEvent = e;
     const token = e.fencingToken !== undefined ? { fencingToken: String(e.fencingToken) } : {};
-    const rec: TransitionRecord = { from: e.from, to: e.to, reason: e.reason, cause: e.cause, priority: e.priority, at: Date.now(), ...token };
+    const rec: TransitionRecord = { from: e.from, to: e.to, reason: e.reason, cause: e.cause, priority: e.priority, at: this.clock.now(), ...token };
     this.lastTransition = rec;
     const level = e.to === 'FAULT' ? 'warn' : 'info';
     this.log[level]({ from: e.from, to: e.to, reason: e.reason, priority: e.priority, ...token, event: 'transition' }, `${e.from} -> ${e.to}: ${e.reason}`);
@@ -380,22 +518,4 @@ export class InstanceRunner {
   }
 }
 
-function now(): number {
-  return performance.now();
-}
 
-function checkKey(c: ScheduledCheck): unknown {
-  const { impl: _impl, ...rest } = c;
-  return rest;
-}
-
-function actionKey(a: ScheduledAction): unknown {
-  const { impl: _impl, ...rest } = a;
-  return rest;
-}
-
-function discoveryKey(d: ScheduledDiscovery | undefined): string {
-  if (!d) return '';
-  const { impl: _impl, ...rest } = d;
-  return JSON.stringify(rest);
-}

@@ -241,7 +241,7 @@ const checkEntrySchema = doc(
       reverse: doc(bool().default(false), 'Inverts the check result.'),
       initialState: doc(
         z.enum(['ok', 'fail']).default(DEFAULTS.checkInitialState),
-        'State before the first result; from "fail" it takes `rise` successes to become OK.',
+        'State before the first result, at daemon start; from "fail" it takes `rise` successes to become OK. A check a reload adds counts as passing until it has failed `fall` times in a row (see ipwarden(8), RELOAD).',
       ),
     })
     .catchall(z.unknown())

@@ -89,6 +89,8 @@ export interface ReloadCluster {
 export interface ReloadClusterOptions extends Partial<LocalClusterOptions> {
   /** With the exoscale-eip action on the simulator. */
   eip?: boolean;
+  /** The nodes (indexes) with the action (default both). */
+  eipOn?: number[];
   /** Extra instance keys of node i (checks, ...). */
   instance?: (i: number, dir: string) => Record<string, unknown>;
   before?: (dir: string) => void;
@@ -96,11 +98,12 @@ export interface ReloadClusterOptions extends Partial<LocalClusterOptions> {
 
 /** lab1 (priority 150) MASTER, lab2 (100) BACKUP; with eip, the EIP on lab1 alone. */
 export async function startReloadCluster(t: { teardown(fn: () => unknown): void }, opts: ReloadClusterOptions = {}): Promise<ReloadCluster> {
-  const { eip, instance, before, ...rest } = opts;
+  const { eip, eipOn, instance, before, ...rest } = opts;
   let lab: EipLab | undefined;
   const options: LocalClusterOptions = { nodes: 2, intervalMs: INTERVAL, deadRatio: DEAD_RATIO, firstHost: 71, ...rest };
   const c = new LocalCluster(options);
-  options.instanceExtras = (i) => ({ ...(lab ? lab.instanceExtras(i) : {}), ...(instance?.(i, c.dir) ?? {}) });
+  const withEip = (i: number) => lab !== undefined && (eipOn ?? [0, 1]).includes(i);
+  options.instanceExtras = (i) => ({ ...(withEip(i) ? lab!.instanceExtras(i) : {}), ...(instance?.(i, c.dir) ?? {}) });
   t.teardown(async () => {
     await c.destroy();
     await lab?.close();
@@ -115,7 +118,7 @@ export async function startReloadCluster(t: { teardown(fn: () => unknown): void 
     if ((await c.masters()).join() !== 'lab1') return undefined;
     const b = await status(c, backup);
     if (b?.state !== 'BACKUP' || b.master !== 'lab1') return undefined;
-    if (lab && lab.holders().join() !== lab.instanceIds[0]) return undefined;
+    if (lab && withEip(0) && lab.holders().join() !== lab.instanceIds[0]) return undefined;
     return true;
   });
   return { c, lab, master, backup };

@@ -13,6 +13,8 @@ import { readPersistentState, writePersistentState } from './state-file.js';
 import { describePlan, planReload, type ReloadPlan } from './reload-plan.js';
 import { ActionCreateError } from '../plugins/action-runner.js';
 import { formatPath } from '../config/issues.js';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 
 export interface DaemonSettings {
   nodeId: string;
@@ -52,8 +54,6 @@ export interface DaemonStatus {
 /** A new config read for a reload (the CLI's loader: file, plugins, secrets). */
 export interface LoadedConfig {
   settings: DaemonSettings;
-  /** sha256 of the file (first 16 hex digits). */
-  hash?: string;
   warnings?: string[];
 }
 
@@ -325,8 +325,8 @@ export class Daemon {
       try {
         if (!this.meta.loadConfig) throw new ReloadError('this daemon was started without a config file to reload');
         if (this.stopRequested) throw new ReloadError('the daemon is stopping');
+        if (this.meta.configFile) hash = await fileHash(this.meta.configFile);
         const loaded = await this.meta.loadConfig();
-        hash = loaded.hash;
         for (const w of loaded.warnings ?? []) this.log.warn({ event: 'config-warning' }, w);
         const plan = await this.applyReload(loaded.settings);
         this.lastReload = { at, ok: true, ...(hash ? { configHash: hash } : {}), changes: describePlan(plan) };
@@ -440,4 +440,12 @@ function errorPath(inst: InstanceSettings, err: unknown): string {
     return `${formatPath(['instances', inst.name, 'actions', i])} (${err.message})`;
   }
   return (err as Error)?.message ?? String(err);
+}
+
+/** sha256 of a file, first 16 hex digits (undefined when unreadable). */
+async function fileHash(path: string): Promise<string | undefined> {
+  return readFile(path).then(
+    (b) => createHash('sha256').update(b).digest('hex').slice(0, 16),
+    () => undefined,
+  );
 }

@@ -27,6 +27,7 @@ cases.push(
     edits: onMaster((cfg) => (cfg.instances.lab.priority = 50)),
     expect: ['lab1:lab MASTER->BACKUP', 'lab2:lab BACKUP->MASTER'],
     eip: ['attach lab2', 'detach lab1'],
+    overlapMs: 3 * INTERVAL,
     settled: async (rc) => rc.c.waitFor('the EIP on lab2 alone', 10_000, async () => (rc.lab!.holders().join() === rc.lab!.instanceIds[1] ? true : undefined)),
   },
   {
@@ -34,6 +35,7 @@ cases.push(
     edits: onBackup((cfg) => (cfg.instances.lab.priority = 200)),
     expect: ['lab1:lab MASTER->BACKUP', 'lab2:lab BACKUP->MASTER'],
     eip: ['attach lab2', 'detach lab1'],
+    overlapMs: 3 * INTERVAL,
     settled: async (rc) => rc.c.waitFor('the EIP on lab2 alone', 10_000, async () => (rc.lab!.holders().join() === rc.lab!.instanceIds[1] ? true : undefined)),
   },
   {
@@ -44,6 +46,7 @@ cases.push(
     ],
     nodeExtras: () => ({ plugins: [RECORDER] }),
     expect: ['lab1:db INIT->BACKUP', 'lab1:db BACKUP->MASTER', 'lab1:db MASTER->STOP'],
+    after: { 0: async (rc) => rc.c.waitFor('db MASTER', 5000, async () => ((await status(rc.c, rc.master, 'db'))?.state === 'MASTER' ? true : undefined)) },
     settled: async (rc) => rc.c.waitFor('db stopped', 5000, async () => (transitions(rc.master).some((x) => x.instance === 'db' && x.to === 'STOP') ? true : undefined)),
   },
   { name: 'MASTER: an invalid file (ipwarden reload exits 1)', cli: true, edits: onMaster((cfg) => (cfg.instances.lab.interval = 'fast')), refused: /instances\.lab\.interval: expected a duration/ },

@@ -9,8 +9,6 @@ import { ConfigError } from '../../config/issues.js';
 import { PluginError } from '../../plugins/loader.js';
 import { SecretError } from '../../config/secret.js';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
 
 /**
@@ -52,10 +50,8 @@ raise/lower every instance's priority by one.`,
     const log = createLogger({ level: resolved.log.level, format: resolved.log.format, base: { node: resolved.node.id } });
     for (const w of resolved.warnings) log.warn({ event: 'config-warning' }, w);
     const loadConfig = async () => {
-      // hash what is read: the file the daemon runs is the one status shows
-      const hash = await readFile(resolved.file).then((b) => createHash('sha256').update(b).digest('hex').slice(0, 16), () => undefined);
       const next = await loadRuntime({ ...loadOpts, file: resolved.file });
-      return { settings: next.settings, warnings: next.resolved.warnings, ...(hash ? { hash } : {}) };
+      return { settings: next.settings, warnings: next.resolved.warnings };
     };
     const daemon = new Daemon(settings, log, { version: VERSION, configFile: resolved.file, loadConfig });
 

@@ -64,6 +64,13 @@ export interface Case {
   instance?: (i: number, dir: string) => Record<string, unknown>;
   nodeExtras?: (i: number, dir: string) => Record<string, unknown>;
   before?: (dir: string) => void;
+  /** Waits after edit i (before the next one). */
+  after?: Record<number, (rc: ReloadCluster) => Promise<unknown>>;
+  /**
+   * Preemption (a MASTER hears a better MASTER and yields) overlaps by one advert's flight plus
+   * the event loops' lag on a loaded machine: the longest two-MASTER stretch allowed (default 0: none at all).
+   */
+  overlapMs?: number;
   /** Reload through `ipwarden reload` instead of SIGHUP. */
   cli?: boolean;
   refused?: RegExp;
@@ -85,7 +92,7 @@ export async function runCase(t: Test, k: Case): Promise<void> {
   const nodes = [rc.master, rc.backup];
   const seen = nodes.map((n) => transitions(n).length);
   const since = Date.now();
-  for (const [i, edit] of k.edits) {
+  for (const [step, [i, edit]] of k.edits.entries()) {
     const n = nodes[i]!;
     editConfig(n, (cfg) => edit(cfg, c.dir));
     if (k.cli) {
@@ -103,6 +110,7 @@ export async function runCase(t: Test, k: Case): Promise<void> {
     t.equal(st?.lastReload?.ok, !k.refused, `${n.id}: status lastReload.ok`);
     t.match(st?.lastReload?.configHash, /^[0-9a-f]{16}$/, `${n.id}: status lastReload.configHash`);
     if (k.refused) t.match(st?.lastReload?.error, k.refused, `${n.id}: status lastReload.error`);
+    await k.after?.[step]?.(rc);
   }
   if (k.settled) await k.settled(rc);
   await sleep(QUIET_MS); // observation window: nothing else may happen
@@ -110,9 +118,15 @@ export async function runCase(t: Test, k: Case): Promise<void> {
   const per = (id: string) => brief(after.filter((x) => x.node === id));
   const expected = k.expect ?? [];
   t.same({ lab1: per('lab1'), lab2: per('lab2') }, { lab1: expected.filter((e) => e.startsWith('lab1:')), lab2: expected.filter((e) => e.startsWith('lab2:')) }, 'transitions on both nodes');
-  t.same(eipCalls(rc, since), k.eip ?? [], 'attach/detach calls');
+  // a hand-over's attach (new MASTER) and detach (old one, now BACKUP) race: their order is the controller's business
+  t.same(eipCalls(rc, since).sort(), [...(k.eip ?? [])].sort(), 'attach/detach calls');
   const all = nodes.flatMap((n) => transitions(n));
-  t.same(doubleMasters(all), [], 'never two MASTERs at once (from the transition timestamps)');
+  const doubles = doubleMasters(all);
+  if (!k.overlapMs) t.same(doubles, [], 'never two MASTERs at once (from the transition timestamps)');
+  else {
+    const longest = Math.max(0, ...doubles.map((d) => d.to - d.from));
+    t.ok(doubles.length <= 1 && longest <= k.overlapMs, `two MASTERs at most once, for ${longest} ms (bound ${k.overlapMs} ms, from the transition timestamps)`);
+  }
 }
 
 export const both = (edit: Edit): [0 | 1, Edit][] => [[0, edit], [1, edit]];

@@ -149,7 +149,8 @@ export class Daemon {
       const state = readPersistentState(this.settings.stateFile, this.log);
       this.maintenance = new Set(state.maintenance);
     }
-    await this.transport.open();
+    // etcd-elected instances exchange no heartbeats: no socket unless a heartbeat instance needs it
+    if (usesHeartbeat(this.settings.instances)) await this.openTransport();
     if (this.settings.metrics) {
       // loaded only when configured: prom-client costs RSS in every daemon that does not export metrics
       const { Metrics } = await import('./metrics.js');
@@ -196,6 +197,14 @@ export class Daemon {
     this.runners.set(r.settings.name, r);
     this.instanceIndex = undefined;
     await r.start(this.maintenance.has(r.settings.name));
+  }
+
+  private transportOpen = false;
+
+  private async openTransport(): Promise<void> {
+    if (this.transportOpen) return;
+    await this.transport.open();
+    this.transportOpen = true;
   }
 
   /** Start, reloads and stop run one at a time, in the order asked. */
@@ -385,6 +394,15 @@ export class Daemon {
         throw new ReloadError('the daemon is stopping');
       }
     }
+    // the first heartbeat instance of an etcd-only daemon: its socket (the port may be taken)
+    if (usesHeartbeat(next.instances)) {
+      try {
+        await this.openTransport();
+      } catch (err) {
+        await undo();
+        throw new ReloadError((err as Error).message);
+      }
+    }
     // 2. apply
     if (plan.keys) this.transport.updateKeys(next.keys);
     for (const p of plan.instances) {
@@ -431,6 +449,11 @@ function allPeers(instances: readonly InstanceSettings[], discovered: readonly E
   for (const i of instances) for (const p of i.peers) seen.set(endpointKey(p), p);
   for (const p of discovered) seen.set(endpointKey(p), p);
   return [...seen.values()];
+}
+
+/** True when an instance is elected by the heartbeat engine (it needs the UDP socket). */
+function usesHeartbeat(instances: readonly InstanceSettings[]): boolean {
+  return instances.some((i) => !i.election);
 }
 
 /** "instances.web.actions[0] (eip): create failed: ..." for an action's create() failure; the message otherwise. */

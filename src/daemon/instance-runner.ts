@@ -4,8 +4,7 @@
  * actions. All clocks and sockets are here; all decisions are in the engine.
  */
 import type { Logger } from '../log.js';
-import { InstanceEngine } from '../engine/instance.js';
-import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState, TransitionCause } from '../engine/types.js';
+import type { EngineConfig, EngineInput, EngineSnapshot, InstanceState, TransitionCause } from '../engine/types.js';
 import { instanceKey } from '../protocol/instance-key.js';
 import { endpointKey, type HeartbeatTransport, type Inbound } from './transport.js';
 import { CheckRunner, type CheckSnapshot, type Clock, type ScheduledCheck, type Timers } from '../plugins/check-runner.js';
@@ -14,7 +13,9 @@ import type { InstancePlan } from './reload-plan.js';
 import type { Endpoint } from '../config/endpoint.js';
 import type { ApiCallSample } from '../plugins/api.js';
 import { DiscoveryRunner, type DiscoveryStatus, type ScheduledDiscovery } from './discovery.js';
-import { EtcdElection, type ElectionStatus, type ElectionTransition } from '../election/etcd.js';
+import { EtcdElection, type ElectionStatus } from '../election/etcd.js';
+import { HeartbeatElection } from '../election/heartbeat.js';
+import type { ElectionBackend, ElectionTransition } from '../election/backend.js';
 import type { EtcdElectionSettings } from '../election/config.js';
 
 export interface InstanceSettings {
@@ -78,8 +79,7 @@ export const systemShellClock: ShellClock = {
   timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
 };
 
-/** Engine errors in a row after which the instance goes to FAULT ("engine error: ..."). */
-export const ENGINE_ERRORS_TO_FAULT = 3;
+export { ENGINE_ERRORS_TO_FAULT } from '../election/heartbeat.js';
 
 /** A failed required action holds the instance in FAULT this many master-down periods, then it competes again. */
 export const ACTION_FAULT_HOLD_PERIODS = 2;
@@ -106,24 +106,16 @@ export interface InstanceRunnerHooks {
 
 export class InstanceRunner {
   readonly key: number;
-  readonly engine: InstanceEngine;
-  private timer: unknown;
-  /** Engine time the pending timer fires at (Infinity: none pending). */
-  private armedAt = Infinity;
-  /** This instance's peers as transport keys, cached against the transport's and our peer lists. */
-  private targets: { transportVersion: number; own: Endpoint[]; discovered: readonly Endpoint[] | undefined; keys: string[] } | undefined;
+  /** Who elects this instance's MASTER: the heartbeat engine or etcd. */
+  readonly election: ElectionBackend;
   private checks: CheckRunner;
   private actions: ActionRunner;
   private lastTransition: TransitionRecord | undefined;
   private readonly log: Logger;
   private stopped = false;
   private discovery: DiscoveryRunner | undefined;
-  /** Set when the instance is elected through etcd: it then replaces the engine. */
-  private readonly election: EtcdElection | undefined;
   private readonly clock: Clock;
   private readonly timers: Timers;
-  /** Engine exceptions in a row, and when the last one happened (engine clock). */
-  private engineErrors = { count: 0, lastAt: -Infinity, faulted: false };
   /** The tracked timer that lifts a failed required action's FAULT. */
   private actionFaultTimer: unknown;
   /** The last transition the actions were told (a reload's new actions are told it too). */
@@ -142,7 +134,6 @@ export class InstanceRunner {
     this.timers = shell.timers;
     this.log = log.child({ instance: settings.name });
     this.key = instanceKey(settings.address);
-    this.engine = new InstanceEngine(this.engineConfig(settings));
     if (settings.election) {
       this.election = new EtcdElection({
         instance: settings.name,
@@ -153,6 +144,20 @@ export class InstanceRunner {
         preemptDelayMs: settings.preemptDelayMs,
         log: this.log,
         onTransition: (t) => this.runTransition(t),
+      });
+    } else {
+      this.election = new HeartbeatElection({
+        engine: this.engineConfig(settings),
+        instanceKey: this.key,
+        address: settings.address,
+        transport,
+        clock: this.clock,
+        timers: this.timers,
+        log: this.log,
+        peers: () => ({ own: this.settings.peers, discovered: this.discovery?.peers }),
+        onTransition: (t) => void this.runTransition(t),
+        onReassert: (e) => void this.actions.transition({ from: 'MASTER', to: 'MASTER', priority: e.priority, reason: e.reason }),
+        onPeerDead: (e) => void this.actions.peerDead({ peer: e.peer, state: e.state }),
       });
     }
     this.checks = new CheckRunner(settings.checks, { log: this.log, clock: this.clock, timers: this.timers });
@@ -189,7 +194,7 @@ export class InstanceRunner {
     this.actionFaultTimer = this.timers.setTimeout(() => {
       this.actionFaultTimer = undefined;
       if (!this.stopped) this.feed({ type: 'fault', now: this.now(), source: 'action', reason: undefined });
-    }, ACTION_FAULT_HOLD_PERIODS * (this.election ?? this.engine).masterDownMs);
+    }, ACTION_FAULT_HOLD_PERIODS * this.election.masterDownMs);
   }
 
   /**
@@ -225,19 +230,10 @@ export class InstanceRunner {
       this.hooks.onPeersChanged?.(this.settings.name);
     }
     const change = { priority: next.priority, preempt: next.preempt, preemptDelayMs: next.preemptDelayMs };
-    if (this.election) this.election.reconfigure(change);
-    else {
-      const effects = this.engine.reconfigure(this.now(), { ...change, intervalMs: next.intervalMs, deadRatio: next.deadRatio });
-      for (const e of effects) this.apply(e);
-      // a shorter interval: the pending timer may be too late
-      this.armedAt = Infinity;
-      if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-      this.timer = undefined;
-      if (!this.stopped) this.arm();
-    }
+    this.election.reconfigure({ ...change, intervalMs: next.intervalMs, deadRatio: next.deadRatio });
     this.feedChecks();
     if (p.actions) {
-      const state = this.election ? this.election.currentState : this.engine.currentState;
+      const state = this.election.currentState;
       const last = this.lastEvent;
       const changed = plan.actions.filter((a) => a.change === 'changed' || a.change === 'added').map((a) => `${a.name} ${a.change}`);
       await this.actions.commit(
@@ -247,7 +243,7 @@ export class InstanceRunner {
           : {
               from: state,
               to: state,
-              priority: (this.election ?? this.engine).snapshot(this.now()).effectivePriority,
+              priority: this.election.snapshot(this.now()).effectivePriority,
               reason: `reload: action ${changed.join(', ')}`,
               ...(last?.to === state && last.fencingToken !== undefined ? { fencingToken: last.fencingToken } : {}),
             },
@@ -286,7 +282,7 @@ export class InstanceRunner {
     await this.startDiscovery(this.settings.discovery, []);
     if (this.stopped) return;
     this.watchChecks();
-    if (maintenance) (this.election ?? this.engine).handle({ type: 'maintenance', now: this.now(), on: true });
+    if (maintenance) this.election.handle({ type: 'maintenance', now: this.now(), on: true });
     this.feed({ type: 'start', now: this.now() });
     this.feedChecks();
   }
@@ -347,10 +343,8 @@ export class InstanceRunner {
     if (this.stopped) return;
     this.feed({ type: 'stop', now: this.now() });
     this.stopped = true;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     if (this.actionFaultTimer !== undefined) this.timers.clearTimeout(this.actionFaultTimer);
-    this.armedAt = Infinity;
-    await this.election?.stop();
+    await this.election.stop();
     this.checks.stop();
     await this.actions.close();
     await this.discovery?.stop();
@@ -358,7 +352,7 @@ export class InstanceRunner {
 
   status(): InstanceStatus {
     const t = this.now();
-    const snap = this.election ? this.election.snapshot(t) : this.engine.snapshot(t);
+    const snap = this.election.snapshot(t);
     const wallNow = this.clock.now();
     const wall = (engineMs: number) => wallNow - (t - engineMs);
     const { since, lastTransition: _lt, takeoverAt, ...rest } = snap;
@@ -374,129 +368,13 @@ export class InstanceRunner {
       deadRatio: this.settings.deadRatio,
       preempt: this.settings.preempt,
       ...(this.discovery ? { discovery: this.discovery.status() } : {}),
-      ...(this.election ? { election: this.election.status(t) } : {}),
+      ...(this.election instanceof EtcdElection ? { election: this.election.status(t) } : {}),
     };
   }
 
-  /** The single entry point into the engine; carries out its effects and re-arms the timer. */
+  /** The single entry point into the election. */
   private feed(input: EngineInput): void {
-    if (this.election) {
-      this.election.handle(input);
-      return;
-    }
-    let effects: Effect[] = [];
-    try {
-      effects = this.engine.handle(input);
-      this.engineOk(input.now);
-    } catch (err) {
-      this.engineFailed(err, input.now);
-    }
-    for (const e of effects) this.apply(e);
-    // always re-arm: an exception on a tick must not leave the instance without a wakeup
-    if (!this.stopped) this.arm();
-  }
-
-  /**
-   * An engine exception: logged, the input is ignored. ENGINE_ERRORS_TO_FAULT in a row put the
-   * instance in FAULT ("engine error: ..."), lifted after one master-down period without errors.
-   */
-  private engineFailed(err: unknown, at: number): void {
-    const e = this.engineErrors;
-    e.count++;
-    e.lastAt = at;
-    const msg = (err as Error)?.message ?? String(err);
-    this.log.error({ err: (err as Error)?.stack ?? msg, consecutive: e.count }, 'engine error (input ignored)');
-    if (e.count >= ENGINE_ERRORS_TO_FAULT && !e.faulted) {
-      e.faulted = true;
-      this.feed({ type: 'fault', now: at, source: 'engine', reason: `engine error: ${msg}` });
-    }
-  }
-
-  private engineOk(at: number): void {
-    const e = this.engineErrors;
-    e.count = 0;
-    if (e.faulted && at - e.lastAt >= this.engine.masterDownMs) {
-      e.faulted = false;
-      this.feed({ type: 'fault', now: at, source: 'engine', reason: undefined });
-    }
-  }
-
-  /**
-   * Keeps one timer at the engine's next wakeup. A wakeup that moved later keeps the earlier timer
-   * (an early tick is harmless: the engine re-evaluates and asks again), so most packets cost no
-   * timer churn.
-   */
-  private arm(): void {
-    const at = this.engine.nextWakeup();
-    if (at >= this.armedAt) return;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timer = undefined;
-    this.armedAt = at;
-    if (!Number.isFinite(at)) return;
-    // +1 ms: libuv measures timeouts from its cached loop time, which may trail performance.now();
-    // a timer that fires a fraction of a millisecond before the deadline is a wasted wakeup
-    const delay = Math.max(0, at - this.now());
-    this.timer = this.timers.setTimeout(this.onTimer, Math.ceil(delay) + 1);
-  }
-
-  private readonly onTimer = (): void => {
-    this.timer = undefined;
-    this.armedAt = Infinity;
-    this.feed({ type: 'tick', now: this.now() });
-  };
-
-  private send(to: string, kind: 'advert' | 'probe' | 'probe-reply', nonce: number, goodbye = false): void {
-    const view = this.engine.advertView(this.now());
-    const packet = {
-      kind,
-      instanceKey: this.key,
-      nodeId: this.nodeId,
-      priority: goodbye ? 0 : view.priority,
-      state: goodbye ? ('STOP' as const) : view.state,
-      intervalMs: view.intervalMs,
-      nonce,
-      ...(view.master && kind === 'advert' && !goodbye ? { master: view.master } : {}),
-    };
-    if (to === 'all') this.transport.sendToAll(this.peerKeys(), packet, this.settings.address);
-    else this.transport.send(to, packet, this.settings.address);
-  }
-
-  private peerKeys(): string[] {
-    const discovered = this.discovery?.peers;
-    const c = this.targets;
-    if (c && c.transportVersion === this.transport.peersVersion && c.own === this.settings.peers && c.discovered === discovered) return c.keys;
-    const mine = new Set(this.peerEndpoints().map(endpointKey));
-    const keys = this.transport.peerKeys().filter((k) => mine.has(k));
-    this.targets = { transportVersion: this.transport.peersVersion, own: this.settings.peers, discovered, keys };
-    return keys;
-  }
-
-  private apply(e: Effect): void {
-    switch (e.type) {
-      case 'advert':
-        this.send(e.to, 'advert', 0, e.goodbye ?? false);
-        break;
-      case 'probe':
-        this.send(e.to, 'probe', e.nonce);
-        break;
-      case 'probe-reply':
-        this.send(e.to, 'probe-reply', e.nonce);
-        break;
-      case 'transition':
-        void this.runTransition(e);
-        break;
-      case 'reassert':
-        this.log.warn({ reason: e.reason, event: 'reassert' }, `re-asserting MASTER: ${e.reason}`);
-        void this.actions.transition({ from: 'MASTER', to: 'MASTER', priority: e.priority, reason: e.reason });
-        break;
-      case 'peer-dead':
-        this.log.warn({ peer: e.peer.id, reason: e.reason, event: 'peer-dead' }, e.reason);
-        void this.actions.peerDead({ peer: e.peer, state: this.engine.currentState });
-        break;
-      case 'log':
-        this.log[e.level](e.data ?? {}, e.msg);
-        break;
-    }
+    this.election.handle(input);
   }
 
   /** Records, logs and runs the actions of a transition (engine or etcd); settles when the actions are done. */

@@ -20,6 +20,7 @@
  */
 import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from '../log.js';
+import type { ElectionBackend, ElectionChange, ElectionTransition } from './backend.js';
 import { applyFitnessInput, basePriority, fitnessView, initialFitness, verdict, type Fitness, type FitnessVerdict } from '../engine/fitness.js';
 import type { EngineInput, EngineSnapshot, InstanceState, PeerView, TransitionCause } from '../engine/types.js';
 import { formatDuration } from '../util/duration.js';
@@ -65,15 +66,7 @@ export function etcdTimers(ttlMs: number): EtcdTimers {
 }
 
 /** A state change, as the instance runner turns it into actions. */
-export interface ElectionTransition {
-  from: InstanceState;
-  to: InstanceState;
-  reason: string;
-  cause: TransitionCause;
-  priority: number;
-  /** The term's fencing token: on MASTER, and on the transition that ends a term. */
-  fencingToken?: bigint;
-}
+export type { ElectionTransition } from './backend.js';
 
 /** What `status` shows of the etcd election (InstanceStatus.election). */
 export interface ElectionStatus {
@@ -133,7 +126,8 @@ interface Failure {
 /** How much an error kind tells the operator: a TLS or auth failure also shows up as timeouts. */
 const SPECIFICITY: Record<EtcdErrorKind, number> = { auth: 5, permission: 5, tls: 5, lease: 3, other: 2, unreachable: 1 };
 
-export class EtcdElection {
+export class EtcdElection implements ElectionBackend {
+  readonly kind = 'etcd';
   readonly timers: EtcdTimers;
   private state: InstanceState = 'INIT';
   private since = monotonic();
@@ -211,8 +205,8 @@ export class EtcdElection {
   }
 
   /** A reload: new priority or preemption settings, the election goes on. */
-  reconfigure(change: { priority: number; preempt: boolean; preemptDelayMs: number }): void {
-    this.settings = { ...change };
+  reconfigure(change: ElectionChange): void {
+    this.settings = { priority: change.priority, preempt: change.preempt, preemptDelayMs: change.preemptDelayMs };
     this.fitness = { ...this.fitness, priority: change.priority };
     this.onHealth();
   }

@@ -22,6 +22,7 @@ import { createLogger } from '../../src/log.js';
 import { defineAction } from '../../src/plugins/api.js';
 import type { ScheduledAction } from '../../src/plugins/action-runner.js';
 import { FakeClock, recordingTransport } from '../lib/fake-shell.js';
+import { HeartbeatElection } from '../../src/election/heartbeat.js';
 
 const RECORDER = fileURLToPath(new URL('../lib/recorder-action.mjs', import.meta.url));
 const silent = createLogger({ level: 'silent' });
@@ -81,9 +82,11 @@ t.test('2. an engine exception on a tick: the timer is re-armed; repeated ones p
   const r = new InstanceRunner(instance(), 'n1', recordingTransport(), silent, {}, clock);
   await r.start();
   t.equal(r.status().state, 'BACKUP');
-  const real = r.engine.handle.bind(r.engine);
+  t.ok(r.election instanceof HeartbeatElection, 'the heartbeat backend');
+  const engine = (r.election as HeartbeatElection).engine;
+  const real = engine.handle.bind(engine);
   let failing = 0;
-  r.engine.handle = (input) => {
+  engine.handle = (input) => {
     if (input.type === 'tick' && failing > 0) {
       failing--;
       throw new Error('a bug on the timer path');

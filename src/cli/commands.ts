@@ -13,6 +13,7 @@ import { notifyCommand } from './commands/notify.js';
 import { keepalivedFifoCommand } from './commands/keepalived-fifo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { maintenanceCommand, switchoverCommand } from './commands/maintenance.js';
+import { reloadCommand } from './commands/reload.js';
 import { eipAttachCommand, eipDetachCommand, eipShowCommand } from './commands/eip.js';
 import { simulateCommand, simulateExoscaleCommand } from './commands/simulate.js';
 import { ipAttachCommand, ipDetachCommand, ipShowCommand } from './commands/ip.js';
@@ -21,6 +22,7 @@ import { exoipCommand } from './commands/exoip.js';
 export const COMMANDS: readonly Command[] = [
   runCommand,
   statusCommand,
+  reloadCommand,
   maintenanceCommand,
   switchoverCommand,
   checkCommand,

@@ -8,6 +8,7 @@ import type { Command } from './command.js';
 export const COMMAND_LOADERS: Readonly<Record<string, () => Promise<Command>>> = {
   run: async () => (await import('./commands/run.js')).runCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
+  reload: async () => (await import('./commands/reload.js')).reloadCommand,
   maintenance: async () => (await import('./commands/maintenance.js')).maintenanceCommand,
   switchover: async () => (await import('./commands/maintenance.js')).switchoverCommand,
   check: async () => (await import('./commands/check.js')).checkCommand,

@@ -241,7 +241,7 @@ const checkEntrySchema = doc(
       reverse: doc(bool().default(false), 'Inverts the check result.'),
       initialState: doc(
         z.enum(['ok', 'fail']).default(DEFAULTS.checkInitialState),
-        'State before the first result; from "fail" it takes `rise` successes to become OK.',
+        'State before the first result, at daemon start; from "fail" it takes `rise` successes to become OK. A check a reload adds counts as passing until it has failed `fall` times in a row (see ipwarden(8), RELOAD).',
       ),
     })
     .catchall(z.unknown())
@@ -309,8 +309,8 @@ const discoveryEntrySchema = doc(
 const instanceSchema = z.strictObject({
   address: doc(ipAddress(), 'The shared IP (IPv4 or IPv6); unique across instances. Required.'),
   priority: doc(int(1, 254).default(DEFAULTS.priority), 'Election priority 1..254; the highest live priority is MASTER.'),
-  interval: doc(duration(20, 60_000).prefault(DEFAULTS.interval), 'Advert interval (20ms..60s).'),
-  deadRatio: doc(int(2, 20).default(DEFAULTS.deadRatio), 'A peer silent for interval × deadRatio is dead (2..20).'),
+  interval: doc(duration(20, 60_000).prefault(DEFAULTS.interval), 'Advert interval (20ms..60s). Heartbeat only: an error on an etcd-elected instance.'),
+  deadRatio: doc(int(2, 20).default(DEFAULTS.deadRatio), 'A peer silent for interval × deadRatio is dead (2..20). Heartbeat only: an error on an etcd-elected instance.'),
   preempt: doc(bool().default(DEFAULTS.preempt), 'Take over from a lower-priority MASTER.'),
   preemptDelay: doc(duration(0, 3_600_000).prefault(DEFAULTS.preemptDelay), 'Wait this long before preempting (0s..1h).'),
   peers: doc(
@@ -319,7 +319,7 @@ const instanceSchema = z.strictObject({
         endpoint('expected an IP address with an optional port, like "198.51.100.11" or "[2001:db8::1]:12345"', DEFAULT_HEARTBEAT_PORT),
       )
       .default([]),
-    'The other nodes: "ip", "ip:port" or "[ipv6]:port"; the port defaults to the node.bind port.',
+    'The other nodes: "ip", "ip:port" or "[ipv6]:port"; the port defaults to the node.bind port. Heartbeat only: an error on an etcd-elected instance.',
   ),
   checks: doc(z.array(checkEntrySchema).default([]), 'Health checks that can fault the instance or change its priority.'),
   actions: actionsList(),
@@ -347,7 +347,7 @@ const secretSchema = doc(
       z.array(secretEntrySchema).min(1, { error: 'expected at least one key' }),
     ], { error: 'expected a secret reference (env:NAME, file:PATH, credential:NAME) or a list of { id, key }' })
     .meta({ writeOnly: true }),
-  'Heartbeat authentication key: env:NAME, file:PATH (relative to this file), credential:NAME (systemd LoadCredential=) or a literal; or a rotation list [{ id, key }] whose first entry signs and all verify. Required with protocol ipwarden.',
+  'Heartbeat authentication key: env:NAME, file:PATH (relative to this file), credential:NAME (systemd LoadCredential=) or a literal; or a rotation list [{ id, key }] whose first entry signs and all verify. Required with protocol ipwarden when an instance uses the heartbeat (not when every instance is elected through etcd).',
 );
 
 const rootShape = {
@@ -441,6 +441,26 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** Instance keys that only the heartbeat election uses (a config error on an etcd-elected instance). */
+export const HEARTBEAT_ONLY_KEYS = ['interval', 'deadRatio', 'peers'] as const;
+
+/**
+ * An etcd-elected instance exchanges no heartbeats: the heartbeat's own keys, as written (not
+ * their defaults: this reads the raw file data), would be silently ignored.
+ */
+function heartbeatKeysOnEtcd(raw: unknown, report: Report): void {
+  if (!isRecord(raw) || !isRecord(raw.instances)) return;
+  const top = isRecord(raw.election) ? raw.election.backend : undefined;
+  for (const [name, inst] of Object.entries(raw.instances)) {
+    if (!isRecord(inst)) continue;
+    const backend = (isRecord(inst.election) && inst.election.backend !== undefined ? inst.election.backend : top) ?? 'heartbeat';
+    if (backend !== 'etcd') continue;
+    for (const key of HEARTBEAT_ONLY_KEYS) {
+      if (inst[key] !== undefined) report(['instances', name, key], 'a heartbeat setting, but this instance is elected through etcd (election.backend etcd): remove it');
+    }
+  }
+}
+
 /**
  * Rules that span keys. Reads the value defensively: checkConfigData also runs it on the raw
  * input when other keys failed (zod skips refinements then), so every problem is reported at once.
@@ -455,9 +475,13 @@ function crossCheck(value: unknown, report: Report): void {
   if (instanceCount === 0 && Object.keys(keepalived).length === 0 && (value.instances === undefined || isRecord(value.instances))) {
     report(['instances'], 'expected at least one instance (or a keepalived: section for scripts mode), got none');
   }
-  if (protocol === 'ipwarden' && instanceCount > 0 && value.secret === undefined) {
+  const topBackend = isRecord(value.election) ? value.election.backend : undefined;
+  const backendOf = (inst: unknown) => (isRecord(inst) && isRecord(inst.election) && inst.election.backend !== undefined ? inst.election.backend : topBackend) ?? 'heartbeat';
+  const heartbeatInstances = Object.values(instances).filter((inst) => backendOf(inst) !== 'etcd').length;
+  if (protocol === 'ipwarden' && heartbeatInstances > 0 && value.secret === undefined) {
     report(['secret'], 'required with protocol ipwarden: the heartbeat key (env:NAME, file:PATH, credential:NAME), or set protocol: exoip');
   }
+
   if (Array.isArray(value.secret)) {
     const seen = new Map<unknown, number>();
     value.secret.forEach((entry, i) => {
@@ -605,8 +629,10 @@ export type ParsedConfig = { ok: true; config: IpwardenConfig } | { ok: false; p
 /** Validates rc file data; on failure returns every problem as "path: message". */
 export function checkConfigData(raw: unknown): ParsedConfig {
   const r = ipwardenConfigSchema.safeParse(raw);
-  if (r.success) return { ok: true, config: r.data };
   const cross: ConfigIssue[] = [];
+  heartbeatKeysOnEtcd(raw, (path, message) => cross.push({ path, message }));
+  if (r.success && cross.length === 0) return { ok: true, config: r.data };
+  if (r.success) return { ok: false, problems: [...new Set(formatIssues(cross))] };
   crossCheck(raw, (path, message) => cross.push({ path, message }));
   const problems = [...formatIssues(zodIssues(r.error, raw, ipwardenConfigSchema)), ...formatIssues(cross)];
   return { ok: false, problems: [...new Set(problems)] };

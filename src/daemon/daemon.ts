@@ -6,11 +6,15 @@ import type { Logger } from '../log.js';
 import type { HeartbeatKey } from '../protocol/advert.js';
 import type { Endpoint } from '../config/endpoint.js';
 import { HeartbeatTransport, endpointKey, type TransportCounters, type WireProtocol } from './transport.js';
-import { InstanceRunner, type InstanceSettings, type InstanceStatus, type TransitionRecord } from './instance-runner.js';
+import { InstanceRunner, systemShellClock, type InstanceSettings, type InstanceStatus, type PreparedReload, type ShellClock, type TransitionRecord } from './instance-runner.js';
 import { ControlServer } from './control.js';
 import type { Metrics } from './metrics.js';
 import { readPersistentState, writePersistentState } from './state-file.js';
-import { electionIdentity } from '../election/config.js';
+import { describePlan, planReload, type ReloadPlan } from './reload-plan.js';
+import { ActionCreateError } from '../plugins/action-runner.js';
+import { formatPath } from '../config/issues.js';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 
 export interface DaemonSettings {
   nodeId: string;
@@ -27,14 +31,36 @@ export interface DaemonSettings {
   stateFile?: string;
 }
 
+/** The outcome of the last reload (`status`). */
+export interface ReloadOutcome {
+  /** ISO time. */
+  at: string;
+  ok: boolean;
+  /** Why it was refused (the running config stays). */
+  error?: string;
+  /** sha256 of the file read (first 16 hex digits), when it could be read. */
+  configHash?: string;
+  /** What it changed ("web: check f changed"; "nothing changed"). */
+  changes?: string;
+}
+
 export interface DaemonStatus {
   node: { id: string; pid: number; version: string; startedAt: string; bind: string; protocol: WireProtocol; configFile?: string };
   instances: InstanceStatus[];
   counters: TransportCounters;
+  lastReload?: ReloadOutcome;
 }
 
-/** Changing these restarts an instance (goodbye + new election); everything else reloads in place. */
-const RESTART_KEYS = ['address', 'intervalMs', 'deadRatio'] as const;
+/** A new config read for a reload (the CLI's loader: file, plugins, secrets). */
+export interface LoadedConfig {
+  settings: DaemonSettings;
+  warnings?: string[];
+}
+
+/** A reload refused: the running config stays. */
+export class ReloadError extends Error {
+  override name = 'ReloadError';
+}
 
 export class Daemon {
   private transport: HeartbeatTransport;
@@ -54,7 +80,15 @@ export class Daemon {
   constructor(
     settings: DaemonSettings,
     private readonly log: Logger,
-    private readonly meta: { version: string; configFile?: string; onTransition?: (instance: string, t: TransitionRecord) => void } = { version: '0' },
+    private readonly meta: {
+      version: string;
+      configFile?: string;
+      onTransition?: (instance: string, t: TransitionRecord) => void;
+      /** Reads the config again (SIGHUP, `ipwarden reload`); without it the daemon cannot reload from file. */
+      loadConfig?: () => Promise<LoadedConfig>;
+      /** Clock and timers of the instance shells (tests: a fake pair). */
+      shell?: ShellClock;
+    } = { version: '0' },
   ) {
     this.settings = settings;
     this.transport = this.makeTransport(settings);
@@ -62,6 +96,11 @@ export class Daemon {
     this.commands.set('status', async () => this.status());
     this.commands.set('maintenance', async (req) => this.setMaintenance(req.on === true, typeof req.instance === 'string' ? req.instance : undefined, req.force === true));
     this.commands.set('switchover', async (req) => this.switchover(String(req.to ?? ''), typeof req.instance === 'string' ? req.instance : undefined, Number(req.timeoutMs ?? 10_000)));
+    this.commands.set('reload', async () => {
+      const r = await this.reloadFromFile();
+      if (!r.ok) throw new Error(r.error);
+      return r;
+    });
   }
 
   private makeTransport(s: DaemonSettings): HeartbeatTransport {
@@ -88,34 +127,49 @@ export class Daemon {
     return this.transport.boundAddress;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Opens the sockets and starts every instance. When something fails (a socket, an action's
+   * create()), what was started is stopped again (STOP actions, sockets closed) and the error
+   * is thrown: the process can exit.
+   */
+  start(): Promise<void> {
+    return this.serially(async () => {
+      try {
+        await this.doStart();
+      } catch (err) {
+        this.stopRequested = true;
+        await this.doStop().catch((e: Error) => this.log.error({ err: e.message }, 'stopping after a failed start'));
+        throw err;
+      }
+    });
+  }
+
+  private async doStart(): Promise<void> {
     if (this.settings.stateFile) {
       const state = readPersistentState(this.settings.stateFile, this.log);
       this.maintenance = new Set(state.maintenance);
     }
-    await this.transport.open();
+    // etcd-elected instances exchange no heartbeats: no socket unless a heartbeat instance needs it
+    if (usesHeartbeat(this.settings.instances)) await this.openTransport();
     if (this.settings.metrics) {
       // loaded only when configured: prom-client costs RSS in every daemon that does not export metrics
       const { Metrics } = await import('./metrics.js');
       this.metrics = new Metrics(() => this.status());
-      try {
-        await this.metrics.listen(this.settings.metrics, this.log);
-      } catch (err) {
-        this.transport.close();
-        throw err;
-      }
+      await this.metrics.listen(this.settings.metrics, this.log);
     }
     this.transport.setPeers(this.allPeers(this.settings.instances));
     if (this.settings.control) {
-      this.control = new ControlServer(this.settings.control, (req) => this.dispatch(req), this.log);
+      const control = new ControlServer(this.settings.control, (req) => this.dispatch(req), this.log);
+      await control.open();
+      this.control = control;
+    }
+    for (const inst of this.settings.instances) {
       try {
-        await this.control.open();
+        await this.startInstance(this.makeRunner(inst));
       } catch (err) {
-        this.transport.close();
-        throw err;
+        throw new Error(`instance ${inst.name} failed to start: ${errorPath(inst, err)}`);
       }
     }
-    for (const inst of this.settings.instances) await this.startInstance(inst);
     this.log.info(
       {
         bind: endpointKey(this.transport.boundAddress),
@@ -126,8 +180,8 @@ export class Daemon {
     );
   }
 
-  private async startInstance(inst: InstanceSettings): Promise<void> {
-    const r = new InstanceRunner(inst, this.settings.nodeId, this.transport, this.log, {
+  private makeRunner(inst: InstanceSettings): InstanceRunner {
+    return new InstanceRunner(inst, this.settings.nodeId, this.transport, this.log, {
       onTransition: (name, t) => {
         this.metrics?.onTransition(name, t);
         this.meta.onTransition?.(name, t);
@@ -136,10 +190,32 @@ export class Daemon {
       onActionOutcome: (name, o) => this.metrics?.onActionOutcome(name, o),
       onApiCall: (sample) => this.metrics?.onApiCall(sample),
       onPeersChanged: () => this.transport.setPeers(this.allPeers(this.settings.instances)),
-    });
-    this.runners.set(inst.name, r);
+    }, this.meta.shell ?? systemShellClock);
+  }
+
+  private async startInstance(r: InstanceRunner): Promise<void> {
+    this.runners.set(r.settings.name, r);
     this.instanceIndex = undefined;
-    await r.start(this.maintenance.has(inst.name));
+    await r.start(this.maintenance.has(r.settings.name));
+  }
+
+  private transportOpen = false;
+
+  private async openTransport(): Promise<void> {
+    if (this.transportOpen) return;
+    await this.transport.open();
+    this.transportOpen = true;
+  }
+
+  /** Start, reloads and stop run one at a time, in the order asked. */
+  private serial: Promise<unknown> = Promise.resolve();
+  private stopRequested = false;
+  private lastReload: ReloadOutcome | undefined;
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn);
+    this.serial = run.catch(() => undefined);
+    return run;
   }
 
   private async dispatch(req: Record<string, unknown>): Promise<unknown> {
@@ -161,6 +237,7 @@ export class Daemon {
       },
       instances: [...this.runners.values()].map((r) => r.status()),
       counters: structuredClone(this.transport.counters),
+      ...(this.lastReload ? { lastReload: { ...this.lastReload } } : {}),
     };
   }
 
@@ -246,48 +323,124 @@ export class Daemon {
   }
 
   /**
-   * Applies a new, already validated config. Instances whose address or timers changed are
-   * restarted (goodbye, then a fresh election); the others keep their state and get the new
-   * priority, preemption, peers, checks and actions.
+   * SIGHUP and `ipwarden reload`: reads the config again and applies it (all or nothing). The
+   * outcome is logged (event "reloaded" or "reload-rejected", one line naming the path at fault)
+   * and kept for `status` (lastReload).
    */
-  async reload(next: DaemonSettings): Promise<void> {
-    if (endpointKey(next.bind) !== endpointKey(this.settings.bind) || next.protocol !== this.settings.protocol || next.nodeId !== this.settings.nodeId) {
-      this.log.warn('node.bind, node.id and protocol changes need a restart: keeping the old values');
-      next = { ...next, bind: this.settings.bind, protocol: this.settings.protocol, nodeId: this.settings.nodeId };
+  reloadFromFile(): Promise<ReloadOutcome> {
+    return this.serially(async () => {
+      const at = new Date().toISOString();
+      let hash: string | undefined;
+      try {
+        if (!this.meta.loadConfig) throw new ReloadError('this daemon was started without a config file to reload');
+        if (this.stopRequested) throw new ReloadError('the daemon is stopping');
+        if (this.meta.configFile) hash = await fileHash(this.meta.configFile);
+        const loaded = await this.meta.loadConfig();
+        for (const w of loaded.warnings ?? []) this.log.warn({ event: 'config-warning' }, w);
+        const plan = await this.applyReload(loaded.settings);
+        this.lastReload = { at, ok: true, ...(hash ? { configHash: hash } : {}), changes: describePlan(plan) };
+      } catch (err) {
+        const error = (err as Error).message;
+        this.lastReload = { at, ok: false, error, ...(hash ? { configHash: hash } : {}) };
+        this.log.error({ event: 'reload-rejected', err: error, ...(hash ? { configHash: hash } : {}) }, `reload refused, the running config stays: ${error}`);
+      }
+      return { ...this.lastReload };
+    });
+  }
+
+  /**
+   * Applies a new, already validated config (all or nothing, see src/daemon/reload-plan.ts for
+   * what changes how). Throws ReloadError, leaving everything as it was, when a new plugin
+   * instance cannot be created.
+   */
+  reload(next: DaemonSettings): Promise<ReloadPlan> {
+    return this.serially(async () => {
+      if (this.stopRequested) throw new ReloadError('the daemon is stopping');
+      return this.applyReload(next);
+    });
+  }
+
+  private async applyReload(next: DaemonSettings): Promise<ReloadPlan> {
+    const plan = planReload(this.settings, next);
+    if (plan.needRestart.length) {
+      this.log.warn({ keys: plan.needRestart }, `${plan.needRestart.join(', ')}: changes need a restart; keeping the running values`);
+      const s = this.settings;
+      next = { ...next, nodeId: s.nodeId, bind: s.bind, protocol: s.protocol, control: s.control, stateFile: s.stateFile, ...(s.metrics ? { metrics: s.metrics } : {}) };
+      if (!s.metrics) delete next.metrics;
     }
-    this.transport.updateKeys(next.keys);
-    this.transport.setPeers(this.allPeers(next.instances));
     const wanted = new Map(next.instances.map((i) => [i.name, i]));
-    for (const [name, r] of this.runners) {
-      const n = wanted.get(name);
-      if (!n || RESTART_KEYS.some((k) => n[k] !== r.settings[k]) || electionIdentity(n.election) !== electionIdentity(r.settings.election)) {
-        await r.stop();
-        this.runners.delete(name);
-        this.instanceIndex = undefined;
-        this.log.info({ instance: name }, n ? 'instance restarted (address, timers or election changed)' : 'instance removed');
+    // 1. prepare: every new plugin instance is created before anything changes
+    const prepared = new Map<string, PreparedReload>();
+    const fresh = new Map<string, InstanceRunner>();
+    const undo = async () => {
+      for (const [name, p] of prepared) await this.runners.get(name)?.discardReload(p);
+      for (const r of fresh.values()) await r.discard();
+    };
+    for (const p of plan.instances) {
+      const inst = wanted.get(p.name);
+      try {
+        if (p.change === 'in-place' && inst) prepared.set(p.name, await this.runners.get(p.name)!.prepareReload(inst, p));
+        else if ((p.change === 'added' || p.change === 'replaced') && inst) {
+          const r = this.makeRunner(inst);
+          fresh.set(p.name, r);
+          await r.prepare();
+        }
+      } catch (err) {
+        await undo();
+        throw new ReloadError(inst ? errorPath(inst, err) : (err as Error).message);
+      }
+      if (this.stopRequested) {
+        await undo();
+        throw new ReloadError('the daemon is stopping');
       }
     }
-    for (const inst of next.instances) {
-      const r = this.runners.get(inst.name);
-      if (r) await r.reconfigure(inst);
-      else await this.startInstance(inst);
+    // the first heartbeat instance of an etcd-only daemon: its socket (the port may be taken)
+    if (usesHeartbeat(next.instances)) {
+      try {
+        await this.openTransport();
+      } catch (err) {
+        await undo();
+        throw new ReloadError((err as Error).message);
+      }
+    }
+    // 2. apply
+    if (plan.keys) this.transport.updateKeys(next.keys);
+    for (const p of plan.instances) {
+      if (p.change !== 'removed' && p.change !== 'replaced') continue;
+      const r = this.runners.get(p.name);
+      this.runners.delete(p.name);
+      this.instanceIndex = undefined;
+      await r?.stop();
     }
     this.settings = next;
-    this.log.info({ event: 'reloaded' }, 'configuration reloaded');
+    this.transport.setPeers(this.allPeers(next.instances));
+    for (const p of plan.instances) {
+      const pr = prepared.get(p.name);
+      if (pr) await this.runners.get(p.name)!.commitReload(pr);
+      const r = fresh.get(p.name);
+      if (r) await this.startInstance(r);
+    }
+    this.transport.setPeers(this.allPeers(next.instances));
+    this.log.info({ event: 'reloaded', changes: describePlan(plan) }, `configuration reloaded: ${describePlan(plan)}`);
+    return plan;
   }
 
   /** Graceful stop: goodbye adverts, STOP actions, sockets closed. Idempotent. */
   stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      await Promise.all([...this.runners.values()].map((r) => r.stop()));
-      // let the goodbye datagrams leave before closing the sockets
-      await new Promise((r) => setTimeout(r, 20));
-      this.transport.close();
-      await this.control?.close();
-      await this.metrics?.close();
-      this.log.info({ event: 'stopped' }, 'ipwarden stopped');
-    })();
+    // a reload in progress finishes first (or gives up at its next step: stopRequested); queued ones are refused
+    this.stopRequested = true;
+    this.stopping ??= this.serially(() => this.doStop());
     return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    // let the goodbye datagrams leave before closing the sockets
+    await new Promise((r) => setTimeout(r, 20));
+    this.transport.close();
+    await this.control?.close();
+    await this.metrics?.close();
+    this.log.info({ event: 'stopped' }, 'ipwarden stopped');
   }
 }
 
@@ -296,4 +449,26 @@ function allPeers(instances: readonly InstanceSettings[], discovered: readonly E
   for (const i of instances) for (const p of i.peers) seen.set(endpointKey(p), p);
   for (const p of discovered) seen.set(endpointKey(p), p);
   return [...seen.values()];
+}
+
+/** True when an instance is elected by the heartbeat engine (it needs the UDP socket). */
+function usesHeartbeat(instances: readonly InstanceSettings[]): boolean {
+  return instances.some((i) => !i.election);
+}
+
+/** "instances.web.actions[0] (eip): create failed: ..." for an action's create() failure; the message otherwise. */
+function errorPath(inst: InstanceSettings, err: unknown): string {
+  if (err instanceof ActionCreateError) {
+    const i = inst.actions.findIndex((a) => a.name === err.action);
+    return `${formatPath(['instances', inst.name, 'actions', i])} (${err.message})`;
+  }
+  return (err as Error)?.message ?? String(err);
+}
+
+/** sha256 of a file, first 16 hex digits (undefined when unreadable). */
+async function fileHash(path: string): Promise<string | undefined> {
+  return readFile(path).then(
+    (b) => createHash('sha256').update(b).digest('hex').slice(0, 16),
+    () => undefined,
+  );
 }

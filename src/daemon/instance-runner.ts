@@ -4,16 +4,18 @@
  * actions. All clocks and sockets are here; all decisions are in the engine.
  */
 import type { Logger } from '../log.js';
-import { InstanceEngine } from '../engine/instance.js';
-import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState, TransitionCause } from '../engine/types.js';
+import type { EngineConfig, EngineInput, EngineSnapshot, InstanceState, TransitionCause } from '../engine/types.js';
 import { instanceKey } from '../protocol/instance-key.js';
 import { endpointKey, type HeartbeatTransport, type Inbound } from './transport.js';
-import { CheckRunner, type CheckSnapshot, type ScheduledCheck } from '../plugins/check-runner.js';
-import { ActionRunner, type ActionOutcome, type ScheduledAction } from '../plugins/action-runner.js';
+import { CheckRunner, type CheckSnapshot, type Clock, type ScheduledCheck, type Timers } from '../plugins/check-runner.js';
+import { ActionRunner, type ActionOutcome, type PreparedActions, type ScheduledAction } from '../plugins/action-runner.js';
+import type { InstancePlan } from './reload-plan.js';
 import type { Endpoint } from '../config/endpoint.js';
 import type { ApiCallSample } from '../plugins/api.js';
 import { DiscoveryRunner, type DiscoveryStatus, type ScheduledDiscovery } from './discovery.js';
-import { EtcdElection, type ElectionStatus, type ElectionTransition } from '../election/etcd.js';
+import { EtcdElection, type ElectionStatus } from '../election/etcd.js';
+import { HeartbeatElection } from '../election/heartbeat.js';
+import type { ElectionBackend, ElectionTransition } from '../election/backend.js';
 import type { EtcdElectionSettings } from '../election/config.js';
 
 export interface InstanceSettings {
@@ -66,6 +68,32 @@ export interface InstanceStatus extends Omit<EngineSnapshot, 'since' | 'lastTran
   election?: ElectionStatus;
 }
 
+/** The shell's clock and timers (tests inject a fake pair; default: the process's). */
+export interface ShellClock {
+  clock: Clock;
+  timers: Timers;
+}
+
+export const systemShellClock: ShellClock = {
+  clock: { now: () => Date.now(), monotonic: () => performance.now() },
+  timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
+};
+
+export { ENGINE_ERRORS_TO_FAULT } from '../election/heartbeat.js';
+
+/** A failed required action holds the instance in FAULT this many master-down periods, then it competes again. */
+export const ACTION_FAULT_HOLD_PERIODS = 2;
+
+/** In-place reload plan of one instance. */
+export type InPlacePlan = Extract<InstancePlan, { change: 'unchanged' | 'in-place' }>;
+
+/** What prepareReload created (see InstanceRunner.prepareReload). */
+export interface PreparedReload {
+  next: InstanceSettings;
+  plan: InPlacePlan;
+  actions?: PreparedActions;
+}
+
 /** Observers (metrics); all optional. */
 export interface InstanceRunnerHooks {
   onTransition?(instance: string, t: TransitionRecord): void;
@@ -78,20 +106,21 @@ export interface InstanceRunnerHooks {
 
 export class InstanceRunner {
   readonly key: number;
-  readonly engine: InstanceEngine;
-  private timer: NodeJS.Timeout | undefined;
-  /** Engine time the pending timer fires at (Infinity: none pending). */
-  private armedAt = Infinity;
-  /** This instance's peers as transport keys, cached against the transport's and our peer lists. */
-  private targets: { transportVersion: number; own: Endpoint[]; discovered: readonly Endpoint[] | undefined; keys: string[] } | undefined;
+  /** Who elects this instance's MASTER: the heartbeat engine or etcd. */
+  readonly election: ElectionBackend;
   private checks: CheckRunner;
   private actions: ActionRunner;
   private lastTransition: TransitionRecord | undefined;
   private readonly log: Logger;
   private stopped = false;
   private discovery: DiscoveryRunner | undefined;
-  /** Set when the instance is elected through etcd: it then replaces the engine. */
-  private readonly election: EtcdElection | undefined;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  /** The tracked timer that lifts a failed required action's FAULT. */
+  private actionFaultTimer: unknown;
+  /** The last transition the actions were told (a reload's new actions are told it too). */
+  private lastEvent: ElectionTransition | undefined;
+  private prepared = false;
 
   constructor(
     public settings: InstanceSettings,
@@ -99,10 +128,12 @@ export class InstanceRunner {
     private readonly transport: HeartbeatTransport,
     log: Logger,
     private readonly hooks: InstanceRunnerHooks = {},
+    shell: ShellClock = systemShellClock,
   ) {
+    this.clock = shell.clock;
+    this.timers = shell.timers;
     this.log = log.child({ instance: settings.name });
     this.key = instanceKey(settings.address);
-    this.engine = new InstanceEngine(this.engineConfig(settings));
     if (settings.election) {
       this.election = new EtcdElection({
         instance: settings.name,
@@ -114,9 +145,27 @@ export class InstanceRunner {
         log: this.log,
         onTransition: (t) => this.runTransition(t),
       });
+    } else {
+      this.election = new HeartbeatElection({
+        engine: this.engineConfig(settings),
+        instanceKey: this.key,
+        address: settings.address,
+        transport,
+        clock: this.clock,
+        timers: this.timers,
+        log: this.log,
+        peers: () => ({ own: this.settings.peers, discovered: this.discovery?.peers }),
+        onTransition: (t) => void this.runTransition(t),
+        onReassert: (e) => void this.actions.transition({ from: 'MASTER', to: 'MASTER', priority: e.priority, reason: e.reason }),
+        onPeerDead: (e) => void this.actions.peerDead({ peer: e.peer, state: e.state }),
+      });
     }
-    this.checks = new CheckRunner(settings.checks, { log: this.log });
+    this.checks = new CheckRunner(settings.checks, { log: this.log, clock: this.clock, timers: this.timers });
     this.actions = this.makeActions(settings);
+  }
+
+  private now(): number {
+    return this.clock.monotonic();
   }
 
   private makeActions(settings: InstanceSettings): ActionRunner {
@@ -126,40 +175,80 @@ export class InstanceRunner {
       log: this.log,
       onOutcome: (o) => this.hooks.onActionOutcome?.(settings.name, o),
       ...(this.hooks.onApiCall ? { onApiCall: this.hooks.onApiCall } : {}),
-      onRequiredFailure: (reason) => {
-        this.log.error({ reason }, 'a required action failed on MASTER: entering FAULT so a peer can take over');
-        this.feed({ type: 'maintenance', now: now(), on: true });
-        // leave FAULT after one master-down period; the engine then re-evaluates
-        setTimeout(() => !this.stopped && this.feed({ type: 'maintenance', now: now(), on: false }), (this.election ?? this.engine).masterDownMs).unref();
-      },
+      onRequiredFailure: (reason) => this.onRequiredActionFailed(reason),
     });
   }
 
-  /** Reload in place: new priority/preemption, peers, checks and actions; the election state stays. */
-  async reconfigure(next: InstanceSettings): Promise<void> {
-    const old = this.settings;
+  /**
+   * A required action failed on MASTER: FAULT with a cause of its own (not maintenance: an
+   * operator's `maintenance on` is never cleared by it), lifted by a tracked timer after
+   * ACTION_FAULT_HOLD_PERIODS master-down periods so the instance competes again (and retries the
+   * action if it wins).
+   */
+  private onRequiredActionFailed(reason: string): void {
+    if (this.stopped) return;
+    const why = `action ${reason.replace(/^required action /, '')}`;
+    this.log.error({ reason: why }, `${why} on MASTER: entering FAULT so a peer can take over`);
+    this.feed({ type: 'fault', now: this.now(), source: 'action', reason: why });
+    if (this.actionFaultTimer !== undefined) this.timers.clearTimeout(this.actionFaultTimer);
+    this.actionFaultTimer = this.timers.setTimeout(() => {
+      this.actionFaultTimer = undefined;
+      if (!this.stopped) this.feed({ type: 'fault', now: this.now(), source: 'action', reason: undefined });
+    }, ACTION_FAULT_HOLD_PERIODS * this.election.masterDownMs);
+  }
+
+  /**
+   * Reload in place, first half: creates the handlers of changed and added actions (a plugin's
+   * create() may fail: nothing running is touched yet). commitReload() applies, discardReload() undoes.
+   */
+  async prepareReload(next: InstanceSettings, plan: InPlacePlan): Promise<PreparedReload> {
+    const kept = new Set(plan.actions.filter((a) => a.change === 'kept').map((a) => a.name));
+    const changes = plan.actions.some((a) => a.change !== 'kept');
+    return { next, plan, ...(changes ? { actions: await this.actions.prepare(next.actions, kept) } : {}) };
+  }
+
+  async discardReload(p: PreparedReload): Promise<void> {
+    if (p.actions) await this.actions.discard(p.actions);
+  }
+
+  /**
+   * Reload in place, second half: the election state stays; priority, preemption, interval,
+   * deadRatio, peers and discovery take their new values; checks and actions change as
+   * CheckRunner.update and ActionRunner.commit say. A transition follows only when the election
+   * under the new values demands it.
+   */
+  async commitReload(p: PreparedReload): Promise<void> {
+    const { next, plan } = p;
     this.settings = next;
-    if (JSON.stringify(next.actions.map(actionKey)) !== JSON.stringify(old.actions.map(actionKey))) {
-      const previous = this.actions;
-      this.actions = this.makeActions(next);
-      await this.actions.init();
-      await previous.close();
+    if (plan.checks.some((c) => c.change !== 'kept')) {
+      this.checks.update(next.checks, new Set(plan.checks.filter((c) => c.change === 'kept').map((c) => c.name)));
     }
-    if (JSON.stringify(next.checks.map(checkKey)) !== JSON.stringify(old.checks.map(checkKey))) {
-      this.checks.stop();
-      this.checks = new CheckRunner(next.checks, { log: this.log });
-      this.watchChecks();
-    }
-    if (discoveryKey(next.discovery) !== discoveryKey(old.discovery)) {
+    if (plan.settings.includes('discovery')) {
       const previous = this.discovery;
       await this.startDiscovery(next.discovery, previous?.peers ?? []);
       await previous?.stop();
       this.hooks.onPeersChanged?.(this.settings.name);
     }
     const change = { priority: next.priority, preempt: next.preempt, preemptDelayMs: next.preemptDelayMs };
-    if (this.election) this.election.reconfigure(change);
-    else for (const e of this.engine.reconfigure(now(), change)) this.apply(e);
+    this.election.reconfigure({ ...change, intervalMs: next.intervalMs, deadRatio: next.deadRatio });
     this.feedChecks();
+    if (p.actions) {
+      const state = this.election.currentState;
+      const last = this.lastEvent;
+      const changed = plan.actions.filter((a) => a.change === 'changed' || a.change === 'added').map((a) => `${a.name} ${a.change}`);
+      await this.actions.commit(
+        p.actions,
+        state === 'INIT'
+          ? undefined
+          : {
+              from: state,
+              to: state,
+              priority: this.election.snapshot(this.now()).effectivePriority,
+              reason: `reload: action ${changed.join(', ')}`,
+              ...(last?.to === state && last.fencingToken !== undefined ? { fencingToken: last.fencingToken } : {}),
+            },
+      );
+    }
   }
 
   private engineConfig(s: InstanceSettings): EngineConfig {
@@ -174,13 +263,27 @@ export class InstanceRunner {
     };
   }
 
+  /** Creates the action handlers (a plugin's create() may fail); start() does it when not done. */
+  async prepare(): Promise<void> {
+    if (this.prepared) return;
+    await this.actions.init();
+    this.prepared = true;
+  }
+
+  /** Closes what prepare() created, for an instance that will not start (a refused reload). */
+  async discard(): Promise<void> {
+    this.stopped = true;
+    await this.actions.close();
+  }
+
   /** `maintenance`: start drained (persisted maintenance mode). */
   async start(maintenance = false): Promise<void> {
+    await this.prepare();
     await this.startDiscovery(this.settings.discovery, []);
-    await this.actions.init();
+    if (this.stopped) return;
     this.watchChecks();
-    if (maintenance) (this.election ?? this.engine).handle({ type: 'maintenance', now: now(), on: true });
-    this.feed({ type: 'start', now: now() });
+    if (maintenance) this.election.handle({ type: 'maintenance', now: this.now(), on: true });
+    this.feed({ type: 'start', now: this.now() });
     this.feedChecks();
   }
 
@@ -216,42 +319,42 @@ export class InstanceRunner {
 
   private feedChecks(): void {
     const checks = this.checks.snapshot().map((c) => ({ name: c.name, state: c.state, weight: c.weight, reverse: c.reverse }));
-    this.feed({ type: 'checks', now: now(), checks });
+    this.feed({ type: 'checks', now: this.now(), checks });
   }
 
   onPacket(inbound: Inbound): void {
-    this.feed({ type: 'packet', now: now(), from: inbound.peer, packet: inbound.packet, stateless: inbound.stateless });
+    this.feed({ type: 'packet', now: this.now(), from: inbound.peer, packet: inbound.packet, stateless: inbound.stateless });
   }
 
   onUnreachable(peer: string): void {
-    this.feed({ type: 'unreachable', now: now(), from: peer });
+    this.feed({ type: 'unreachable', now: this.now(), from: peer });
   }
 
   setMaintenance(on: boolean): void {
-    this.feed({ type: 'maintenance', now: now(), on });
+    this.feed({ type: 'maintenance', now: this.now(), on });
   }
 
   nudge(delta: number): void {
-    this.feed({ type: 'nudge', now: now(), delta });
+    this.feed({ type: 'nudge', now: this.now(), delta });
   }
 
   /** Graceful stop: goodbye advert, STOP actions. */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    this.feed({ type: 'stop', now: now() });
+    this.feed({ type: 'stop', now: this.now() });
     this.stopped = true;
-    clearTimeout(this.timer);
-    this.armedAt = Infinity;
-    await this.election?.stop();
+    if (this.actionFaultTimer !== undefined) this.timers.clearTimeout(this.actionFaultTimer);
+    await this.election.stop();
     this.checks.stop();
     await this.actions.close();
     await this.discovery?.stop();
   }
 
   status(): InstanceStatus {
-    const t = now();
-    const snap = this.election ? this.election.snapshot(t) : this.engine.snapshot(t);
-    const wall = (engineMs: number) => Date.now() - (t - engineMs);
+    const t = this.now();
+    const snap = this.election.snapshot(t);
+    const wallNow = this.clock.now();
+    const wall = (engineMs: number) => wallNow - (t - engineMs);
     const { since, lastTransition: _lt, takeoverAt, ...rest } = snap;
     return {
       ...rest,
@@ -265,107 +368,20 @@ export class InstanceRunner {
       deadRatio: this.settings.deadRatio,
       preempt: this.settings.preempt,
       ...(this.discovery ? { discovery: this.discovery.status() } : {}),
-      ...(this.election ? { election: this.election.status(t) } : {}),
+      ...(this.election instanceof EtcdElection ? { election: this.election.status(t) } : {}),
     };
   }
 
-  /** The single entry point into the engine; carries out its effects and re-arms the timer. */
+  /** The single entry point into the election. */
   private feed(input: EngineInput): void {
-    if (this.election) {
-      this.election.handle(input);
-      return;
-    }
-    let effects: Effect[];
-    try {
-      effects = this.engine.handle(input);
-    } catch (err) {
-      this.log.error({ err: (err as Error).stack }, 'engine error (input ignored)');
-      return;
-    }
-    for (const e of effects) this.apply(e);
-    if (!this.stopped) this.arm();
-  }
-
-  /**
-   * Keeps one timer at the engine's next wakeup. A wakeup that moved later keeps the earlier timer
-   * (an early tick is harmless: the engine re-evaluates and asks again), so most packets cost no
-   * timer churn.
-   */
-  private arm(): void {
-    const at = this.engine.nextWakeup();
-    if (at >= this.armedAt) return;
-    clearTimeout(this.timer);
-    this.armedAt = at;
-    if (!Number.isFinite(at)) return;
-    // +1 ms: libuv measures timeouts from its cached loop time, which may trail performance.now();
-    // a timer that fires a fraction of a millisecond before the deadline is a wasted wakeup
-    const delay = Math.max(0, at - now());
-    this.timer = setTimeout(this.onTimer, Math.ceil(delay) + 1);
-  }
-
-  private readonly onTimer = (): void => {
-    this.armedAt = Infinity;
-    this.feed({ type: 'tick', now: now() });
-  };
-
-  private send(to: string, kind: 'advert' | 'probe' | 'probe-reply', nonce: number, goodbye = false): void {
-    const view = this.engine.advertView(now());
-    const packet = {
-      kind,
-      instanceKey: this.key,
-      nodeId: this.nodeId,
-      priority: goodbye ? 0 : view.priority,
-      state: goodbye ? ('STOP' as const) : view.state,
-      intervalMs: view.intervalMs,
-      nonce,
-      ...(view.master && kind === 'advert' && !goodbye ? { master: view.master } : {}),
-    };
-    if (to === 'all') this.transport.sendToAll(this.peerKeys(), packet, this.settings.address);
-    else this.transport.send(to, packet, this.settings.address);
-  }
-
-  private peerKeys(): string[] {
-    const discovered = this.discovery?.peers;
-    const c = this.targets;
-    if (c && c.transportVersion === this.transport.peersVersion && c.own === this.settings.peers && c.discovered === discovered) return c.keys;
-    const mine = new Set(this.peerEndpoints().map(endpointKey));
-    const keys = this.transport.peerKeys().filter((k) => mine.has(k));
-    this.targets = { transportVersion: this.transport.peersVersion, own: this.settings.peers, discovered, keys };
-    return keys;
-  }
-
-  private apply(e: Effect): void {
-    switch (e.type) {
-      case 'advert':
-        this.send(e.to, 'advert', 0, e.goodbye ?? false);
-        break;
-      case 'probe':
-        this.send(e.to, 'probe', e.nonce);
-        break;
-      case 'probe-reply':
-        this.send(e.to, 'probe-reply', e.nonce);
-        break;
-      case 'transition':
-        void this.runTransition(e);
-        break;
-      case 'reassert':
-        this.log.warn({ reason: e.reason, event: 'reassert' }, `re-asserting MASTER: ${e.reason}`);
-        void this.actions.transition({ from: 'MASTER', to: 'MASTER', priority: e.priority, reason: e.reason });
-        break;
-      case 'peer-dead':
-        this.log.warn({ peer: e.peer.id, reason: e.reason, event: 'peer-dead' }, e.reason);
-        void this.actions.peerDead({ peer: e.peer, state: this.engine.currentState });
-        break;
-      case 'log':
-        this.log[e.level](e.data ?? {}, e.msg);
-        break;
-    }
+    this.election.handle(input);
   }
 
   /** Records, logs and runs the actions of a transition (engine or etcd); settles when the actions are done. */
   private runTransition(e: ElectionTransition): Promise<void> {
+    this.lastEvent = e;
     const token = e.fencingToken !== undefined ? { fencingToken: String(e.fencingToken) } : {};
-    const rec: TransitionRecord = { from: e.from, to: e.to, reason: e.reason, cause: e.cause, priority: e.priority, at: Date.now(), ...token };
+    const rec: TransitionRecord = { from: e.from, to: e.to, reason: e.reason, cause: e.cause, priority: e.priority, at: this.clock.now(), ...token };
     this.lastTransition = rec;
     const level = e.to === 'FAULT' ? 'warn' : 'info';
     this.log[level]({ from: e.from, to: e.to, reason: e.reason, priority: e.priority, ...token, event: 'transition' }, `${e.from} -> ${e.to}: ${e.reason}`);
@@ -380,22 +396,4 @@ export class InstanceRunner {
   }
 }
 
-function now(): number {
-  return performance.now();
-}
 
-function checkKey(c: ScheduledCheck): unknown {
-  const { impl: _impl, ...rest } = c;
-  return rest;
-}
-
-function actionKey(a: ScheduledAction): unknown {
-  const { impl: _impl, ...rest } = a;
-  return rest;
-}
-
-function discoveryKey(d: ScheduledDiscovery | undefined): string {
-  if (!d) return '';
-  const { impl: _impl, ...rest } = d;
-  return JSON.stringify(rest);
-}

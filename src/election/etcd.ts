@@ -20,7 +20,8 @@
  */
 import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from '../log.js';
-import { effectiveHealth, type WeightedCheck } from '../engine/health.js';
+import type { ElectionBackend, ElectionChange, ElectionTransition } from './backend.js';
+import { applyFitnessInput, basePriority, fitnessView, initialFitness, verdict, type Fitness, type FitnessVerdict } from '../engine/fitness.js';
 import type { EngineInput, EngineSnapshot, InstanceState, PeerView, TransitionCause } from '../engine/types.js';
 import { formatDuration } from '../util/duration.js';
 import type { EtcdElectionSettings } from './config.js';
@@ -65,15 +66,7 @@ export function etcdTimers(ttlMs: number): EtcdTimers {
 }
 
 /** A state change, as the instance runner turns it into actions. */
-export interface ElectionTransition {
-  from: InstanceState;
-  to: InstanceState;
-  reason: string;
-  cause: TransitionCause;
-  priority: number;
-  /** The term's fencing token: on MASTER, and on the transition that ends a term. */
-  fencingToken?: bigint;
-}
+export type { ElectionTransition } from './backend.js';
 
 /** What `status` shows of the etcd election (InstanceStatus.election). */
 export interface ElectionStatus {
@@ -133,16 +126,15 @@ interface Failure {
 /** How much an error kind tells the operator: a TLS or auth failure also shows up as timeouts. */
 const SPECIFICITY: Record<EtcdErrorKind, number> = { auth: 5, permission: 5, tls: 5, lease: 3, other: 2, unreachable: 1 };
 
-export class EtcdElection {
+export class EtcdElection implements ElectionBackend {
+  readonly kind = 'etcd';
   readonly timers: EtcdTimers;
   private state: InstanceState = 'INIT';
   private since = monotonic();
   private lastTransition: EngineSnapshot['lastTransition'];
   private settings: { priority: number; preempt: boolean; preemptDelayMs: number };
-  private nudge = 0;
-  private checks: WeightedCheck[] = [];
-  private maintenance = false;
-  private health = { priority: 0, fault: false, reason: '' };
+  private fitness: Fitness;
+  private health: FitnessVerdict = { priority: 0, fault: false, reason: '' };
   private readonly policy: EtcdPolicy;
   private conn: EtcdConnection | undefined;
   private keeper: LeaseKeeper | undefined;
@@ -172,6 +164,7 @@ export class EtcdElection {
     this.keyPrefix = `${opts.settings.prefix}/${opts.instance}/`;
     this.leaderKey = `${this.keyPrefix}leader`;
     this.candidateKey = `${this.keyPrefix}candidates/${opts.nodeId}`;
+    this.fitness = initialFitness(opts.priority);
     this.recomputeHealth();
   }
 
@@ -192,17 +185,12 @@ export class EtcdElection {
         this.start();
         break;
       case 'checks':
-        this.checks = input.checks;
-        this.onHealth();
-        break;
       case 'nudge':
-        this.nudge += input.delta;
-        this.onHealth();
-        this.log.info({ basePriority: this.basePriority }, `priority nudged to ${this.health.priority}`);
-        break;
       case 'maintenance':
-        this.maintenance = input.on;
+      case 'fault':
+        this.fitness = applyFitnessInput(this.fitness, input)!;
         this.onHealth();
+        if (input.type === 'nudge') this.log.info({ basePriority: this.basePriority }, `priority nudged to ${this.health.priority}`);
         break;
       case 'stop':
         void this.stop();
@@ -217,8 +205,9 @@ export class EtcdElection {
   }
 
   /** A reload: new priority or preemption settings, the election goes on. */
-  reconfigure(change: { priority: number; preempt: boolean; preemptDelayMs: number }): void {
-    this.settings = { ...change };
+  reconfigure(change: ElectionChange): void {
+    this.settings = { priority: change.priority, preempt: change.preempt, preemptDelayMs: change.preemptDelayMs };
+    this.fitness = { ...this.fitness, priority: change.priority };
     this.onHealth();
   }
 
@@ -238,7 +227,7 @@ export class EtcdElection {
       this.checkDeadline();
     });
     this.startWatch(this.conn.client);
-    if (this.health.fault) void this.transition('FAULT', this.health.reason, this.maintenance ? 'maintenance' : 'fault');
+    if (this.health.fault) void this.transition('FAULT', this.health.reason, this.health.cause ?? 'fault');
     else void this.transition('BACKUP', 'startup', 'startup');
     this.log.info(
       { endpoints: this.opts.settings.endpoints, keyPrefix: this.keyPrefix, ttlMs: t.ttlMs, renewMs: t.renewMs, stepDownMs: t.stepDownMs },
@@ -293,18 +282,17 @@ export class EtcdElection {
   // ------------------------------------------------------------------ health
 
   private get basePriority(): number {
-    return Math.min(254, Math.max(1, this.settings.priority + this.nudge));
+    return basePriority(this.fitness);
   }
 
   private recomputeHealth(): void {
-    const h = effectiveHealth(this.basePriority, this.checks);
-    this.health = this.maintenance ? { priority: h.priority, fault: true, reason: 'maintenance mode' } : h;
+    this.health = verdict(this.fitness);
   }
 
   private onHealth(): void {
     this.recomputeHealth();
     if (this.state === 'INIT' || this.state === 'STOP') return;
-    const cause = this.maintenance ? 'maintenance' : 'fault';
+    const cause = this.health.cause ?? 'fault';
     if (this.health.fault && this.state !== 'FAULT') {
       if (this.state === 'MASTER') void this.resign('FAULT', this.health.reason, cause);
       else {
@@ -650,14 +638,11 @@ export class EtcdElection {
       instance: this.opts.instance,
       nodeId: this.opts.nodeId,
       state: this.state,
-      basePriority: this.basePriority,
-      effectivePriority: this.health.priority,
-      maintenance: this.maintenance,
+      ...fitnessView(this.fitness),
       since: this.since,
       peers,
       masterDownMs: this.masterDownMs,
     };
-    if (this.health.fault) snap.fault = this.health.reason;
     if (master) snap.master = master;
     if (this.lastTransition) snap.lastTransition = this.lastTransition;
     return snap;

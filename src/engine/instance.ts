@@ -24,10 +24,9 @@
  *   from the master's host (its daemon died).
  * - MASTER hearing another MASTER: yields if outranked, else re-asserts (advert + reassert).
  */
-import { effectiveHealth } from './health.js';
+import { applyFitnessInput, basePriority, fitnessView, initialFitness, verdict, type Fitness, type FitnessVerdict } from './fitness.js';
 import type {
   AdvertView,
-  CheckState,
   Effect,
   EngineConfig,
   EngineInput,
@@ -100,10 +99,10 @@ export class InstanceEngine {
   private state: InstanceState = 'INIT';
   private since = 0;
   private startedAt = 0;
-  private nudge = 0;
-  private checks: CheckState[] = [];
-  private maintenance = false;
-  private health = { priority: 0, fault: false, reason: '' };
+  private fitness: Fitness;
+  private health: FitnessVerdict = { priority: 0, fault: false, reason: '' };
+  /** confirmWindowMs was given (else it follows the interval, also on reconfigure). */
+  private readonly confirmGiven: boolean;
   private peers = new Map<string, PeerRecord>();
   private nextAdvertAt = Infinity;
   private loss: MasterLoss | undefined;
@@ -120,12 +119,16 @@ export class InstanceEngine {
   constructor(config: EngineConfig) {
     const confirm = config.confirmWindowMs ?? Math.min(50, Math.floor(config.intervalMs / 2));
     this.config = { probeCount: DEFAULT_PROBE_COUNT, ...config, confirmWindowMs: confirm };
+    this.confirmGiven = config.confirmWindowMs !== undefined;
+    this.fitness = initialFitness(config.priority);
     this.recomputeHealth();
   }
 
-  /** Applies a reloaded config's priority/preemption settings without losing state. */
-  reconfigure(now: number, change: Pick<EngineConfig, 'priority' | 'preempt' | 'preemptDelayMs'>): Effect[] {
+  /** Applies a reloaded config's priority, preemption and timer settings without losing state. */
+  reconfigure(now: number, change: Partial<Pick<EngineConfig, 'priority' | 'preempt' | 'preemptDelayMs' | 'intervalMs' | 'deadRatio'>>): Effect[] {
     Object.assign(this.config, change);
+    if (!this.confirmGiven) this.config.confirmWindowMs = Math.min(50, Math.floor(this.config.intervalMs / 2));
+    this.fitness = { ...this.fitness, priority: this.config.priority };
     this.recomputeHealth();
     return this.handle({ type: 'tick', now });
   }
@@ -164,17 +167,12 @@ export class InstanceEngine {
         this.onUnreachable(now, input.from, fx);
         break;
       case 'checks':
-        this.checks = input.checks;
-        this.recomputeHealth();
-        break;
-      case 'nudge':
-        this.nudge += input.delta;
-        this.recomputeHealth();
-        fx.push({ type: 'log', level: 'info', msg: `priority nudged to ${this.health.priority}`, data: { basePriority: this.basePriority } });
-        break;
       case 'maintenance':
-        this.maintenance = input.on;
+      case 'fault':
+      case 'nudge':
+        this.fitness = applyFitnessInput(this.fitness, input)!;
         this.recomputeHealth();
+        if (input.type === 'nudge') fx.push({ type: 'log', level: 'info', msg: `priority nudged to ${this.health.priority}`, data: { basePriority: this.basePriority } });
         break;
       case 'stop':
         this.stop(now, fx);
@@ -230,14 +228,11 @@ export class InstanceEngine {
       instance: this.config.instance,
       nodeId: this.config.nodeId,
       state: this.state,
-      basePriority: this.basePriority,
-      effectivePriority: this.health.priority,
-      maintenance: this.maintenance,
+      ...fitnessView(this.fitness),
       since: this.since,
       peers,
       masterDownMs: this.masterDownMs,
     };
-    if (this.health.fault) snap.fault = this.health.reason;
     if (master) snap.master = master;
     if (this.lastTransition) snap.lastTransition = this.lastTransition;
     const take = this.state === 'BACKUP' ? this.takeoverAt() : undefined;
@@ -248,7 +243,7 @@ export class InstanceEngine {
   // ------------------------------------------------------------------ inputs
 
   private get basePriority(): number {
-    return Math.min(254, Math.max(1, this.config.priority + this.nudge));
+    return basePriority(this.fitness);
   }
 
   private get holdOffUntil(): number {
@@ -256,14 +251,13 @@ export class InstanceEngine {
   }
 
   private recomputeHealth(): void {
-    const h = effectiveHealth(this.basePriority, this.checks);
-    this.health = this.maintenance ? { priority: h.priority, fault: true, reason: 'maintenance mode' } : h;
+    this.health = verdict(this.fitness);
   }
 
   private start(now: number, fx: Effect[]): void {
     this.startedAt = now;
     this.loss = { since: now, confirmed: false, why: 'startup' };
-    this.transition(now, this.health.fault ? 'FAULT' : 'BACKUP', this.health.fault ? this.health.reason : 'startup', fx, this.health.fault ? 'fault' : 'startup');
+    this.transition(now, this.health.fault ? 'FAULT' : 'BACKUP', this.health.fault ? this.health.reason : 'startup', fx, this.health.fault ? (this.health.cause ?? 'fault') : 'startup');
     this.nextAdvertAt = now; // advertise at once so peers learn about us
   }
 
@@ -454,7 +448,7 @@ export class InstanceEngine {
     }
     // 2. state rules
     if (this.health.fault) {
-      if (this.state !== 'FAULT') this.transition(now, 'FAULT', this.health.reason, fx, this.maintenance ? 'maintenance' : 'fault');
+      if (this.state !== 'FAULT') this.transition(now, 'FAULT', this.health.reason, fx, this.health.cause ?? 'fault');
     } else if (this.state === 'FAULT') {
       // listen-through: we kept hearing adverts while in FAULT, so the timers stay meaningful
       const master = this.liveMaster();

@@ -56,6 +56,11 @@ export type EngineInput =
   | { type: 'nudge'; now: number; delta: number }
   /** Operator maintenance: advertise unfit and hand the IP over (FAULT with a reason). */
   | { type: 'maintenance'; now: number; on: boolean }
+  /**
+   * A fault cause of the shell's (`source`: "action" for a failed required action, "engine" for
+   * repeated engine errors): FAULT while any is set; `reason` undefined clears that source.
+   */
+  | { type: 'fault'; now: number; source: string; reason: string | undefined }
   /** Graceful stop: goodbye advert, STOP. */
   | { type: 'stop'; now: number };
 

@@ -102,23 +102,30 @@ export class LocalCluster {
   }
 
   writeConfig(n: LabNode, override: Record<string, unknown> = {}): void {
+    const top = { ...(this.opts.extras ?? {}), ...(this.opts.nodeExtras?.(n.index) ?? {}) };
+    const extras = { ...(this.opts.instanceExtras?.(n.index) ?? {}), ...override };
+    const backend = (v: unknown) => (v && typeof v === 'object' ? (v as { backend?: unknown }).backend : undefined);
+    // an etcd-elected instance takes no heartbeat keys (interval, deadRatio, peers)
+    const etcd = (backend(extras.election) ?? backend(top.election)) === 'etcd';
     const instance = {
       address: this.opts.sharedAddress ?? '198.51.100.50',
       priority: n.priority,
-      interval: `${this.opts.intervalMs}ms`,
-      deadRatio: this.opts.deadRatio ?? 3,
+      ...(etcd
+        ? {}
+        : {
+            interval: `${this.opts.intervalMs}ms`,
+            deadRatio: this.opts.deadRatio ?? 3,
+            peers: this.nodes.filter((p) => p !== n).map((p) => `${p.address}:${this.port}`),
+          }),
       preempt: this.opts.preempt ?? true,
-      peers: this.nodes.filter((p) => p !== n).map((p) => `${p.address}:${this.port}`),
-      ...(this.opts.instanceExtras?.(n.index) ?? {}),
-      ...override,
+      ...extras,
     };
     const config = {
       node: { id: n.id, bind: `${n.address}:${this.port}`, control: n.control },
-      secret: `file:${this.secretFile}`,
+      ...(etcd ? {} : { secret: `file:${this.secretFile}` }),
       log: { level: this.opts.logLevel ?? 'info', format: 'json' },
       stateFile: join(this.dir, `${n.id}.state.json`),
-      ...(this.opts.extras ?? {}),
-      ...(this.opts.nodeExtras?.(n.index) ?? {}),
+      ...top,
       instances: { lab: instance },
     };
     writeFileSync(n.configFile, JSON.stringify(config, null, 2));

@@ -37,6 +37,17 @@ export interface ScheduledAction<C = unknown> {
   config: C;
 }
 
+/** An action plugin's create() failed. */
+export class ActionCreateError extends Error {
+  override name = 'ActionCreateError';
+  constructor(
+    readonly action: string,
+    reason: string,
+  ) {
+    super(`action ${action}: create failed: ${reason}`);
+  }
+}
+
 /** The `after:` lists name missing actions or wait for each other. */
 export class ActionOrderError extends Error {
   override name = 'ActionOrderError';
@@ -95,8 +106,27 @@ export interface ActionRunnerOptions {
 }
 
 type Job =
-  | { kind: 'transition'; event: Omit<TransitionEvent, 'signal'> }
+  /** `only`: a reload's new handlers told the current state (the others already are). */
+  | { kind: 'transition'; event: Omit<TransitionEvent, 'signal'>; only?: ReadonlySet<Entry> }
   | { kind: 'peer-dead'; event: Omit<PeerDeadEvent, 'signal'> };
+
+/** One action and its handlers. */
+interface Entry {
+  action: ScheduledAction;
+  h: ActionHandlers;
+  /** Aborted when a reload replaces or removes the action: its work in progress stops. */
+  retired: AbortController;
+  /** Its run in progress (settles when it finished), if any. */
+  busy?: Promise<unknown>;
+}
+
+/** Handlers a reload created for its changed and added actions, not in use yet (see ActionRunner.prepare). */
+export interface PreparedActions {
+  next: readonly ScheduledAction[];
+  /** Names whose handlers stay as they are. */
+  kept: ReadonlySet<string>;
+  created: Entry[];
+}
 
 const HOOK: Record<InstanceState, keyof ActionHandlers | undefined> = {
   MASTER: 'onMaster',
@@ -107,9 +137,9 @@ const HOOK: Record<InstanceState, keyof ActionHandlers | undefined> = {
 };
 
 export class ActionRunner {
-  private handlers: { action: ScheduledAction; h: ActionHandlers }[] = [];
+  private handlers: Entry[] = [];
   /** Indexes into `handlers`, each after the actions it waits for. */
-  private readonly order: number[];
+  private order: number[];
   private queue: Job[] = [];
   private running: Promise<void> | undefined;
   private current: AbortController | undefined;
@@ -117,7 +147,7 @@ export class ActionRunner {
   readonly outcomes = new Map<string, ActionOutcome>();
 
   constructor(
-    private readonly actions: readonly ScheduledAction[],
+    private actions: readonly ScheduledAction[],
     private readonly opts: ActionRunnerOptions,
   ) {
     this.log = opts.log ?? silentLogger;
@@ -126,15 +156,78 @@ export class ActionRunner {
 
   /** Creates each action's handlers (once), in config order. */
   async init(): Promise<void> {
-    for (const action of this.actions) {
-      const h = await action.impl.create({
-        config: action.config,
-        log: this.log.child({ action: action.name }),
-        instance: this.opts.instance,
-        node: this.opts.node,
-        ...(this.opts.onApiCall ? { onApiCall: this.opts.onApiCall } : {}),
-      });
-      this.handlers.push({ action, h });
+    this.handlers = await this.create(this.actions);
+  }
+
+  /**
+   * Creates handlers for `actions`, in config order. When one create() fails the ones created are
+   * closed and the error names the action.
+   */
+  private async create(actions: readonly ScheduledAction[]): Promise<Entry[]> {
+    const out: Entry[] = [];
+    for (const action of actions) {
+      try {
+        const h = await action.impl.create({
+          config: action.config,
+          log: this.log.child({ action: action.name }),
+          instance: this.opts.instance,
+          node: this.opts.node,
+          ...(this.opts.onApiCall ? { onApiCall: this.opts.onApiCall } : {}),
+        });
+        out.push({ action, h, retired: new AbortController() });
+      } catch (err) {
+        await this.closeEntries(out);
+        throw new ActionCreateError(action.name, errText(err));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Reload, first half: creates the handlers of the actions not in `kept` (changed or added).
+   * Nothing running is touched; commit() swaps them in, discard() closes them.
+   */
+  async prepare(next: readonly ScheduledAction[], kept: ReadonlySet<string>): Promise<PreparedActions> {
+    waitOrder(next);
+    const have = new Set(this.handlers.map((e) => e.action.name));
+    const created = await this.create(next.filter((a) => !(kept.has(a.name) && have.has(a.name))));
+    return { next, kept, created };
+  }
+
+  /** Closes prepared handlers that will not be used (another part of the reload failed). */
+  async discard(p: PreparedActions): Promise<void> {
+    await this.closeEntries(p.created);
+  }
+
+  /**
+   * Reload, second half: the handlers of removed and changed actions stop their work in progress
+   * (aborted and awaited) and are closed (a closed handler does not release what it holds); then
+   * the new handlers are told the current state (`current`, when it has a hook) and converge to it.
+   * Resolves once the swap is done (not when the new handlers finished converging).
+   */
+  async commit(p: PreparedActions, current: Omit<TransitionEvent, 'signal' | 'instance' | 'node'> | undefined): Promise<void> {
+    const keep = new Map(this.handlers.filter((e) => p.kept.has(e.action.name)).map((e) => [e.action.name, e]));
+    const leaving = this.handlers.filter((e) => !keep.has(e.action.name));
+    for (const e of leaving) e.retired.abort(new Error(`action ${e.action.name} reloaded`));
+    await Promise.allSettled(leaving.map((e) => e.busy));
+    await this.closeEntries(leaving);
+    for (const e of leaving) for (const key of [...this.outcomes.keys()]) if (key.startsWith(`${e.action.name}:`)) this.outcomes.delete(key);
+    const created = new Map(p.created.map((e) => [e.action.name, e]));
+    this.actions = p.next;
+    this.order = waitOrder(p.next);
+    this.handlers = p.next.map((a) => keep.get(a.name) ?? created.get(a.name)!);
+    if (current && HOOK[current.to] && p.created.length) {
+      void this.enqueue({ kind: 'transition', event: { ...current, instance: this.opts.instance, node: this.opts.node }, only: new Set(p.created) });
+    }
+  }
+
+  private async closeEntries(entries: readonly Entry[]): Promise<void> {
+    for (const { action, h } of entries) {
+      try {
+        await h.close?.();
+      } catch (err) {
+        this.log.warn({ action: action.name, err: (err as Error).message }, 'action close failed');
+      }
     }
   }
 
@@ -145,7 +238,12 @@ export class ActionRunner {
     if (dropped.length) this.log.info({ superseded: dropped.map((j) => (j.event as TransitionEvent).to) }, `superseded queued transition(s) by ${event.to}`);
     this.queue = this.queue.filter((j) => j.kind !== 'transition');
     this.current?.abort(new Error(`superseded by ${event.to}`));
-    this.queue.push({ kind: 'transition', event: full });
+    return this.enqueue({ kind: 'transition', event: full });
+  }
+
+  /** A reload's convergence job: queued behind the job in progress, dropped by any newer transition. */
+  private enqueue(job: Job): Promise<void> {
+    this.queue.push(job);
     return this.pump();
   }
 
@@ -161,13 +259,7 @@ export class ActionRunner {
 
   async close(): Promise<void> {
     await this.idle();
-    for (const { action, h } of this.handlers) {
-      try {
-        await h.close?.();
-      } catch (err) {
-        this.log.warn({ action: action.name, err: (err as Error).message }, 'action close failed');
-      }
-    }
+    await this.closeEntries(this.handlers);
   }
 
   snapshot(): ActionOutcome[] {
@@ -196,25 +288,33 @@ export class ActionRunner {
       let gaveUp: string | undefined;
       /** Settles when that action is finished (or skipped) for this job; never rejects. */
       const finished = new Map<string, Promise<void>>();
-      const start = async ({ action, h }: { action: ScheduledAction; h: ActionHandlers }): Promise<void> => {
+      const only = job.kind === 'transition' ? job.only : undefined;
+      const start = async (entry: Entry): Promise<void> => {
+        const { action, h } = entry;
         if (action.after.length) await Promise.allSettled(action.after.map((dep) => finished.get(dep)));
-        if (ac.signal.aborted) return;
+        if (ac.signal.aborted || entry.retired.signal.aborted) return;
+        if (only && !only.has(entry)) return;
         if (gaveUp) {
           this.log.warn({ action: action.name, hook }, `action ${action.name} ${hook} skipped: ${gaveUp}`);
           return;
         }
         const fn = h[hook] as ((e: unknown) => Promise<void>) | undefined;
         if (!fn) return;
-        const ok = await this.runOne(action, hook, (signal) => fn.call(h, { ...job.event, signal }), ac.signal);
-        if (!ok && action.required && hook === 'onMaster' && !ac.signal.aborted && !gaveUp) {
+        const signal = AbortSignal.any([ac.signal, entry.retired.signal]);
+        const run = this.runOne(action, hook, (s) => fn.call(h, { ...job.event, signal: s }), signal);
+        entry.busy = run;
+        const ok = await run;
+        if (entry.busy === run) entry.busy = undefined;
+        if (!ok && action.required && hook === 'onMaster' && !signal.aborted && !gaveUp) {
           gaveUp = `required action ${action.name} failed`;
           this.opts.onRequiredFailure?.(gaveUp);
         }
       };
       // in wait order, so each action's dependencies are in `finished` when it is started;
       // actions without `after` reach runOne synchronously: they all start in this turn
+      const handlers = this.handlers;
       for (const i of this.order) {
-        const entry = this.handlers[i];
+        const entry = handlers[i];
         if (entry) finished.set(entry.action.name, start(entry));
       }
       const results = await Promise.allSettled(finished.values());

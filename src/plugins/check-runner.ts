@@ -16,7 +16,9 @@
  *   initialState  the state before the first result: "fail" (keepalived's init_fail: `rise` passes
  *                 are needed before the check counts as OK) or "ok" (keepalived's default: the check
  *                 counts as OK until its first result, which then decides at once: a first failure
- *                 does not wait for `fall`)
+ *                 does not wait for `fall`). At daemon start only: a check a reload adds counts
+ *                 as passing until it has failed `fall` times in a row (keepalived's behaviour for
+ *                 new scripts), a check a reload changes keeps its last state (see update())
  *
  * Guarantees: a check never runs twice at the same time (if a plugin ignores its abort signal and
  * hangs, later runs fail with "still running" until it settles); a run that exceeds its timeout is
@@ -163,6 +165,13 @@ interface Slot {
   pluginPending: boolean;
   pendingSince: number;
   timer?: unknown;
+  /**
+   * Carried over by a reload (a changed or added check): the next result starts a new streak, and
+   * `initialState: ok`'s "the first result decides at once" does not apply (that is for daemon start).
+   */
+  inherited: boolean;
+  /** Aborted when a reload removes or replaces this slot. */
+  retired: AbortController;
 }
 
 /** Why a result is not a CheckResult, or undefined when it is one. */
@@ -184,7 +193,7 @@ function oneLine(text: string, max = 300): string {
  * Events: 'change' (settled state flipped), 'result' (every run).
  */
 export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
-  private readonly slots: Slot[];
+  private slots: Slot[];
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly timers: Timers;
@@ -212,7 +221,53 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
       runs: 0,
       pluginPending: false,
       pendingSince: 0,
+      inherited: false,
+      retired: new AbortController(),
     }));
+  }
+
+  /**
+   * Reload in place. By name: a `kept` check keeps its slot (state, counters, schedule, run in
+   * progress); a `changed` one gets a new slot that keeps the old settled state and last result until
+   * it has results of its own (rise/fall then count from those); an `added` one counts as passing
+   * until it has failed `fall` times in a row (initialState applies at daemon start only); a removed
+   * or changed check's old slot is stopped and its run aborted. Emits nothing: the caller re-reads
+   * the snapshot.
+   */
+  update(next: readonly ScheduledCheck<any>[], kept: ReadonlySet<string>): void {
+    if (this.stopping.signal.aborted) throw new Error('check runner: stopped');
+    const old = new Map(this.slots.map((s) => [s.check.name, s]));
+    const now = this.clock.now();
+    const fresh: Slot[] = [];
+    this.slots = next.map((check) => {
+      const prev = old.get(check.name);
+      if (prev && kept.has(check.name)) {
+        old.delete(check.name);
+        return prev;
+      }
+      const slot: Slot = {
+        check,
+        state: prev?.state ?? 'ok',
+        since: prev?.since ?? now,
+        lastResult: prev?.lastResult ?? null,
+        consecutive: prev?.consecutive ?? 0,
+        runs: 0,
+        pluginPending: false,
+        pendingSince: 0,
+        inherited: true,
+        retired: new AbortController(),
+      };
+      fresh.push(slot);
+      return slot;
+    });
+    for (const gone of old.values()) this.retire(gone);
+    if (this.started) for (const slot of fresh) this.schedule(slot, 0);
+  }
+
+  private retire(slot: Slot): void {
+    slot.retired.abort(new Error(`check ${slot.check.name} reloaded`));
+    if (slot.timer !== undefined) this.timers.clearTimeout(slot.timer);
+    slot.timer = undefined;
   }
 
   /** Starts every check now, then on its interval. */
@@ -263,7 +318,7 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
   }
 
   private schedule(slot: Slot, delayMs: number): void {
-    if (this.stopping.signal.aborted) return;
+    if (this.stopping.signal.aborted || slot.retired.signal.aborted) return;
     slot.timer = this.timers.setTimeout(() => {
       slot.timer = undefined;
       const started = this.clock.monotonic();
@@ -279,7 +334,7 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
     if (slot.inflight) return slot.inflight;
     const p = this.runPlugin(slot).then((run) => {
       slot.inflight = undefined;
-      if (!this.stopping.signal.aborted) this.apply(slot, run);
+      if (!this.stopping.signal.aborted && !slot.retired.signal.aborted) this.apply(slot, run);
       return run;
     });
     slot.inflight = p;
@@ -300,8 +355,9 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
       return Promise.resolve(done(false, `previous run still running after ${hung} (the plugin ignores its abort signal)`));
     }
     const controller = new AbortController();
-    const onStop = () => controller.abort(this.stopping.signal.reason);
-    this.stopping.signal.addEventListener('abort', onStop, { once: true });
+    const stopping = AbortSignal.any([this.stopping.signal, slot.retired.signal]);
+    const onStop = () => controller.abort(stopping.reason);
+    stopping.addEventListener('abort', onStop, { once: true });
     const ctx: RunnerCheckContext<unknown> = {
       signal: controller.signal,
       config: check.config,
@@ -324,8 +380,8 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
         if (settled) return;
         settled = true;
         this.timers.clearTimeout(timer);
-        this.stopping.signal.removeEventListener('abort', onStop);
-        this.stopping.signal.removeEventListener('abort', onStopResolve);
+        stopping.removeEventListener('abort', onStop);
+        stopping.removeEventListener('abort', onStopResolve);
         resolve(run);
       };
       const timer = this.timers.setTimeout(() => {
@@ -333,7 +389,7 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
         finish(done(false, `timed out after ${formatDuration(check.timeoutMs)}`));
       }, check.timeoutMs);
       const onStopResolve = () => finish(done(false, 'stopped'));
-      this.stopping.signal.addEventListener('abort', onStopResolve, { once: true });
+      stopping.addEventListener('abort', onStopResolve, { once: true });
       pluginRun.then(
         (result: CheckResult) => {
           const why = whyNotCheckResult(result);
@@ -354,8 +410,9 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
     const run = slot.check.reverse
       ? { ...raw, ok: !raw.ok, detail: `${raw.detail} (reverse: counts as ${raw.ok ? 'failing' : 'passing'})` }
       : raw;
-    const first = slot.runs === 0;
-    const sameAsLast = slot.lastResult !== null && slot.lastResult.ok === run.ok;
+    const first = slot.runs === 0 && !slot.inherited;
+    const sameAsLast = !slot.inherited && slot.lastResult !== null && slot.lastResult.ok === run.ok;
+    slot.inherited = false;
     slot.consecutive = sameAsLast ? slot.consecutive + 1 : 1;
     slot.lastResult = run;
     slot.runs++;

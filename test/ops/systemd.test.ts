@@ -78,7 +78,7 @@ t.test('hardening and restart policy', async (t) => {
   t.equal(one('Type'), 'notify');
   t.equal(one('NotifyAccess'), 'all', 'systemd-notify is a child of the daemon: NotifyAccess=all');
   t.match(one('ExecStart') ?? '', /\bipwarden run\b/);
-  t.match(one('ExecReload') ?? '', /^\/bin\/kill -(HUP|s HUP) \$MAINPID$/, 'ExecReload sends SIGHUP');
+  t.match(one('ExecReload') ?? '', /^\/usr\/bin\/env ipwarden reload --config \/etc\/ipwarden\/config\.yaml$/, 'ExecReload asks the daemon over the control socket (systemctl reload reports a refused file)');
   t.equal(one('Restart'), 'on-failure');
   const noRestart = (one('RestartPreventExitStatus') ?? '').split(/\s+/).map(Number);
   for (const code of [EXIT.USAGE, EXIT.CONFIG]) t.ok(noRestart.includes(code), `no restart loop on exit ${code}`);

@@ -31,8 +31,9 @@ export const runCommand: Command = {
   summary: 'run the failover daemon (foreground; logs JSON to stdout)',
   usage: '[--config FILE]',
   details: `Signals: SIGTERM/SIGINT send a goodbye advert (a backup takes over at once), run the STOP
-actions and exit 0. SIGHUP reloads the config; an invalid new config is reported and the running
-one is kept. SIGUSR1/SIGUSR2 raise/lower every instance's priority by one.`,
+actions and exit 0. SIGHUP reloads the config as \`ipwarden reload\` does (in place, all or nothing;
+a refused file is logged and the running config kept; see ipwarden(8), RELOAD). SIGUSR1/SIGUSR2
+raise/lower every instance's priority by one.`,
   flags: {
     config: { type: 'string', short: 'c', arg: 'FILE', description: 'rc file (default: search, see ipwarden.rc(5))' },
   },
@@ -48,24 +49,18 @@ one is kept. SIGUSR1/SIGUSR2 raise/lower every instance's priority by one.`,
     const { resolved, settings } = runtime;
     const log = createLogger({ level: resolved.log.level, format: resolved.log.format, base: { node: resolved.node.id } });
     for (const w of resolved.warnings) log.warn({ event: 'config-warning' }, w);
-    const daemon = new Daemon(settings, log, { version: VERSION, configFile: resolved.file });
+    const loadConfig = async () => {
+      const next = await loadRuntime({ ...loadOpts, file: resolved.file });
+      return { settings: next.settings, warnings: next.resolved.warnings };
+    };
+    const daemon = new Daemon(settings, log, { version: VERSION, configFile: resolved.file, loadConfig });
 
     // Signal handlers first: a reload or stop right after start (or READY=1) must not hit the
-    // default action (exit without goodbye). Handlers wait for the start to finish.
+    // default action (exit without goodbye). The daemon runs start, reloads and stop one at a time.
     let started: Promise<void> = Promise.resolve();
-    let reloading = Promise.resolve();
     const onHup = () => {
-      reloading = reloading.then(async () => {
-        await started.catch(() => undefined);
-        log.info({ event: 'reload' }, `SIGHUP: reloading ${resolved.file}`);
-        try {
-          const next = await loadRuntime({ ...loadOpts, file: resolved.file });
-          for (const w of next.resolved.warnings) log.warn({ event: 'config-warning' }, w);
-          await daemon.reload(next.settings);
-        } catch (err) {
-          log.error({ event: 'reload-rejected', err: (err as Error).message }, 'new config rejected, keeping the running one');
-        }
-      });
+      log.info({ event: 'reload' }, `SIGHUP: reloading ${resolved.file}`);
+      void daemon.reloadFromFile();
     };
     const onUsr1 = () => void started.then(() => daemon.nudge(+1), () => undefined);
     const onUsr2 = () => void started.then(() => daemon.nudge(-1), () => undefined);

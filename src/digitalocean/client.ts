@@ -167,14 +167,14 @@ export class DigitalOceanClient {
    * (another action on the IP or droplet) is waited out by the HTTP layer's retries; an `errored`
    * action is started again (up to `attempts` times) before it fails as `retryable`.
    */
-  async ipAction(ip: string, body: { type: 'assign'; droplet_id: number } | { type: 'unassign' }, opts: { signal?: AbortSignal; attempts?: number } = {}): Promise<DoAction> {
+  async ipAction(ip: string, body: { type: 'assign'; droplet_id: number } | { type: 'unassign' }, opts: { signal?: AbortSignal; attempts?: number; retry?: RetryPolicy | false } = {}): Promise<DoAction> {
     const attempts = opts.attempts ?? 3;
     let last: DoAction | undefined;
     for (let i = 0; i < attempts; i++) {
       const started = await this.#json<{ action: DoAction }>('reserved-ip-action', 'POST', `reserved_ips/${encodeURIComponent(ip)}/actions`, {
         json: body,
         // a pending event lasts an action's few seconds: wait longer than the default budget
-        retry: { retries: 10, minDelayMs: 250, maxDelayMs: 2_000, deadlineMs: 60_000, ...this.#opts.retry },
+        retry: opts.retry ?? { retries: 10, minDelayMs: 250, maxDelayMs: 2_000, deadlineMs: 60_000, ...this.#opts.retry },
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       last = await this.waitAction(started.action, opts.signal);

@@ -3,10 +3,12 @@
  *
  *   holders()       GET /v2/reserved_ips/{ip} -> [droplet id] or []
  *   attach(d)       POST .../actions {"type":"assign","droplet_id":d}, polled until completed
- *   detach(d)       only when d holds it now: POST .../actions {"type":"unassign"}, polled; an IP that
- *                   is on another droplet (or none) is left alone, and a 422 "not assigned" counts as done
+ *   detach(d)       only while d holds it: POST .../actions {"type":"unassign"}, polled; an IP that is
+ *                   on another droplet (or none) is left alone, a 422 "not assigned" counts as done, and
+ *                   every retry reads the holder again first
  *   self()          the configured dropletId, else /metadata/v1/id (cached)
  */
+import { retry } from '../util/retry.js';
 import type { CallOptions, FloatingIpProvider } from '../cloud/provider.js';
 import { CloudApiError } from '../cloud/provider.js';
 import { CLOUD, DigitalOceanClient, type DigitalOceanClientOptions } from './client.js';
@@ -48,15 +50,32 @@ export class DigitalOceanReservedIpProvider implements FloatingIpProvider {
     await this.client.ipAction(this.address, { type: 'assign', droplet_id: Number(target) }, opts.signal ? { signal: opts.signal } : {});
   }
 
+  /**
+   * DigitalOcean's unassign names no droplet, so every attempt reads the holder first and sends one
+   * unassign only while `target` holds the IP; a refused or failed unassign (pending event, rate limit,
+   * network, errored action) is never repeated blindly: the next attempt reads again, so a release can
+   * not take the IP off a peer whose assign landed in between.
+   */
   async detach(target: string, opts: CallOptions = {}): Promise<void> {
-    // DigitalOcean's unassign names no droplet: read first so a release never takes the IP off a peer.
-    if (!(await this.holders(opts)).includes(target)) return;
-    try {
-      await this.client.ipAction(this.address, { type: 'unassign' }, opts.signal ? { signal: opts.signal } : {});
-    } catch (err) {
-      if (err instanceof CloudApiError && err.status === 422 && /not assigned/i.test(err.message)) return;
-      throw err;
-    }
+    await retry(
+      async () => {
+        if (!(await this.holders(opts)).includes(target)) return;
+        try {
+          await this.client.ipAction(this.address, { type: 'unassign' }, { attempts: 1, retry: false, ...(opts.signal ? { signal: opts.signal } : {}) });
+        } catch (err) {
+          if (err instanceof CloudApiError && err.status === 422 && /not assigned/i.test(err.message)) return;
+          throw err;
+        }
+      },
+      {
+        retries: 10,
+        minDelay: 250,
+        maxDelay: 2_000,
+        deadline: 60_000,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        shouldRetry: (err) => err instanceof CloudApiError && err.retryable,
+      },
+    );
   }
 
   self(opts: CallOptions = {}): Promise<string> {

@@ -82,6 +82,20 @@ t.test('a 422 pending event is waited out; an errored action is started again', 
   t.match(err, { kind: 'retryable', code: 'ACTION_ERRORED' }, 'an action that keeps erroring fails as retryable');
 });
 
+t.test("a release racing a peer's assign never unassigns the peer", async (t) => {
+  const s = await sim(t, { actionDelayMs: 400 });
+  const p = provider(t, s);
+  await p.attach('3001');
+  const move = p.attach('3002');
+  await new Promise((r) => setTimeout(r, 50));
+  await p.detach('3001');
+  await move;
+  t.same(await p.holders(), ['3002'], 'the peer keeps the IP');
+  const unassigns = s.requests().filter((r) => r.call === 'reserved-ip-action' && r.status === 422);
+  t.ok(unassigns.length >= 1, 'the unassign met the pending event and was not repeated blindly');
+  t.same(s.history.events().map((e) => e.holders), [[], ['3001'], ['3002']]);
+});
+
 t.test('429: waits until ratelimit-reset', async (t) => {
   const s = await sim(t);
   const p = provider(t, s);

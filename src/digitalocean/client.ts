@@ -195,7 +195,7 @@ export class DigitalOceanClient {
       {
         cloud: CLOUD,
         what: `DigitalOcean action ${action.id} (${action.type})`,
-        fastIntervalMs: p.fastIntervalMs ?? 500,
+        fastIntervalMs: p.fastIntervalMs ?? 250,
         fastForMs: p.fastForMs ?? 10_000,
         slowIntervalMs: p.slowIntervalMs ?? 2_000,
         timeoutMs: p.timeoutMs ?? 120_000,

@@ -48,13 +48,6 @@ export interface ConnectionIssue {
   message: string;
 }
 
-/** The token reference in effect: the configured one, else the first of the two variables that is set. */
-export function tokenReference(input: ConnectionInput, env: NodeJS.ProcessEnv = process.env): string {
-  if (input.token !== undefined) return input.token;
-  if (env[TOKEN_ENV]) return `env:${TOKEN_ENV}`;
-  return `env:${ACCESS_TOKEN_ENV}`;
-}
-
 /**
  * Resolves the keys: the token through `resolveSecret` (which throws a SecretError naming the key), the
  * endpoint from the environment. A default token with neither variable set is an issue naming both.
@@ -69,14 +62,26 @@ export function resolveConnection(
   if (input.endpoint === undefined && envEndpoint && !isHttpUrl(envEndpoint)) {
     issues.push({ path: ['endpoint'], message: `${API_URL_ENV} ${JSON.stringify(envEndpoint)} is not an http(s) URL` });
   }
-  const tokenRef = tokenReference(input, env);
+  let tokenRef = input.token ?? `env:${TOKEN_ENV}`;
   let token = '';
-  if (input.token === undefined && !env[TOKEN_ENV] && !env[ACCESS_TOKEN_ENV]) {
-    issues.push({ path: ['token'], message: `no API token: set ${TOKEN_ENV} or ${ACCESS_TOKEN_ENV}, or token: to a secret reference (env:NAME, file:PATH, credential:NAME)` });
-  } else {
-    token = resolveSecret(tokenRef, 'token');
-    if (/\s/.test(token)) issues.push({ path: ['token'], message: `the token from ${tokenRef} contains whitespace` });
+  if (input.token !== undefined) token = resolveSecret(input.token, 'token');
+  else {
+    // the defaults are tried through the same resolver (and so the same environment) as every secret
+    const tried = [`env:${TOKEN_ENV}`, `env:${ACCESS_TOKEN_ENV}`];
+    for (const ref of tried) {
+      try {
+        token = resolveSecret(ref, 'token');
+        tokenRef = ref;
+        break;
+      } catch {
+        /* try the next */
+      }
+    }
+    if (token === '') {
+      issues.push({ path: ['token'], message: `no API token: set ${TOKEN_ENV} or ${ACCESS_TOKEN_ENV}, or token: to a secret reference (env:NAME, file:PATH, credential:NAME)` });
+    }
   }
+  if (/\s/.test(token)) issues.push({ path: ['token'], message: `the token from ${tokenRef} contains whitespace` });
   if (issues.length) return { ok: false, issues };
   const endpoint = (input.endpoint ?? (envEndpoint || DEFAULT_ENDPOINT)).replace(/\/+$/, '');
   return { ok: true, connection: { endpoint, token, tokenRef } };

@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap';
 import { classifyDigitalOcean } from '../../src/digitalocean/client.js';
 import { DigitalOceanReservedIpProvider } from '../../src/digitalocean/provider.js';
-import { resolveConnection, tokenReference } from '../../src/digitalocean/connection.js';
+import { resolveConnection } from '../../src/digitalocean/connection.js';
 import { metadataUrl } from '../../src/digitalocean/metadata.js';
 import { CloudApiError } from '../../src/cloud/provider.js';
 import {
@@ -149,14 +149,15 @@ t.test('pure: classify, token reference, connection, metadata URL', async (t) =>
   t.match(classifyDigitalOcean(res(503, 'down'), req, 'env:T'), { kind: 'retryable' });
   t.match(classifyDigitalOcean({ status: 502, headers: {}, body: '<html>' }, req, 'env:T'), { kind: 'retryable', message: /502: <html>/ });
 
-  t.equal(tokenReference({}, { DIGITALOCEAN_TOKEN: 'a', DIGITALOCEAN_ACCESS_TOKEN: 'b' }), 'env:DIGITALOCEAN_TOKEN');
-  t.equal(tokenReference({}, { DIGITALOCEAN_ACCESS_TOKEN: 'b' }), 'env:DIGITALOCEAN_ACCESS_TOKEN');
-  t.equal(tokenReference({ token: 'file:x' }, { DIGITALOCEAN_TOKEN: 'a' }), 'file:x');
   const resolve = (env: NodeJS.ProcessEnv) => (ref: string) => {
     const v = env[ref.slice(4)];
     if (!v) throw new Error(`token: environment variable ${ref.slice(4)} is not set`);
     return v;
   };
+  const both = { DIGITALOCEAN_TOKEN: 'a', DIGITALOCEAN_ACCESS_TOKEN: 'b' };
+  t.match(resolveConnection({}, resolve(both), both), { ok: true, connection: { token: 'a', tokenRef: 'env:DIGITALOCEAN_TOKEN' } }, 'Terraform\'s variable first');
+  t.match(resolveConnection({ token: 'env:MINE' }, resolve({ MINE: 'm', ...both }), both), { ok: true, connection: { token: 'm', tokenRef: 'env:MINE' } });
+  t.throws(() => resolveConnection({ token: 'env:MINE' }, resolve(both), both), /MINE is not set/, 'a configured reference does not fall back');
   const env1 = { DIGITALOCEAN_ACCESS_TOKEN: 'tok1', DIGITALOCEAN_API_URL: 'http://127.0.0.1:9/' };
   t.same(resolveConnection({}, resolve(env1), env1), { ok: true, connection: { endpoint: 'http://127.0.0.1:9', token: 'tok1', tokenRef: 'env:DIGITALOCEAN_ACCESS_TOKEN' } });
   t.match(resolveConnection({}, resolve({}), {}), { ok: false, issues: [{ path: ['token'], message: /DIGITALOCEAN_TOKEN or DIGITALOCEAN_ACCESS_TOKEN/ }] });

@@ -15,7 +15,9 @@ import { doctorCommand } from './commands/doctor.js';
 import { maintenanceCommand, switchoverCommand } from './commands/maintenance.js';
 import { eipAttachCommand, eipDetachCommand, eipShowCommand } from './commands/eip.js';
 import { simulateExoscaleCommand } from './commands/simulate.js';
+import { simulateDigitalOceanCommand } from './commands/simulate-digitalocean.js';
 import { exoipCommand } from './commands/exoip.js';
+import { ipAttachCommand, ipDetachCommand, ipShowCommand } from './commands/ip.js';
 
 export const COMMANDS: readonly Command[] = [
   runCommand,
@@ -33,8 +35,12 @@ export const COMMANDS: readonly Command[] = [
   eipAttachCommand,
   eipDetachCommand,
   eipShowCommand,
+  ipAttachCommand,
+  ipDetachCommand,
+  ipShowCommand,
   exoipCommand,
   simulateExoscaleCommand,
+  simulateDigitalOceanCommand,
 ];
 
 /** Longest match of the leading words: "config check --json" -> config check. */

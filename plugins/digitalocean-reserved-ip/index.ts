@@ -8,7 +8,8 @@
  *                     (http://169.254.169.254/metadata/v1/id)
  *   metadataUrl       base URL of the metadata service instead of http://169.254.169.254
  *   strategy          move (the only one: a reserved IP is on one droplet at most)
- *   release           unassign it from this droplet on FAULT and STOP (default true)
+ *   release           unassign it from this droplet on BACKUP, FAULT and STOP (default true; a MASTER
+ *                     that yields to a better peer leaves it to the new MASTER's assign)
  *   onApiUnreachable  hold (default) | release: as for exoscale-eip
  *   reconcile         while MASTER, re-read the holder this often and repair drift (default 30s; 0s = off)
  *   startupGrace      a state entered at daemon start releases only after this long (default 10s)
@@ -22,14 +23,15 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
-import { defineAction, type ActionHandlers, type ApiCallSample, type ConfigIssue, type DoctorFinding, type TransitionEvent } from '../../src/plugins/api.js';
+import { defineAction, type ActionHandlers, type ApiCallSample, type ConfigIssue, type DoctorFinding } from '../../src/plugins/api.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { durationText } from '../../src/config/schema.js';
 import { parseDuration } from '../../src/util/duration.js';
 import { connectionShape, resolveConnection, type ConnectionSettings } from '../../src/digitalocean/connection.js';
 import { DigitalOceanReservedIpProvider } from '../../src/digitalocean/provider.js';
 import { fetchAnchorIpv4 } from '../../src/digitalocean/metadata.js';
-import { SingleHolderGlue } from './glue.js';
+import { FloatingIpController } from '../../src/cloud/controller.js';
+import { floatingIpHandlers } from '../../src/cloud/action.js';
 
 const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
 const duration = (max: number, fallback: string) =>
@@ -193,27 +195,16 @@ export default defineAction<ReservedIpConfig>({
       provider.close();
     }
   },
-  create(ctx): ActionHandlers & { controller: SingleHolderGlue; provider: DigitalOceanReservedIpProvider } {
+  create(ctx): ActionHandlers & { controller: FloatingIpController; provider: DigitalOceanReservedIpProvider } {
     const { config, log } = ctx;
     const provider = makeProvider(config, ctx.instance.address, ctx.onApiCall);
-    const controller = new SingleHolderGlue(
+    const controller = new FloatingIpController(
       provider,
-      { release: config.release, onApiUnreachable: config.onApiUnreachable, reconcileMs: config.reconcileMs, startupGraceMs: config.startupGraceMs },
+      { strategy: 'move', release: config.release, onApiUnreachable: config.onApiUnreachable, reconcileMs: config.reconcileMs, startupGraceMs: config.startupGraceMs },
       log,
     );
-    const hook = (to: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP') => (e: TransitionEvent) => controller.transition(e.from, to, e.signal);
-    return {
-      controller,
-      provider,
-      onMaster: hook('MASTER'),
-      onBackup: hook('BACKUP'),
-      onFault: hook('FAULT'),
-      onStop: hook('STOP'),
-      onPeerDead: (e) => controller.peerDead(e.peer, e.state, e.signal),
-      async close() {
-        await controller.close();
-        provider.close();
-      },
-    };
+    // etcd backend: act only on transitions whose fencing token is not older than the newest seen
+    const { fencing: _fencing, ...handlers } = floatingIpHandlers(controller, provider, log);
+    return { controller, provider, ...handlers };
   },
 });

@@ -14,10 +14,9 @@ import { keepalivedFifoCommand } from './commands/keepalived-fifo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { maintenanceCommand, switchoverCommand } from './commands/maintenance.js';
 import { eipAttachCommand, eipDetachCommand, eipShowCommand } from './commands/eip.js';
-import { simulateExoscaleCommand } from './commands/simulate.js';
-import { simulateDigitalOceanCommand } from './commands/simulate-digitalocean.js';
-import { exoipCommand } from './commands/exoip.js';
+import { simulateCommand, simulateExoscaleCommand } from './commands/simulate.js';
 import { ipAttachCommand, ipDetachCommand, ipShowCommand } from './commands/ip.js';
+import { exoipCommand } from './commands/exoip.js';
 
 export const COMMANDS: readonly Command[] = [
   runCommand,
@@ -35,12 +34,12 @@ export const COMMANDS: readonly Command[] = [
   eipAttachCommand,
   eipDetachCommand,
   eipShowCommand,
+  ipShowCommand,
   ipAttachCommand,
   ipDetachCommand,
-  ipShowCommand,
   exoipCommand,
+  simulateCommand,
   simulateExoscaleCommand,
-  simulateDigitalOceanCommand,
 ];
 
 /** Longest match of the leading words: "config check --json" -> config check. */

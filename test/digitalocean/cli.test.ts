@@ -32,16 +32,16 @@ t.test('simulate digitalocean + ip show/attach/detach through the built CLI', { 
   const env = cleanEnv({ DIGITALOCEAN_ACCESS_TOKEN: DEFAULT_SIM_TOKEN, DIGITALOCEAN_API_URL: url });
   const ip = (...args: string[]) => runCli(['ip', ...args, '--provider', 'digitalocean', '--address', LAB_RESERVED_IP], env);
 
-  t.match(await ip('show'), { code: 0, stdout: `DigitalOcean reserved IP ${LAB_RESERVED_IP}: held by nobody\n` });
+  t.match(await ip('show'), { code: 0, stdout: `DigitalOcean reserved IP ${LAB_RESERVED_IP}  (one target at a time)\nholders: none\n` });
   const attach = await ip('attach', '--metadata-url', `${url}/_meta/3002`);
   t.equal(attach.code, 0, attach.stderr);
-  t.match(attach.stdout, /attached to 3002 \(was: nobody\) in \d+ ms/, 'the target defaults to this droplet, from the metadata service');
+  t.equal(attach.stdout, `attached ${LAB_RESERVED_IP} to 3002\nholders: 3002 (lb2)\n`, 'the target defaults to this droplet, from the metadata service');
   await until(() => sim.output().includes(`${LAB_RESERVED_IP}: nobody -> lb2 (3002) (assign_ip)`), 'the simulator line');
-  const json = await ip('attach', '--target', '3001', '--json');
-  t.match(JSON.parse(json.stdout), { cloud: 'digitalocean', address: LAB_RESERVED_IP, target: '3001', before: ['3002'], holders: ['3001'] });
-  t.match(await ip('detach', '--target', '3002'), { code: 0, stdout: /is not on 3002 \(held by 3001\): nothing to do/ });
-  t.match(await ip('detach', '--target', '3001'), { code: 0, stdout: /detached from 3001; held by nobody/ });
-  t.match(await ip('show', '--json'), { code: 0, stdout: `{"cloud":"digitalocean","address":"${LAB_RESERVED_IP}","holders":[]}\n` });
+  t.match(await ip('attach', '--target', '3001'), { code: 0, stdout: `attached ${LAB_RESERVED_IP} to 3001\nholders: 3001 (lb1)\n` }, 'one assign moves it');
+  t.match(await ip('detach', '--target', '3002'), { code: 0, stdout: `not attached: ${LAB_RESERVED_IP} on 3002\nholders: 3001 (lb1)\n` });
+  t.match(await ip('detach', '--target', '3001'), { code: 0, stdout: `detached ${LAB_RESERVED_IP} from 3001\nholders: none\n` });
+  const json = await ip('show', '--json');
+  t.same(JSON.parse(json.stdout), { provider: 'digitalocean', address: LAB_RESERVED_IP, holderMode: 'single', holders: [] });
 
   const wrong = await runCli(['ip', 'show', '--provider', 'digitalocean', '--address', LAB_RESERVED_IP], cleanEnv({ DIGITALOCEAN_TOKEN: 'dop_v1_wrong_token', DIGITALOCEAN_API_URL: url }));
   t.equal(wrong.code, 1);
@@ -51,8 +51,8 @@ t.test('simulate digitalocean + ip show/attach/detach through the built CLI', { 
   t.equal(ro.code, 1);
   t.match(ro.stderr, /token from env:RO may not do POST .*read-only/);
 
-  t.match(await runCli(['ip', 'show', '--address', LAB_RESERVED_IP], env), { code: 2, stderr: /--provider: required/ });
-  t.match(await runCli(['ip', 'show', '--provider', 'gcp', '--address', LAB_RESERVED_IP], env), { code: 2, stderr: /unknown cloud "gcp"/ });
+  t.match(await runCli(['ip', 'show', '--address', LAB_RESERVED_IP], env), { code: 2, stderr: /--provider is required/ });
+  t.match(await runCli(['ip', 'show', '--provider', 'gcp', '--address', LAB_RESERVED_IP], env), { code: 2, stderr: /--provider: unknown cloud "gcp"/ });
   t.match(await runCli(['ip', 'show', '--provider', 'digitalocean', '--address', 'lb'], env), { code: 2, stderr: /--address: expected an IP address/ });
   t.match(await ip('show', '--token', 'dop_v1_literal'), { code: 2, stderr: /--token: expected env:NAME/ });
   t.match(await runCli(['ip', 'show', '--provider', 'digitalocean', '--address', LAB_RESERVED_IP], cleanEnv({ DIGITALOCEAN_API_URL: url })), { code: 2, stderr: /no API token: set DIGITALOCEAN_TOKEN or DIGITALOCEAN_ACCESS_TOKEN/ });

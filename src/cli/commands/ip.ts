@@ -1,127 +1,152 @@
 /**
- * `ipwarden ip show|attach|detach --provider CLOUD --address IP [--target ID]`: one-off floating-IP
- * operations through a cloud's FloatingIpProvider (the same client, credentials and defaults as its
- * action). API failures are one line, exit 1; bad usage exits 2.
- *
- * PROVIDERS is the clouds this command knows; the provider registry (branch `controller`) replaces it.
+ * `ipwarden ip show|attach|detach --provider <cloud>`: one-off operations on a floating IP of any
+ * registered cloud (src/cloud/registry.ts), through the same provider the cloud's action uses.
+ * The target defaults to this machine (the cloud's metadata service). Every change is verified by
+ * reading the holders back. API failures are one line (exit 1); bad usage exits 2.
  */
 import { isIP } from 'node:net';
 import type { Command, CommandContext, FlagSpec } from '../command.js';
 import { CliError, EXIT, UsageError } from '../command.js';
+import { CLOUDS, cloudCliFlags, cloudNames, findCloud, type CloudCli, type CloudRegistration } from '../../cloud/registry.js';
 import { CloudApiError, type FloatingIpProvider } from '../../cloud/provider.js';
-import { SecretError } from '../../config/secret.js';
-import { digitalOceanCliProvider } from '../../digitalocean/cli-provider.js';
 
-interface IpInput {
-  address: string;
-  token?: string;
-  endpoint?: string;
-  metadataUrl?: string;
+const COMMON: Record<string, FlagSpec> = {
+  provider: { type: 'string', arg: 'CLOUD', description: `the cloud: ${cloudNames().join(', ')}` },
+  address: { type: 'string', arg: 'IP', description: 'the floating IP address' },
+};
+const TARGET: FlagSpec = { type: 'string', arg: 'ID', description: 'the instance / server / network interface id (default: this machine, from the cloud\'s metadata service)' };
+
+interface Connected {
+  cloud: CloudRegistration;
+  cli: CloudCli;
+  provider: FloatingIpProvider;
 }
 
-const PROVIDERS: Record<string, (input: IpInput, env: NodeJS.ProcessEnv) => FloatingIpProvider> = {
-  digitalocean: digitalOceanCliProvider,
-};
-
-const FLAGS: Record<string, FlagSpec> = {
-  provider: { type: 'string', arg: 'CLOUD', description: `the cloud: ${Object.keys(PROVIDERS).join(', ')}` },
-  address: { type: 'string', arg: 'IP', description: 'the floating/reserved IP address' },
-  token: { type: 'string', arg: 'REF', description: 'API token as env:NAME, file:PATH or credential:NAME (default: the cloud\'s variables, e.g. DIGITALOCEAN_TOKEN, DIGITALOCEAN_ACCESS_TOKEN)' },
-  endpoint: { type: 'string', arg: 'URL', description: 'API endpoint (default: the cloud\'s, e.g. $DIGITALOCEAN_API_URL, else https://api.digitalocean.com)' },
-  'metadata-url': { type: 'string', arg: 'URL', description: 'metadata service base URL (default http://169.254.169.254)' },
-  json: { type: 'boolean', description: 'print JSON' },
-};
-const TARGET: FlagSpec = { type: 'string', arg: 'ID', description: 'what takes/leaves the address, e.g. a droplet id (default: this machine, from the metadata service)' };
-
-function providerOf(ctx: CommandContext): FloatingIpProvider {
-  const s = (k: string) => (typeof ctx.values[k] === 'string' ? (ctx.values[k] as string) : undefined);
-  const cloud = s('provider');
-  if (cloud === undefined) throw new UsageError(`--provider: required (${Object.keys(PROVIDERS).join(', ')})`);
-  const make = PROVIDERS[cloud];
-  if (!make) throw new UsageError(`--provider: unknown cloud ${JSON.stringify(cloud)} (known: ${Object.keys(PROVIDERS).join(', ')})`);
-  const address = s('address');
-  if (address === undefined) throw new UsageError('--address: required (the floating IP)');
+async function connect(ctx: CommandContext): Promise<Connected> {
+  const name = ctx.values.provider;
+  if (typeof name !== 'string' || name === '') throw new UsageError(`--provider is required (${cloudNames().join(', ')})`);
+  const cloud = findCloud(name);
+  if (!cloud) throw new UsageError(`--provider: unknown cloud ${JSON.stringify(name)} (known: ${cloudNames().join(', ')})`);
+  const address = ctx.values.address;
+  if (typeof address !== 'string' || address === '') throw new UsageError(`--address is required (the ${cloud.addressNoun})`);
   if (isIP(address) === 0) throw new UsageError(`--address: expected an IP address, got ${JSON.stringify(address)}`);
-  try {
-    return make(
-      {
-        address,
-        ...(s('token') !== undefined ? { token: s('token')! } : {}),
-        ...(s('endpoint') !== undefined ? { endpoint: s('endpoint')! } : {}),
-        ...(s('metadata-url') !== undefined ? { metadataUrl: s('metadata-url')! } : {}),
-      },
-      ctx.env,
-    );
-  } catch (err) {
-    if (err instanceof SecretError) throw new CliError(err.message);
-    throw new UsageError((err as Error).message);
-  }
+  const { cli } = await cloud.load();
+  return { cloud, cli, provider: await step(() => cli.connect(address, ctx)) };
 }
 
+/** Runs an API step; a cloud or metadata failure becomes one CLI line. */
 async function step<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
+    if (err instanceof UsageError || err instanceof CliError) throw err;
     if (err instanceof CloudApiError) throw new CliError(err.message);
+    if (err instanceof Error && /^(Metadata|Exoscale|Secret)/.test(err.name)) throw new CliError(err.message);
     throw err;
   }
 }
 
-async function withProvider(ctx: CommandContext, fn: (p: FloatingIpProvider, target: () => Promise<string>) => Promise<void>): Promise<number> {
-  const p = providerOf(ctx);
-  const flag = typeof ctx.values.target === 'string' ? ctx.values.target : undefined;
+async function target(ctx: CommandContext, provider: FloatingIpProvider): Promise<string> {
+  const t = ctx.values.target;
+  if (typeof t === 'string') {
+    if (t === '') throw new UsageError('--target: empty');
+    return t.toLowerCase();
+  }
+  return step(() => provider.self());
+}
+
+async function holdersLine(c: Connected, holders: string[]): Promise<string> {
+  if (!holders.length) return 'none';
+  const labels = await Promise.all(holders.map((h) => (c.cli.describeTarget ? c.cli.describeTarget(c.provider, h).catch(() => h) : Promise.resolve(h))));
+  return labels.join(', ');
+}
+
+async function withProvider(ctx: CommandContext, fn: (c: Connected) => Promise<number>): Promise<number> {
+  const c = await connect(ctx);
   try {
-    await fn(p, () => step(() => (flag !== undefined ? Promise.resolve(flag) : p.self())));
-    return EXIT.OK;
+    return await fn(c);
   } finally {
-    await p.close?.();
+    await c.provider.close?.();
   }
 }
 
-const holdersText = (h: string[]): string => (h.length ? h.join(', ') : 'nobody');
+const details = (extra: string) => `${extra}
+Credentials: ${CLOUDS.map((c) => `${c.cloud}: ${c.credentials}`).join('; ')}.
+\`ipwarden eip ...\` is the Exoscale spelling.`;
 
 export const ipShowCommand: Command = {
   name: 'ip show',
-  summary: 'show who holds a floating IP (--provider digitalocean)',
-  usage: '--provider CLOUD --address IP [--json]',
-  flags: FLAGS,
+  summary: 'show a floating IP and what holds it, on any registered cloud',
+  usage: '--provider CLOUD --address IP [--json] [cloud flags]',
+  details: details('Reads the holders the cloud lists for the address (the same read every controller pass starts with).'),
+  flags: { ...COMMON, json: { type: 'boolean', description: 'print JSON' }, ...cloudCliFlags() },
   run: (ctx) =>
-    withProvider(ctx, async (p) => {
-      const holders = await step(() => p.holders());
-      ctx.stdout.write(ctx.values.json ? `${JSON.stringify({ cloud: p.cloud, address: p.address, holders })}\n` : `${p.describe()}: held by ${holdersText(holders)}\n`);
+    withProvider(ctx, async (c) => {
+      const holders = await step(() => c.provider.holders());
+      if (ctx.values.json) {
+        ctx.stdout.write(`${JSON.stringify({ provider: c.cloud.cloud, address: c.provider.address, holderMode: c.provider.holderMode, holders }, null, 2)}\n`);
+        return EXIT.OK;
+      }
+      ctx.stdout.write(`${c.provider.describe()}  (${c.provider.holderMode === 'multi' ? 'may sit on several targets' : 'one target at a time'})\n`);
+      ctx.stdout.write(`holders: ${await holdersLine(c, holders)}\n`);
+      return EXIT.OK;
     }),
 };
 
 export const ipAttachCommand: Command = {
   name: 'ip attach',
-  summary: 'move a floating IP to a target, awaited until done (--provider digitalocean)',
-  usage: '--provider CLOUD --address IP [--target ID] [--json]',
-  flags: { ...FLAGS, target: TARGET },
+  summary: 'attach a floating IP to this machine (or --target) and exit, on any registered cloud',
+  usage: '--provider CLOUD --address IP [--target ID] [--exclusive] [cloud flags]',
+  details: details(`Idempotent: already attached is success; verified by reading the holders back. On clouds where the
+address sits on one target at a time, attaching moves it. --exclusive also detaches it from every other
+holder afterwards (make-before-break), for clouds where it may sit on several.`),
+  flags: { ...COMMON, target: TARGET, exclusive: { type: 'boolean', description: 'detach it from every other holder afterwards' }, ...cloudCliFlags() },
   run: (ctx) =>
-    withProvider(ctx, async (p, target) => {
-      const t = await target();
-      const before = await step(() => p.holders());
-      const start = performance.now();
-      await step(() => p.attach(t));
-      const after = await step(() => p.holders());
-      const ms = Math.round(performance.now() - start);
-      if (!after.includes(t)) throw new CliError(`${p.describe()}: the change completed but the IP is held by ${holdersText(after)}, not ${t}`);
-      ctx.stdout.write(ctx.values.json ? `${JSON.stringify({ cloud: p.cloud, address: p.address, target: t, before, holders: after, ms })}\n` : `${p.describe()} attached to ${t} (was: ${holdersText(before)}) in ${ms} ms\n`);
+    withProvider(ctx, async (c) => {
+      const to = await target(ctx, c.provider);
+      let holders = await step(() => c.provider.holders());
+      const already = holders.includes(to);
+      if (!already) {
+        await step(() => c.provider.attach(to));
+        holders = await step(() => c.provider.holders());
+        if (!holders.includes(to)) throw new CliError(`attach ${c.provider.describe()} to ${to}: the change completed but the cloud does not list ${to} as a holder`);
+      }
+      const detached: string[] = [];
+      if (ctx.values.exclusive) {
+        for (const other of holders.filter((h) => h !== to)) {
+          await step(() => c.provider.detach(other));
+          detached.push(other);
+        }
+        if (detached.length) {
+          holders = await step(() => c.provider.holders());
+          const left = detached.filter((h) => holders.includes(h));
+          if (left.length) throw new CliError(`detach ${c.provider.describe()}: the cloud still lists ${left.join(', ')}`);
+        }
+      }
+      ctx.stdout.write(`${already ? 'already attached:' : 'attached'} ${c.provider.address} ${already ? 'on' : 'to'} ${to}${detached.length ? `; detached from ${detached.join(', ')}` : ''}\n`);
+      ctx.stdout.write(`holders: ${await holdersLine(c, holders)}\n`);
+      return EXIT.OK;
     }),
 };
 
 export const ipDetachCommand: Command = {
   name: 'ip detach',
-  summary: 'release a floating IP from a target, if it holds it (--provider digitalocean)',
-  usage: '--provider CLOUD --address IP [--target ID] [--json]',
-  flags: { ...FLAGS, target: TARGET },
+  summary: 'detach a floating IP from this machine (or --target) and exit, on any registered cloud',
+  usage: '--provider CLOUD --address IP [--target ID] [cloud flags]',
+  details: details('Idempotent: not attached is success; verified by reading the holders back.'),
+  flags: { ...COMMON, target: TARGET, ...cloudCliFlags() },
   run: (ctx) =>
-    withProvider(ctx, async (p, target) => {
-      const t = await target();
-      const before = await step(() => p.holders());
-      await step(() => p.detach(t));
-      const after = await step(() => p.holders());
-      const text = before.includes(t) ? `${p.describe()} detached from ${t}; held by ${holdersText(after)}` : `${p.describe()} is not on ${t} (held by ${holdersText(before)}): nothing to do`;
-      ctx.stdout.write(ctx.values.json ? `${JSON.stringify({ cloud: p.cloud, address: p.address, target: t, before, holders: after })}\n` : `${text}\n`);
+    withProvider(ctx, async (c) => {
+      const from = await target(ctx, c.provider);
+      let holders = await step(() => c.provider.holders());
+      const held = holders.includes(from);
+      if (held) {
+        await step(() => c.provider.detach(from));
+        holders = await step(() => c.provider.holders());
+        if (holders.includes(from)) throw new CliError(`detach ${c.provider.describe()} from ${from}: the change completed but the cloud still lists it`);
+      }
+      ctx.stdout.write(`${held ? 'detached' : 'not attached:'} ${c.provider.address} ${held ? 'from' : 'on'} ${from}\n`);
+      ctx.stdout.write(`holders: ${await holdersLine(c, holders)}\n`);
+      return EXIT.OK;
     }),
 };

@@ -187,7 +187,7 @@ except digitalocean.DataReadError as e:
   t.same(limited, { error: 'API Rate limit exceeded.' });
   const res = await fetch(`${sim.endpoint}reserved_ips/${LAB_RESERVED_IP}`, { headers: { authorization: `Bearer ${DEFAULT_SIM_TOKEN}` } });
   t.equal(res.status, 429);
-  t.same(Object.keys(await res.json()).sort(), ['id', 'message', 'request_id']);
+  t.same(Object.keys((await res.json()) as object).sort(), ['id', 'message', 'request_id']);
   const reset = Number(res.headers.get('ratelimit-reset'));
   t.ok(reset * 1000 > Date.now() && reset * 1000 < Date.now() + 60_000, 'ratelimit-reset is a unix time in the near future');
   t.equal(res.headers.get('ratelimit-remaining'), '0');

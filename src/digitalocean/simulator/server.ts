@@ -114,6 +114,8 @@ export interface RunningDigitalOceanSimulator {
   history: HolderHistory;
   faults: KitFaultSet;
   requests(sinceMs?: number): RequestRecord[];
+  /** Puts `ip` on `dropletId` (or none) at once, as a change by hand (cause "admin"). */
+  setHolder(ip: string, dropletId: number | null): void;
   /** Called at each holder change (CLI prints them). */
   onChange(fn: (e: DigitalOceanSimEvent) => void): () => void;
   close(): Promise<void>;
@@ -439,6 +441,11 @@ export async function startDigitalOceanSimulator(opts: DigitalOceanSimulatorOpti
     history,
     faults,
     requests: (since) => sim.requests(since),
+    setHolder(ip, dropletId) {
+      if (!world.reservedIps.has(ip)) throw new Error(`no reserved IP ${ip}`);
+      if (dropletId !== null && !world.droplets.has(dropletId)) throw new Error(`no droplet ${dropletId}`);
+      setHolder(ip, dropletId, 'admin');
+    },
     onChange(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);

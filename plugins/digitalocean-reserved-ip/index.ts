@@ -101,7 +101,7 @@ function makeProvider(config: ReservedIpConfig, address: string, onCall?: (sampl
     ...(config.metadataUrl ? { metadataUrl: config.metadataUrl } : {}),
     timeoutMs: 5_000,
     retry: { retries: 6, minDelayMs: 200, maxDelayMs: 2_000, deadlineMs: 15_000 },
-    ...(onCall ? { onCall: (e) => onCall({ call: e.call, ...(e.status !== undefined ? { status: e.status } : {}), durationMs: e.durationMs, ...(e.error ? { error: true } : {}) }) } : {}),
+    ...(onCall ? { onCall } : {}),
   });
 }
 

@@ -54,6 +54,7 @@ export interface DigitalOceanClientOptions {
   /** Action polling (tests shorten it). */
   poll?: { fastIntervalMs?: number; fastForMs?: number; slowIntervalMs?: number; timeoutMs?: number };
   onRetry?: (info: { attempt: number; error: CloudApiError; delayMs?: number }) => void;
+  /** Every attempt, for ipwarden_api_* metrics (the HTTP layer's hook). */
   onCall?: (e: ApiCallEvent) => void;
 }
 
@@ -120,6 +121,7 @@ export class DigitalOceanClient {
       secrets: () => [conn.token],
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
       headers: { 'user-agent': 'ipwarden' },
+      ...(opts.onCall ? { onCall: opts.onCall } : {}),
     });
   }
 
@@ -127,17 +129,8 @@ export class DigitalOceanClient {
     return this.#opts.connection.endpoint;
   }
 
-  async #call(call: string, method: string, path: string, req: CloudRequest = {}): Promise<HttpResponse> {
-    const start = performance.now();
-    try {
-      const res = await this.http.request(method, path, req);
-      this.#opts.onCall?.({ call, status: res.status, durationMs: performance.now() - start });
-      return res;
-    } catch (err) {
-      const status = err instanceof CloudApiError ? err.status : undefined;
-      this.#opts.onCall?.({ call, ...(status !== undefined ? { status } : {}), durationMs: performance.now() - start, error: true });
-      throw err;
-    }
+  #call(call: string, method: string, path: string, req: CloudRequest = {}): Promise<HttpResponse> {
+    return this.http.request(method, path, { ...req, call });
   }
 
   async #json<T>(call: string, method: string, path: string, req: CloudRequest = {}): Promise<T> {

@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { resolveSecret } from '../../src/config/secret.js';
 import { silentLogger } from '../../src/log.js';
-import type { PluginEnvironment, TransitionEvent, InstanceState } from '../../src/plugins/api.js';
+import type { ApiCallSample, PluginEnvironment, TransitionEvent, InstanceState } from '../../src/plugins/api.js';
 import action, { listeningIpv4 } from '../../plugins/digitalocean-reserved-ip/index.js';
 import discovery, { dropletsToPeers } from '../../plugins/digitalocean-tag/index.js';
 import {
@@ -54,10 +54,10 @@ function event(from: InstanceState, to: InstanceState): TransitionEvent {
   return { instance: { name: 'vip', address: LAB_RESERVED_IP }, node: { id: 'lb' }, from, to, priority: 100, reason: 'test', signal: new AbortController().signal };
 }
 
-async function node(t: Test, s: RunningDigitalOceanSimulator, droplet: number, extra: Record<string, unknown> = {}) {
+async function node(t: Test, s: RunningDigitalOceanSimulator, droplet: number, extra: Record<string, unknown> = {}, samples?: ApiCallSample[]) {
   const r = parse({ endpoint: s.url, metadataUrl: `${s.url}/_meta/${droplet}`, reconcile: '0s', startupGrace: '0s', ...extra });
   if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  const h = await action.create({ config: r.config, log: silentLogger, instance: { name: 'vip', address: LAB_RESERVED_IP }, node: { id: `lb${droplet}` } });
+  const h = await action.create({ config: r.config, log: silentLogger, instance: { name: 'vip', address: LAB_RESERVED_IP }, node: { id: `lb${droplet}` }, ...(samples ? { onApiCall: (x: ApiCallSample) => samples.push(x) } : {}) });
   t.teardown(() => h.close?.());
   return h;
 }
@@ -66,12 +66,15 @@ const holder = (s: RunningDigitalOceanSimulator) => s.world.reservedIps.get(LAB_
 
 t.test('transitions: MASTER assigns, the new MASTER moves it, FAULT releases', async (t) => {
   const s = await sim(t);
-  const a = await node(t, s, 3001);
+  const samples: ApiCallSample[] = [];
+  const a = await node(t, s, 3001, {}, samples);
   const b = await node(t, s, 3002);
   await a.onBackup!(event('INIT', 'BACKUP'));
   t.equal(s.requests().filter((r) => r.method === 'POST').length, 0, 'a BACKUP that holds nothing sends no change');
   await a.onMaster!(event('BACKUP', 'MASTER'));
   t.equal(holder(s), 3001, 'assigned when the MASTER hook resolves');
+  t.ok(samples.some((x) => x.call === 'reserved-ip-action' && x.status === 201), 'API calls reported for ipwarden_api_* metrics');
+  t.ok(samples.some((x) => x.call === 'get-action' && x.status === 200));
   await a.onBackup!(event('MASTER', 'BACKUP'));
   t.equal(holder(s), 3001, 'a yielding MASTER leaves the IP for the new MASTER to move');
   await b.onMaster!(event('BACKUP', 'MASTER'));

@@ -1,7 +1,7 @@
 /**
  * DigitalOcean's entry in the cloud registry (src/cloud/registry.ts): the CLI connection for
  * `ipwarden ip ... --provider digitalocean` (the same token/endpoint defaults as the plugins) and
- * `ipwarden simulate digitalocean`.
+ * `ipwarden simulate digitalocean` and `ipwarden lab --provider digitalocean`.
  */
 import { UsageError } from '../cli/command.js';
 import type { CloudModule } from '../cloud/registry.js';
@@ -47,5 +47,9 @@ export const cloudModule: CloudModule = {
       const { runDigitalOceanSimulatorCli } = await import('./simulator/cli.js');
       return runDigitalOceanSimulatorCli(argv, io);
     },
+  },
+  async lab(opts) {
+    const { startDigitalOceanCloudLab } = await import('./lab.js');
+    return startDigitalOceanCloudLab(opts);
   },
 };

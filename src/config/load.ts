@@ -26,6 +26,7 @@ import { cosmiconfig, type CosmiconfigResult, type Loader } from 'cosmiconfig';
 import { ConfigError } from './issues.js';
 import { parseConfigData, type IpwardenConfig } from './schema.js';
 import { parseYaml, YamlSyntaxError } from './yaml.js';
+import { importFile } from '../util/executable.js';
 
 export const MODULE_NAME = 'ipwarden';
 /** Searched in the current directory, in this order. */
@@ -163,7 +164,7 @@ const loadJsFile: Loader = async (filepath) => {
   }
   let mod: { default?: unknown };
   try {
-    mod = (await import(url)) as { default?: unknown };
+    mod = (await importFile(url)) as { default?: unknown };
   } catch (err) {
     throw new ConfigFileError(filepath, `cannot load config module: ${String((err as Error).message ?? err).split('\n')[0]}`);
   }

@@ -12,11 +12,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../daemon/control.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
+import { singleExecutable } from '../util/executable.js';
 
 /** The built CLI entry: next to this file in dist/, or dist/ itself when this runs from source (tests). */
 export const CLI_ENTRY = [new URL('../cli/main.js', import.meta.url), new URL('../../dist/src/cli/main.js', import.meta.url)]
   .map((u) => fileURLToPath(u))
   .find((p) => existsSync(p)) ?? fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/**
+ * How long a started daemon may take to answer on its control socket. Under a second on an idle machine;
+ * 2-8 s was seen with the machine at load average 20 on 2 cores, so the bound is generous: it only tells
+ * a daemon that never comes up from a slow one.
+ */
+export const START_DEADLINE_MS = 30_000;
 
 export interface LabNodeSpec {
   id: string;
@@ -44,6 +52,11 @@ export interface LocalClusterOptions {
   logLevel?: string;
   /** Node addresses (default 127.0.0.<firstHost + i>); e.g. hosts in network namespaces. */
   addresses?: string[];
+  /**
+   * The argv prefix that runs ipwarden (default: this executable when it is the single
+   * executable, else node with the built CLI); e.g. [dist/pkg/ipwarden-<version>-linux-x64].
+   */
+  command?: string[];
   /** Starts a node's process (default: a child of this process); e.g. `ip netns exec`. */
   spawner?: (index: number, argv: string[], stdio: number) => ChildProcess;
 }
@@ -114,13 +127,13 @@ export class LocalCluster {
   /** Starts one node's daemon; resolves when its control socket answers. */
   async start(n: LabNode): Promise<void> {
     const fd = openSync(n.logFile, 'a');
-    const argv = [process.execPath, CLI_ENTRY, 'run', '--config', n.configFile];
+    const argv = [...(this.opts.command ?? ipwardenCommand()), 'run', '--config', n.configFile];
     const child = this.opts.spawner
       ? this.opts.spawner(n.index, argv, fd)
       : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     n.process = child;
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + START_DEADLINE_MS;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`${n.id} exited with code ${child.exitCode} (log: ${n.logFile})`);
       try {
@@ -130,7 +143,7 @@ export class LocalCluster {
         await sleep(20);
       }
     }
-    throw new Error(`${n.id} did not answer on ${n.control} within 10 s (log: ${n.logFile})`);
+    throw new Error(`${n.id} did not answer on ${n.control} within ${START_DEADLINE_MS / 1000} s (log: ${n.logFile})`);
   }
 
   async startAll(): Promise<void> {
@@ -200,6 +213,11 @@ export class LocalCluster {
     await sleep(50);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The argv prefix that runs this ipwarden again. */
+export function ipwardenCommand(): string[] {
+  return singleExecutable() ? [process.execPath] : [process.execPath, CLI_ENTRY];
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, resolve, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ActionPlugin, CheckPlugin, DiscoveryPlugin, Plugin } from './api.js';
+import { importFile, singleExecutable, type BundledModule } from '../util/executable.js';
 
 export class PluginError extends Error {
   override name = 'PluginError';
@@ -34,10 +35,10 @@ export function whyNotPlugin(value: unknown): string | undefined {
   return undefined;
 }
 
-async function importPlugin(url: string, label: string): Promise<Plugin> {
+async function importPlugin(load: BundledModule, label: string): Promise<Plugin> {
   let mod: { default?: unknown };
   try {
-    mod = (await import(url)) as { default?: unknown };
+    mod = await load();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ERR_MODULE_NOT_FOUND' ? 'module not found' : (e.message ?? String(err)).split('\n')[0];
@@ -48,14 +49,18 @@ async function importPlugin(url: string, label: string): Promise<Plugin> {
   return mod.default as Plugin;
 }
 
-function builtinEntries(): { name: string; url: string }[] {
+/** The built-in plugins: inside the single executable, or the folders of BUILTIN_DIR. */
+function builtinEntries(): { name: string; load: BundledModule }[] {
+  const bundled = singleExecutable()?.builtinPlugins;
+  if (bundled) return Object.keys(bundled).sort().map((name) => ({ name, load: bundled[name]! }));
   if (!existsSync(BUILTIN_DIR)) return [];
-  const out: { name: string; url: string }[] = [];
+  const out: { name: string; load: BundledModule }[] = [];
   for (const name of readdirSync(BUILTIN_DIR).sort()) {
     for (const file of ['index.js', 'index.ts']) {
       const p = join(BUILTIN_DIR, name, file);
       if (existsSync(p)) {
-        out.push({ name, url: pathToFileURL(p).href });
+        const url = pathToFileURL(p).href;
+        out.push({ name, load: () => import(url) as Promise<{ default?: unknown }> });
         break;
       }
     }
@@ -112,13 +117,14 @@ export function builtinPluginNames(): string[] {
  */
 export async function loadPlugins(specs: readonly string[] = [], baseDir = process.cwd(), only?: ReadonlySet<string>): Promise<PluginRegistry> {
   const reg: PluginRegistry = { checks: new Map(), actions: new Map(), discovery: new Map() };
-  for (const { name, url } of builtinEntries()) {
+  for (const { name, load } of builtinEntries()) {
     if (only && !only.has(name)) continue;
-    register(reg, await importPlugin(url, `built-in plugin ${name}`), `built-in plugin ${name}`);
+    register(reg, await importPlugin(load, `built-in plugin ${name}`), `built-in plugin ${name}`);
   }
   for (const [i, spec] of specs.entries()) {
     const label = `plugins[${i}] "${spec}"`;
-    register(reg, await importPlugin(resolvePluginSpec(spec, baseDir), label), label);
+    const url = resolvePluginSpec(spec, baseDir);
+    register(reg, await importPlugin(() => importFile(url) as Promise<{ default?: unknown }>, label), label);
   }
   return reg;
 }

@@ -24,8 +24,10 @@ const BASE_OPTIONS = [
 ];
 
 function tsc(cwd: string, args: string[]) {
-  const r = spawnSync(process.execPath, [TSC, ...BASE_OPTIONS, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+  // A bound for a compiler that hangs, not a verdict: a busy machine makes tsc slow.
+  const r = spawnSync(process.execPath, [TSC, ...BASE_OPTIONS, ...args], { cwd, encoding: 'utf8', timeout: 150_000 });
+  const killed = r.signal ? `\n(tsc killed by ${r.signal}${r.error ? `: ${r.error.message}` : ''})` : '';
+  return { code: r.status, out: `${r.stdout}${r.stderr}${killed}` };
 }
 
 const GOOD = `import type { CheckPlugin, CheckResult, PluginEnvironment } from 'ipwarden';

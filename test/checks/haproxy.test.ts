@@ -1,11 +1,11 @@
 /**
  * The haproxy check against a real HAProxy (stats socket) in front of two real nginx servers.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { requireEnv } from '../lib/env.js';
+import { requireEnv, PROMPT_MS } from '../lib/env.js';
 import haproxy from '../../plugins/haproxy/index.js';
 import { queryStatsSocket } from '../../plugins/haproxy/stats-socket.js';
 import { parseShowStat } from '../../plugins/haproxy/stat.js';
@@ -174,7 +174,7 @@ t.test('socket missing', async (t) => {
 });
 
 /** A unix socket server that answers each connection with `handler`. */
-async function fakeSocket(t: Tap.Test, handler: (s: import('node:net').Socket) => void): Promise<string> {
+async function fakeSocket(t: Test, handler: (s: import('node:net').Socket) => void): Promise<string> {
   const dir = tempDir('haproxy-fake');
   const path = join(dir, 's.sock');
   const srv: Server = createServer(handler);
@@ -204,7 +204,7 @@ t.test('a socket that never answers: the check honours its abort signal', async 
   setTimeout(() => ac.abort(new Error('timed out after 200ms')), 200);
   const t0 = Date.now();
   const r = await runCheck(haproxy, { socket: path, backend: 'web' }, { signal: ac.signal });
-  t.ok(Date.now() - t0 < 1500, 'returned soon after the abort');
+  t.ok(Date.now() - t0 < PROMPT_MS, 'returned soon after the abort');
   t.equal(r.ok, false);
   t.equal(r.detail, `stats socket ${path}: aborted (timed out after 200ms)`);
 });

@@ -11,6 +11,14 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = resolve(ROOT, 'dist/src/cli/main.js');
 export const STRICT = process.env.IPWARDEN_TEST_STRICT === '1';
 
+/**
+ * Upper bound for "it happened promptly" checks (returned soon after an abort, did not wait for a
+ * reader, stopped without waiting for a hung plugin): far above what an idle machine needs, far below
+ * the alternative the check rules out (a 30 s or longer sleep, a wait without end), so a busy machine
+ * makes such a test slower, never red. Measure precisely in the benchmarks, not here.
+ */
+export const PROMPT_MS = 15_000;
+
 export interface Needs {
   root?: boolean;
   netns?: boolean;

@@ -27,7 +27,8 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Pack
 const NODE_BIN = dirname(process.execPath);
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
-  return spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000, ...opts });
+  // a bound for hangs only: npm install -g of the tarball took over 120 s at load average 20 on 2 cores
+  return spawnSync(cmd, args, { encoding: 'utf8', timeout: 480_000, ...opts });
 }
 
 /** npm's environment: the user's npm cache, no update check, no stray npm_config_* of the test runner. */

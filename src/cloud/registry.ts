@@ -118,6 +118,12 @@ const AWS_FLAGS: Record<string, FlagSpec> = {
   'route-table-ids': { type: 'string', arg: 'IDS', description: 'aws --mode route: comma-separated route table ids' },
 };
 
+const DIGITALOCEAN_FLAGS: Record<string, FlagSpec> = {
+  token: { type: 'string', arg: 'REF', description: 'digitalocean: API token as env:NAME, file:PATH or credential:NAME (default $DIGITALOCEAN_TOKEN, else $DIGITALOCEAN_ACCESS_TOKEN)' },
+  endpoint: { type: 'string', arg: 'URL', description: 'API endpoint (digitalocean: default $DIGITALOCEAN_API_URL, else https://api.digitalocean.com)' },
+  'metadata-url': { type: 'string', arg: 'URL', description: 'metadata service URL, for the default target (digitalocean: its base, default http://169.254.169.254)' },
+};
+
 export const CLOUDS: readonly CloudRegistration[] = [
   {
     cloud: 'exoscale',
@@ -138,6 +144,16 @@ export const CLOUDS: readonly CloudRegistration[] = [
     credentials: 'the standard AWS chain: $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY/$AWS_SESSION_TOKEN, the shared files with $AWS_PROFILE, the instance role (IMDSv2)',
     cliFlags: AWS_FLAGS,
     load: async () => (await import('../aws/cloud.js')).cloudModule,
+  },
+  {
+    cloud: 'digitalocean',
+    title: 'DigitalOcean',
+    holderMode: 'single',
+    action: 'digitalocean-reserved-ip',
+    addressNoun: 'reserved IP',
+    credentials: '$DIGITALOCEAN_TOKEN, else $DIGITALOCEAN_ACCESS_TOKEN, or --token (env:NAME, file:PATH, credential:NAME); endpoint $DIGITALOCEAN_API_URL or --endpoint',
+    cliFlags: DIGITALOCEAN_FLAGS,
+    load: async () => (await import('../digitalocean/cloud.js')).cloudModule,
   },
 ];
 

@@ -66,6 +66,10 @@ async function doctor(ctx: CommandContext): Promise<number> {
     }
   }
   if (resolved.instances.some((i) => i.actions.some((a) => a.plugin === 'ip-alias'))) say(await ipUsable());
+  // a DigitalOcean reserved IP arrives on the droplet's anchor IP (the action's doctor checks it): an alias is a mistake
+  for (const inst of resolved.instances.filter((i) => i.actions.some((a) => a.plugin === 'digitalocean-reserved-ip') && i.actions.some((a) => a.plugin === 'ip-alias'))) {
+    say({ ok: false, item: `${inst.name}: ip-alias`, detail: `${inst.address} is a DigitalOcean reserved IP: its traffic arrives on the anchor IP, a local alias is not needed`, fix: 'remove the ip-alias action; services listen on the anchor IP or 0.0.0.0' });
+  }
 
   const failed = findings.filter((f) => !f.ok).length;
   ctx.stdout.write(failed ? `${failed} problem(s) found\n` : 'everything looks right\n');

@@ -309,8 +309,8 @@ const discoveryEntrySchema = doc(
 const instanceSchema = z.strictObject({
   address: doc(ipAddress(), 'The shared IP (IPv4 or IPv6); unique across instances. Required.'),
   priority: doc(int(1, 254).default(DEFAULTS.priority), 'Election priority 1..254; the highest live priority is MASTER.'),
-  interval: doc(duration(20, 60_000).prefault(DEFAULTS.interval), 'Advert interval (20ms..60s).'),
-  deadRatio: doc(int(2, 20).default(DEFAULTS.deadRatio), 'A peer silent for interval × deadRatio is dead (2..20).'),
+  interval: doc(duration(20, 60_000).prefault(DEFAULTS.interval), 'Advert interval (20ms..60s). Heartbeat only: an error on an etcd-elected instance.'),
+  deadRatio: doc(int(2, 20).default(DEFAULTS.deadRatio), 'A peer silent for interval × deadRatio is dead (2..20). Heartbeat only: an error on an etcd-elected instance.'),
   preempt: doc(bool().default(DEFAULTS.preempt), 'Take over from a lower-priority MASTER.'),
   preemptDelay: doc(duration(0, 3_600_000).prefault(DEFAULTS.preemptDelay), 'Wait this long before preempting (0s..1h).'),
   peers: doc(
@@ -319,7 +319,7 @@ const instanceSchema = z.strictObject({
         endpoint('expected an IP address with an optional port, like "198.51.100.11" or "[2001:db8::1]:12345"', DEFAULT_HEARTBEAT_PORT),
       )
       .default([]),
-    'The other nodes: "ip", "ip:port" or "[ipv6]:port"; the port defaults to the node.bind port.',
+    'The other nodes: "ip", "ip:port" or "[ipv6]:port"; the port defaults to the node.bind port. Heartbeat only: an error on an etcd-elected instance.',
   ),
   checks: doc(z.array(checkEntrySchema).default([]), 'Health checks that can fault the instance or change its priority.'),
   actions: actionsList(),
@@ -347,7 +347,7 @@ const secretSchema = doc(
       z.array(secretEntrySchema).min(1, { error: 'expected at least one key' }),
     ], { error: 'expected a secret reference (env:NAME, file:PATH, credential:NAME) or a list of { id, key }' })
     .meta({ writeOnly: true }),
-  'Heartbeat authentication key: env:NAME, file:PATH (relative to this file), credential:NAME (systemd LoadCredential=) or a literal; or a rotation list [{ id, key }] whose first entry signs and all verify. Required with protocol ipwarden.',
+  'Heartbeat authentication key: env:NAME, file:PATH (relative to this file), credential:NAME (systemd LoadCredential=) or a literal; or a rotation list [{ id, key }] whose first entry signs and all verify. Required with protocol ipwarden when an instance uses the heartbeat (not when every instance is elected through etcd).',
 );
 
 const rootShape = {

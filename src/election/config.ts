@@ -9,10 +9,33 @@
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { parseDuration } from '../util/duration.js';
+import { formatDuration, parseDuration } from '../util/duration.js';
 import { resolveSecret, SecretError } from '../config/secret.js';
 
 export const ELECTION_DEFAULTS = { backend: 'heartbeat', prefix: '/ipwarden', ttl: '3s' } as const;
+
+/**
+ * etcd (3.4, Debian's etcd-server) looks for expired leases every 500 ms (lessor runLoop) and then
+ * revokes them through raft: a dead holder's key goes up to that much after its TTL.
+ */
+export const ETCD_EXPIRY_SCAN_MS = 500;
+/**
+ * The shortest ttl for which "a dead MASTER is replaced within ttl + ttl/4" holds: ttl/4 must
+ * cover the 500 ms expiry scan plus the watch event and the claim transaction. Whole seconds.
+ */
+export const ETCD_MIN_BOUNDED_TTL_MS = 3000;
+
+/** The config check's warning for a ttl below ETCD_MIN_BOUNDED_TTL_MS (undefined at or above it). */
+export function shortTtlWarning(where: string, ttlMs: number): string | undefined {
+  if (ttlMs >= ETCD_MIN_BOUNDED_TTL_MS) return undefined;
+  const ttl = formatDuration(ttlMs);
+  return (
+    `${where}: ${ttl} is below ${formatDuration(ETCD_MIN_BOUNDED_TTL_MS)}: a dead MASTER is replaced within ${ttl} + ${ETCD_EXPIRY_SCAN_MS} ms ` +
+    `(etcd checks lease expiry every ${ETCD_EXPIRY_SCAN_MS} ms) + one claim, not ${ttl} + ttl/4; and etcd grants at least ` +
+    `ceil(1.5 × its --election-timeout) seconds (2s with its default 1000 ms${ttlMs < 2000 ? `: a ${ttl} lease needs --election-timeout 666 or less` : ''}). ` +
+    `See ipwarden(8), ETCD ELECTION, Failover times`
+  );
+}
 
 const TTL_MIN_MS = 1000;
 const TTL_MAX_MS = 300_000;
@@ -173,6 +196,8 @@ export function resolveElections(
       prefix: merged.prefix ?? ELECTION_DEFAULTS.prefix,
       ttlMs: merged.ttl ?? parseDuration(ELECTION_DEFAULTS.ttl)!,
     };
+    const short = shortTtlWarning(at('ttl'), settings.ttlMs);
+    if (short) warn(short);
     let ok = true;
     if (merged.tls) {
       const where = at('tls');

@@ -17,7 +17,11 @@
  *   candidate's preemptDelay (the preempting node's settings, as with heartbeats).
  * - A node that stepped down because it could not renew, and whose lease survived (etcd was
  *   briefly unreachable or lost quorum), resumes: it still holds the key, nobody else could
- *   have been elected, so no other node flaps.
+ *   have been elected, so no other node flaps. It resumes only on a renewal SENT AFTER the
+ *   step-down and acknowledged with at least one renewal interval of validity left: a keepalive
+ *   that waited out the outage and is answered when quorum returns proves the lease alive but
+ *   leaves almost no time before the step-down deadline, and resuming on it made a loaded node
+ *   step down again at once and resume again (MASTER -> BACKUP -> MASTER).
  */
 
 /** A registered candidate: `<prefix>/<instance>/candidates/<id>`. */
@@ -55,6 +59,8 @@ export interface SelfView {
   leaseId?: string;
   /** Until when this node may act as holder (last acknowledged renewal + stepDown). */
   validUntil?: number;
+  /** Send time of the newest acknowledged grant or renewal (validUntil - stepDown). */
+  renewedAt?: number;
   /** When this node's candidate key was confirmed written (with its current priority); undefined = not registered. */
   registeredAt?: number;
 }
@@ -91,6 +97,11 @@ export interface PolicyTimers {
   skewMs: number;
   /** Wait after registering before the first campaign. */
   holdOffMs: number;
+  /**
+   * Validity a suspended holder needs left (from its newest acknowledged renewal) to resume:
+   * the renewal interval, so the next keepalive is sent and can be answered before the deadline.
+   */
+  resumeMarginMs: number;
 }
 
 /** Rank order: true when `a` ranks before `b`. */
@@ -100,6 +111,8 @@ export function outranks(a: { priority: number; id: string }, b: { priority: num
 
 export class EtcdPolicy {
   role: Role = 'backup';
+  /** When the holder last stepped down for want of renewals (role 'suspended'). */
+  private suspendedAt = -Infinity;
   private vacantSince: number | undefined;
   /** Candidates seen outranking us while we hold: id -> first seen (continuously). */
   private betterSince = new Map<string, number>();
@@ -112,6 +125,25 @@ export class EtcdPolicy {
   /** True when the holder's time is up: no acknowledged renewal within the step-down deadline. */
   mustStepDown(now: number, self: SelfView): boolean {
     return this.role === 'master' && (self.validUntil === undefined || now >= self.validUntil);
+  }
+
+  /** Involuntary step-down: the key may still be ours; resume needs a renewal sent after `now`. */
+  suspend(now: number): void {
+    this.role = 'suspended';
+    this.suspendedAt = now;
+  }
+
+  /**
+   * Whether a suspended holder may act again: a renewal sent after the step-down was acknowledged
+   * and leaves at least resumeMarginMs before the step-down deadline (see the rules above).
+   */
+  mayResume(now: number, self: SelfView): boolean {
+    return (
+      this.leaseValid(now, self) &&
+      self.renewedAt !== undefined &&
+      self.renewedAt >= this.suspendedAt &&
+      self.validUntil! - now >= this.timers.resumeMarginMs
+    );
   }
 
   /** Whether our lease lets us hold: valid and not about to run out. */
@@ -138,7 +170,7 @@ export class EtcdPolicy {
           this.role = 'backup';
           return this.decideBackup(now, self, view);
         }
-        if (self.healthy && this.leaseValid(now, self)) {
+        if (self.healthy && this.mayResume(now, self)) {
           return { kind: 'resume', cause: 'recovered', reason: `etcd renews our lease again and we still hold the leader key (revision ${view.leader!.revision})` };
         }
         return { kind: 'none' };

@@ -159,7 +159,7 @@ export class EtcdElection implements ElectionBackend {
   constructor(private readonly opts: EtcdElectionOptions) {
     this.timers = etcdTimers(opts.settings.ttlMs);
     this.settings = { priority: opts.priority, preempt: opts.preempt, preemptDelayMs: opts.preemptDelayMs };
-    this.policy = new EtcdPolicy({ skewMs: this.timers.skewMs, holdOffMs: this.timers.holdOffMs });
+    this.policy = new EtcdPolicy({ skewMs: this.timers.skewMs, holdOffMs: this.timers.holdOffMs, resumeMarginMs: this.timers.renewMs });
     this.log = opts.log.child({ election: 'etcd' });
     this.keyPrefix = `${opts.settings.prefix}/${opts.instance}/`;
     this.leaderKey = `${this.keyPrefix}leader`;
@@ -342,7 +342,7 @@ export class EtcdElection implements ElectionBackend {
       id: this.opts.nodeId,
       healthy,
       priority: this.health.priority,
-      ...(lease ? { leaseId: lease.id, validUntil: lease.validFrom + this.timers.stepDownMs } : {}),
+      ...(lease ? { leaseId: lease.id, validUntil: lease.validFrom + this.timers.stepDownMs, renewedAt: lease.validFrom } : {}),
       ...(this.registered && lease && this.registered.lease === lease.id ? { registeredAt: this.registered.since } : {}),
     };
   }
@@ -378,7 +378,7 @@ export class EtcdElection implements ElectionBackend {
   /** Involuntary: no renewal in time. BACKUP actions now; the key is kept (we may resume). */
   private stepDown(reason: string): void {
     if (this.policy.role !== 'master') return;
-    this.policy.role = 'suspended';
+    this.policy.suspend(monotonic());
     const lease = this.keeper?.lease;
     const info = lease ? ` (last renewal ${formatDuration(monotonic() - lease.validFrom)} ago, TTL ${formatDuration(lease.grantedTtlMs)})` : ' (lease lost)';
     this.log.warn({ event: 'step-down', fencingToken: String(this.token) }, `${reason}${info}`);
@@ -551,9 +551,16 @@ export class EtcdElection implements ElectionBackend {
       this.again = true;
       return;
     }
-    if (self.validUntil === undefined || monotonic() >= self.validUntil || self.leaseId !== lease.id) {
-      this.policy.role = 'suspended';
+    const now = monotonic();
+    if (self.validUntil === undefined || now >= self.validUntil || self.leaseId !== lease.id) {
+      this.policy.suspend(now);
       this.again = true;
+      return;
+    }
+    if (resume && cause === 'recovered' && !this.policy.mayResume(now, self)) {
+      // the re-claim took so long that the renewal it was based on is nearly used up: acting now
+      // would mean stepping down again at once; wait for the next renewal (it wakes the loop)
+      this.log.debug('re-claimed the leader key but the last renewal is too old to resume on; waiting for the next one');
       return;
     }
     this.token = token;

@@ -3,7 +3,8 @@
  * instance's, secrets and TLS material read at resolve time, the cluster cross-check, printing.
  */
 import t, { type Test } from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { CLI_ENTRY } from '../../src/lab/local-cluster.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,4 +151,33 @@ t.test('config check across nodes: same backend and prefix everywhere', async (t
   t.match(mixed.problems, [/instance web: election backend differs: .*two MASTERs/]);
   const prefixes = checkCluster([{ file: 'a.yaml', config: node('a', etcd) }, { file: 'b.yaml', config: node('b', { ...etcd, prefix: '/other' }) }]);
   t.match(prefixes.problems, [/instance web: election prefix differs: .*separate leader keys/]);
+});
+
+t.test('ttl below 3s: the real failover bound is ttl + 0.5 s (etcd expiry scan), config check says so', async (t) => {
+  const warnings = (election: Record<string, unknown>, instances?: Record<string, unknown>) =>
+    resolveConfig(loaded(base({ election: { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], ...election } }, instances)), { registry, env: { K: KEY } }).warnings.filter((w) =>
+      /ttl/.test(w),
+    );
+  const one = warnings({ ttl: '1s' });
+  t.equal(one.length, 1, 'one warning');
+  t.match(one[0], /^election\.ttl: 1\.0s is below 3\.0s: a dead MASTER is replaced within 1\.0s \+ 500 ms \(etcd checks lease expiry every 500 ms\)/);
+  t.match(one[0], /not 1\.0s \+ ttl\/4/);
+  t.match(one[0], /ceil\(1\.5 × its --election-timeout\).*a 1\.0s lease needs --election-timeout 666 or less/);
+  const two = warnings({ ttl: '2s' });
+  t.equal(two.length, 1);
+  t.match(two[0], /election\.ttl: 2\.0s is below 3\.0s/);
+  t.notMatch(two[0], /666/, 'etcd with default timers grants a 2 s lease');
+  t.same(warnings({ ttl: '3s' }), [], 'ttl 3s: ttl + ttl/4 holds (measured max 3368 ms of 3750)');
+  t.same(warnings({}), [], 'the default (3s) does not warn');
+  const per = warnings({ ttl: '5s' }, { web: { address: '198.51.100.50' }, api: { address: '198.51.100.51', election: { ttl: '1s' } } });
+  t.equal(per.length, 1);
+  t.match(per[0], /^instances\.api\.election\.ttl: 1\.0s is below/, 'names the key where the short ttl is written');
+
+  // the command operators run
+  const dir = tempDir(t);
+  const file = join(dir, 'ipwarden.yaml');
+  writeFileSync(file, `secret: env:K\nnode: { id: lb1 }\nelection: { backend: etcd, endpoints: ["http://127.0.0.1:2379"], ttl: 1s }\ninstances:\n  web: { address: 198.51.100.50 }\n`);
+  const res = spawnSync(process.execPath, [CLI_ENTRY, 'config', 'check', '--config', file], { encoding: 'utf8', env: { ...process.env, K: KEY } });
+  t.equal(res.status, 0, `config check exits 0 with a warning (${res.stderr.trim()})`);
+  t.match(res.stderr, /warning: .*election\.ttl: 1\.0s is below 3\.0s: a dead MASTER is replaced within 1\.0s \+ 500 ms/);
 });

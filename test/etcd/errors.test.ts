@@ -25,7 +25,7 @@ t.test('etcd TLS + auth: one working node, and one clear error per misconfigurat
   await etcd.enableAuth('ipwarden', PASSWORD, '/ipwarden/');
   const closed = await freeTcpPort();
 
-  const c = new LocalCluster({
+  const c: LocalCluster = new LocalCluster({
     nodes: 4,
     intervalMs: 1000,
     nodeExtras: (i): Record<string, unknown> => {

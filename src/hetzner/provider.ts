@@ -122,6 +122,8 @@ export class HetznerAliasIpProvider extends HetznerProviderBase implements Float
 
   async attach(target: string, opts: CallOptions = {}): Promise<void> {
     const net = await this.network(opts);
+    // the target must be able to take it before anyone else gives it up
+    this.#aliasesOrThrow(await this.client.getServer(serverNumber(target), opts), net);
     for (const other of await this.holders(opts)) if (other !== target) await this.#change(other, net, (list) => list.filter((a) => a !== this.address), opts);
     await this.#change(target, net, (list) => (list.includes(this.address) ? list : [...list, this.address]), opts);
   }
@@ -135,11 +137,16 @@ export class HetznerAliasIpProvider extends HetznerProviderBase implements Float
     return server.private_net.find((p) => p.network === network)?.alias_ips;
   }
 
+  #aliasesOrThrow(server: Server, net: Network): string[] {
+    const list = this.#aliasesOn(server, net.id);
+    if (list === undefined) throw new CloudApiError('hetzner', 'invalid', `hetzner: server ${server.id} is not attached to network ${net.name} (${net.id})`);
+    return list;
+  }
+
   /** Reads the server's alias list on the network, applies `edit`, writes it back when it changed. */
   async #change(target: string, net: Network, edit: (list: string[]) => string[], opts: CallOptions): Promise<void> {
     const server = await this.client.getServer(serverNumber(target), opts);
-    const current = this.#aliasesOn(server, net.id);
-    if (current === undefined) throw new CloudApiError('hetzner', 'invalid', `hetzner: server ${target} is not attached to network ${net.name} (${net.id})`);
+    const current = this.#aliasesOrThrow(server, net);
     const wanted = edit(current);
     if (wanted.length === current.length && wanted.every((a, i) => a === current[i])) return;
     const action = await this.client.changeAliasIps(server.id, net.id, wanted, opts);

@@ -14,7 +14,9 @@
  *                     BACKUP) holds it, the MASTER revokes dead peers (exoip's style; for managed
  *                     EIPs, whose health check steers traffic among holders)
  *   release           detach from this node on BACKUP (move), FAULT and STOP (default true; false
- *                     keeps it, exoip's shared style)
+ *                     keeps it, exoip's shared style). A MASTER yielding to a better peer hands
+ *                     over: it detaches itself only once the API lists the new holder, never
+ *                     leaving the address on nobody (the new MASTER's fencing does it otherwise)
  *   onApiUnreachable  hold (default): a MASTER whose API calls keep failing (network, 5xx, 429)
  *                     stays MASTER and retries in the background; release: the action fails, so
  *                     with `required: true` the node gives the instance up (FAULT) for a peer
@@ -32,7 +34,7 @@
  * hostname), so `config check` never needs the network.
  */
 import { z } from 'zod';
-import { defineAction, type ActionHandlers, type ConfigIssue, type DoctorFinding, type TransitionEvent } from '../../src/plugins/api.js';
+import { defineAction, type ActionHandlers, type ConfigIssue, type DoctorFinding } from '../../src/plugins/api.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { ExoscaleClient } from '../../src/exoscale/client.js';
 import { connectionShape, daemonClientOptions, resolveConnection, type ConnectionSettings } from '../../src/exoscale/connection.js';
@@ -42,7 +44,7 @@ import { fetchInstanceId, MetadataError } from '../../src/exoscale/metadata.js';
 import { durationText } from '../../src/config/schema.js';
 import { parseDuration } from '../../src/util/duration.js';
 import { EipController, type OnApiUnreachable, type Strategy } from './controller.js';
-import { FencingGuard } from './fencing.js';
+import { floatingIpHandlers } from '../../src/cloud/action.js';
 
 export { FencingGuard } from './fencing.js';
 export { EipController, desiredFor, reconcilesIn, isUnreachable, hostOf } from './controller.js';
@@ -193,22 +195,8 @@ export default defineAction<ExoscaleEipConfig>({
       log,
     );
     // etcd backend: act only on transitions whose fencing token is not older than the newest seen
-    const fencing = new FencingGuard(log);
-    const hook = (to: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP') => async (e: TransitionEvent) => {
-      if (fencing.admit(to, e.fencingToken)) await controller.transition(e.from, to, e.signal);
-    };
-    return {
-      controller,
-      onMaster: hook('MASTER'),
-      onBackup: hook('BACKUP'),
-      onFault: hook('FAULT'),
-      onStop: hook('STOP'),
-      onPeerDead: (e) => controller.peerDead(e.peer, e.state, e.signal),
-      async close() {
-        await controller.close();
-        client.close();
-      },
-    };
+    const { fencing: _fencing, ...handlers } = floatingIpHandlers(controller, controller.provider, log);
+    return { controller, ...handlers };
   },
 });
 

@@ -43,6 +43,11 @@ export interface FloatingIpProvider {
   detach(target: string, opts?: CallOptions): Promise<void>;
   /** This machine's target (configured, else from the cloud's metadata service; cached). */
   self(opts?: CallOptions): Promise<string>;
+  /**
+   * Optional (strategy all-healthy): the target of a peer declared dead, from its node id and the
+   * address it heartbeats from; undefined when it is not one of this cloud's targets.
+   */
+  targetOfPeer?(peer: { id: string; address: string }, opts?: CallOptions): Promise<string | undefined>;
   /** Releases sockets/timers. */
   close?(): void | Promise<void>;
 }

@@ -17,6 +17,10 @@ t.test('desired attachment by state and strategy (pure)', async (t) => {
   t.equal(desiredFor('BACKUP', 'all-healthy', true), 'attached');
   t.equal(desiredFor('FAULT', 'all-healthy', true), 'released');
   t.equal(desiredFor('STOP', 'move', false), 'keep');
+  t.equal(desiredFor('BACKUP', 'move', true, 'MASTER'), 'handover', 'a yielding MASTER hands over');
+  t.equal(desiredFor('BACKUP', 'move', false, 'MASTER'), 'keep');
+  t.equal(desiredFor('FAULT', 'move', true, 'MASTER'), 'released', 'an unhealthy MASTER releases');
+  t.equal(desiredFor('BACKUP', 'all-healthy', true, 'MASTER'), 'attached');
   t.equal(desiredFor('INIT', 'move', true), 'keep');
   t.equal(hostOf('198.51.100.11:12345'), '198.51.100.11');
   t.equal(hostOf('[2001:db8::1]:12345'), '2001:db8::1');
@@ -146,7 +150,7 @@ t.test('reconcile: re-attaches when missing and detaches strays, while MASTER on
   t.match(text(), /drift repaired: 198\.51\.100\.50 was held by \[.*\], now \[10000000-0000-4000-8000-000000000002\]/);
 
   await c.transition('MASTER', 'BACKUP', never());
-  t.same(sim.state.holdersOf(EIP), []);
+  t.same(sim.state.holdersOf(EIP), [LB2], 'a MASTER yielding while the only holder keeps it for the new MASTER\'s fencing (issue 22)');
   sim.state.setHolders(EIP, [LB1]);
   const seq = lastSeq(sim);
   await new Promise((r) => setTimeout(r, 400));

@@ -118,6 +118,20 @@ interface SimOperationRecord {
   eipId: string;
   instanceId: string;
   timer?: NodeJS.Timeout;
+  /** Held by a test (holdOperations) until completeOperation. */
+  held?: boolean;
+  fault?: OperationFault;
+}
+
+/** An attach/detach operation as tests see it (holdOperations, pendingOperations). */
+export interface SimOperationView {
+  id: string;
+  kind: 'attach' | 'detach';
+  /** The instance attached or detached. */
+  instance: string;
+  eip: string;
+  state: Operation['state'];
+  held: boolean;
 }
 
 export interface SimStateOptions {
@@ -149,6 +163,7 @@ export class SimulatorState {
   #reqSeq = 0;
   #listeners = new Set<(e: SimEvent) => void>();
   #requestListeners = new Set<(r: SimRequestRecord) => void>();
+  #holds = new Set<(op: SimOperationView) => boolean>();
 
   constructor(opts: SimStateOptions) {
     this.zone = opts.zone;
@@ -400,10 +415,43 @@ export class SimulatorState {
     const rec: SimOperationRecord = { op, kind, eipId: eip.id, instanceId };
     this.#operations.set(op.id, rec);
     this.#trimOperations();
-    if (fault?.kind !== 'stall-operation') {
+    const view = this.#view(rec);
+    if ([...this.#holds].some((match) => match(view))) {
+      rec.held = true;
+      if (fault) rec.fault = fault;
+    } else if (fault?.kind !== 'stall-operation') {
       rec.timer = setTimeout(() => this.#complete(rec, fault), this.config.operationDelayMs);
     }
     return { ...op };
+  }
+
+  /**
+   * Test control for deterministic interleavings: attach/detach operations started while `match`
+   * selects them stay pending until completeOperation(id). Returns the function that stops holding
+   * (operations already held stay held).
+   */
+  holdOperations(match: (op: SimOperationView) => boolean): () => void {
+    this.#holds.add(match);
+    return () => this.#holds.delete(match);
+  }
+
+  /** Operations still pending, oldest first. */
+  pendingOperations(): SimOperationView[] {
+    return [...this.#operations.values()].filter((r) => r.op.state === 'pending').map((r) => this.#view(r));
+  }
+
+  /** Completes a pending operation now (a held one, or one whose delay has not elapsed). */
+  completeOperation(id: string): boolean {
+    const rec = this.#operations.get(id.toLowerCase());
+    if (!rec || rec.op.state !== 'pending') return false;
+    if (rec.timer) clearTimeout(rec.timer);
+    rec.held = false;
+    this.#complete(rec, rec.fault?.kind === 'fail-operation' ? rec.fault : undefined);
+    return true;
+  }
+
+  #view(rec: SimOperationRecord): SimOperationView {
+    return { id: rec.op.id, kind: rec.kind, instance: rec.instanceId, eip: rec.eipId, state: rec.op.state, held: rec.held ?? false };
   }
 
   getOperation(id: string): Operation | undefined {

@@ -1,0 +1,82 @@
+/**
+ * The pure part of the floating-IP controller (src/cloud/controller.ts): what a node wants from the
+ * cloud in each state, and the next step of a pass given the holders the API listed last. No I/O,
+ * no clock: every branch is unit-testable and the shell only executes the step it is handed.
+ */
+import type { InstanceState } from '../plugins/api.js';
+import type { HolderMode } from './provider.js';
+
+export type Strategy = 'move' | 'all-healthy';
+export type OnApiUnreachable = 'hold' | 'release';
+
+/**
+ * What this node wants from the API right now:
+ *   exclusive  held here and by nobody else (MASTER, move)
+ *   attached   held here, others left alone except dead peers (MASTER/BACKUP, all-healthy)
+ *   released   not held here
+ *   handover   a MASTER that yielded to a better peer: let go only once the API lists another holder
+ *   keep       no opinion: no API call
+ */
+export type Desired = 'exclusive' | 'attached' | 'released' | 'handover' | 'keep';
+
+/**
+ * The desired attachment for a state entered from `from`. A MASTER that yields to a better peer
+ * (MASTER -> BACKUP, move) hands over instead of releasing, so the address is never left on nobody.
+ */
+export function desiredFor(state: InstanceState, strategy: Strategy, release: boolean, from?: InstanceState): Desired {
+  if (state === 'MASTER') return strategy === 'move' ? 'exclusive' : 'attached';
+  if (state === 'BACKUP' && strategy === 'all-healthy') return 'attached';
+  if (state === 'INIT') return 'keep';
+  if (!release) return 'keep';
+  return state === 'BACKUP' && from === 'MASTER' ? 'handover' : 'released';
+}
+
+/** Whether the reconcile loop runs in this state. */
+export function reconcilesIn(state: InstanceState, strategy: Strategy): boolean {
+  return state === 'MASTER' || (strategy === 'all-healthy' && state === 'BACKUP');
+}
+
+/** One step of a pass; `done` ends it (the last read shows what is wanted). */
+export type Step =
+  | { kind: 'done' }
+  /** Attach here (single-holder clouds: this moves it). */
+  | { kind: 'attach' }
+  /** Detach these other holders (fencing, or revoking dead peers), watching our own attachment. */
+  | { kind: 'fence'; targets: string[] }
+  /** Detach from here. */
+  | { kind: 'detach-self' }
+  /** handover while this node is the only holder: keep it for the new MASTER. */
+  | { kind: 'hand-over-later' };
+
+export interface StepInput {
+  desired: Desired;
+  /** The holders the API listed last. */
+  holders: readonly string[];
+  self: string;
+  mode: HolderMode;
+  /** all-healthy, as MASTER: targets of dead peers still to revoke. */
+  revoke?: ReadonlySet<string>;
+}
+
+/** Pure: the next step from the last read. */
+export function nextStep({ desired, holders, self, mode, revoke }: StepInput): Step {
+  const here = holders.includes(self);
+  const others = holders.filter((h) => h !== self);
+  switch (desired) {
+    case 'keep':
+      return { kind: 'done' };
+    case 'released':
+      return here ? { kind: 'detach-self' } : { kind: 'done' };
+    case 'handover':
+      if (!here) return { kind: 'done' };
+      // single-holder: the new MASTER's attach moves it; multi: detach once the new holder shows
+      if (mode === 'single' || others.length === 0) return { kind: 'hand-over-later' };
+      return { kind: 'detach-self' };
+    case 'exclusive':
+    case 'attached': {
+      if (!here) return { kind: 'attach' };
+      const targets = desired === 'exclusive' ? others : others.filter((h) => revoke?.has(h));
+      return targets.length ? { kind: 'fence', targets } : { kind: 'done' };
+    }
+  }
+}

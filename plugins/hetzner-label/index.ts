@@ -20,10 +20,9 @@ import { z } from 'zod';
 import { defineDiscovery, type ConfigIssue, type DiscoveredPeer } from '../../src/plugins/api.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { HetznerClient } from '../../src/hetzner/client.js';
-import { daemonHetznerClientOptions, hetznerConnectionShape, resolveHetznerConnection, type HetznerConnection } from '../../src/hetzner/connection.js';
+import { daemonHetznerClientOptions, hetznerConnectionShape, serverIdSchema, resolveHetznerConnection, type HetznerConnection } from '../../src/hetzner/connection.js';
 import { parseLabelSelector } from '../../src/hetzner/label-selector.js';
 import type { Server } from '../../src/hetzner/types.js';
-import { HETZNER_ID_RE } from '../../src/hetzner/types.js';
 
 export type PeerNetwork = 'private' | 'public';
 
@@ -40,7 +39,7 @@ export const hetznerLabelSchema = z.strictObject({
     }),
   network: z.enum(['private', 'public'], { error: 'expected private or public' }).default('private'),
   port: z.int({ error: 'expected a port 1..65535' }).min(1, { error: 'expected a port 1..65535' }).max(65535, { error: 'expected a port 1..65535' }).optional(),
-  serverId: z.union([z.int().positive(), z.string().regex(HETZNER_ID_RE)], { error: 'expected a server id (a number)' }).transform(String).optional(),
+  serverId: serverIdSchema.optional(),
 });
 
 export interface HetznerLabelConfig {

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { ApiCallSample } from '../plugins/api.js';
 import type { HetznerClientOptions } from './client.js';
-import { DEFAULT_HETZNER_ENDPOINT, DEFAULT_TOKEN_REF } from './types.js';
+import { DEFAULT_HETZNER_ENDPOINT, DEFAULT_TOKEN_REF, HETZNER_ID_RE } from './types.js';
 
 export function isHttpUrl(text: string): boolean {
   try {
@@ -21,6 +21,13 @@ export function isHttpUrl(text: string): boolean {
     return false;
   }
 }
+
+const SERVER_ID = 'expected a server id (a number)';
+
+/** `serverId:` a server id as a number or a decimal string; kept as a string. */
+export const serverIdSchema = z
+  .union([z.int({ error: SERVER_ID }).positive({ error: SERVER_ID }), z.string({ error: SERVER_ID }).regex(HETZNER_ID_RE, { error: SERVER_ID })], { error: SERVER_ID })
+  .transform(String);
 
 /** The zod shape of the connection keys (spread into a plugin's schema). */
 export const hetznerConnectionShape = {

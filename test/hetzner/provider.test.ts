@@ -108,7 +108,7 @@ t.test('pagination: the address is found on page 3; servers by label selector', 
   const found = await client.floatingIpByAddress('203.0.113.110');
   t.equal(found?.name, 'ip109');
   t.equal(sim.requests().filter((r) => r.call === 'list-floating-ips').length, 3, '50 per page');
-  const page = await (await fetch(`${sim.endpoint}/floating_ips?page=2&per_page=50`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+  const page = (await (await fetch(`${sim.endpoint}/floating_ips?page=2&per_page=50`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { meta: { pagination: unknown } };
   t.same(page.meta.pagination, { page: 2, per_page: 50, previous_page: 1, next_page: 3, last_page: 3, total_entries: 120 });
   t.same((await client.listServers('role=lb,env!=prod')).map((s) => s.name), ['b']);
   t.same((await client.listServers('env')).map((s) => s.name), ['a']);

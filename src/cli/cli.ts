@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { COMMAND_LOADERS, matchCommand } from './dispatch.js';
 import { CliError, EXIT, UsageError, type Command, type CommandIO } from './command.js';
 import { VERSION } from './version.js';
-import { formatHelp, formatOverview } from './help.js';
+import { commandGroup, formatGroup, formatHelp, formatOverview } from './help.js';
 
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
@@ -21,11 +21,16 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   const match = matchCommand(argv);
   const found = match && { command: await COMMAND_LOADERS[match.name]!(), rest: match.rest };
   if (!found) {
+    const group = commandGroup(argv, (await import('./commands.js')).COMMANDS);
+    if (group) {
+      io.stdout.write(formatGroup(argv[0]!, group));
+      return argv.includes('--help') || argv.includes('-h') ? EXIT.OK : EXIT.USAGE;
+    }
     io.stderr.write(`ipwarden: unknown command "${argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}" (see ipwarden --help)\n`);
     return EXIT.USAGE;
   }
   const { command, rest } = found;
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (!command.ownHelp && (rest.includes('--help') || rest.includes('-h'))) {
     io.stdout.write(formatHelp(command));
     return EXIT.OK;
   }

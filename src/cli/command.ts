@@ -35,6 +35,8 @@ export interface Command {
   positionals?: boolean;
   /** The command parses its own arguments (e.g. exoip's Go-style -xi flags): they arrive as `positionals`. */
   rawArgs?: boolean;
+  /** With rawArgs: the command answers --help itself (e.g. `simulate CLOUD --help` shows that cloud's flags). */
+  ownHelp?: boolean;
   /** Extra help paragraphs. */
   details?: string;
   /** Returns the exit code. Throw UsageError for bad input (exit 2) or CliError (exit 1). */

@@ -14,7 +14,8 @@ import { keepalivedFifoCommand } from './commands/keepalived-fifo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { maintenanceCommand, switchoverCommand } from './commands/maintenance.js';
 import { eipAttachCommand, eipDetachCommand, eipShowCommand } from './commands/eip.js';
-import { simulateExoscaleCommand } from './commands/simulate.js';
+import { simulateCommand, simulateExoscaleCommand } from './commands/simulate.js';
+import { ipAttachCommand, ipDetachCommand, ipShowCommand } from './commands/ip.js';
 import { exoipCommand } from './commands/exoip.js';
 
 export const COMMANDS: readonly Command[] = [
@@ -33,7 +34,11 @@ export const COMMANDS: readonly Command[] = [
   eipAttachCommand,
   eipDetachCommand,
   eipShowCommand,
+  ipShowCommand,
+  ipAttachCommand,
+  ipDetachCommand,
   exoipCommand,
+  simulateCommand,
   simulateExoscaleCommand,
 ];
 

@@ -22,6 +22,10 @@ export const COMMAND_LOADERS: Readonly<Record<string, () => Promise<Command>>> =
   'eip detach': async () => (await import('./commands/eip.js')).eipDetachCommand,
   'eip show': async () => (await import('./commands/eip.js')).eipShowCommand,
   exoip: async () => (await import('./commands/exoip.js')).exoipCommand,
+  'ip show': async () => (await import('./commands/ip.js')).ipShowCommand,
+  'ip attach': async () => (await import('./commands/ip.js')).ipAttachCommand,
+  'ip detach': async () => (await import('./commands/ip.js')).ipDetachCommand,
+  simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
   'simulate exoscale': async () => (await import('./commands/simulate.js')).simulateExoscaleCommand,
 };
 

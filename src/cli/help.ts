@@ -39,3 +39,22 @@ export function formatOverview(commands: readonly Command[]): string {
     '',
   ].join('\n');
 }
+
+/**
+ * The commands of a group named alone or with --help (`ipwarden eip`, `ipwarden config --help`):
+ * those whose first word is argv[0]; undefined when argv[0] names no group (or argv[1] is a word
+ * that is not one of its commands: that stays an unknown command).
+ */
+export function commandGroup(argv: readonly string[], commands: readonly Command[]): Command[] | undefined {
+  const head = argv[0];
+  if (head === undefined || head.startsWith('-')) return undefined;
+  const next = argv[1];
+  if (next !== undefined && !next.startsWith('-')) return undefined;
+  const members = commands.filter((c) => c.name.startsWith(`${head} `));
+  return members.length ? members : undefined;
+}
+
+export function formatGroup(head: string, commands: readonly Command[]): string {
+  const w = Math.max(...commands.map((c) => c.name.length));
+  return [`Usage: ipwarden ${head} <command> [flags]`, '', 'Commands:', ...commands.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`), '', `See ipwarden ${head} <command> --help.`, ''].join('\n');
+}

@@ -14,6 +14,8 @@ import {
   type SimEvent,
   type SimulatorOptions,
 } from '../exoscale/simulator/index.js';
+import type { CloudLab, CloudLabOptions } from '../cloud/registry.js';
+import { formatDuration } from '../util/duration.js';
 
 /** The lab's Elastic IP (the simulator seed's manual EIP). */
 export const LAB_EIP = '198.51.100.50';
@@ -122,4 +124,24 @@ export function describeMove(lab: EipLab, m: EipMove, to: string, from: string |
     m.maxUnheldMs > 0 ? `unheld for ${m.maxUnheldMs} ms at most` : 'never unheld',
   ].filter(Boolean);
   return `EIP ${LAB_EIP}: ${parts.join(', ')}; holders now: ${m.holders.map((h) => lab.name(h)).join(', ') || 'none'}`;
+}
+
+/** The Exoscale lab as the generic `ipwarden lab --provider exoscale` sees it (src/cloud/registry.ts). */
+export async function startExoscaleCloudLab(opts: CloudLabOptions): Promise<CloudLab> {
+  const lab = await startEipLab(opts);
+  return {
+    address: LAB_EIP,
+    banner: `Exoscale API simulator on ${lab.sim.endpoint} (operation delay ${formatDuration(opts.operationDelayMs)}): EIP ${LAB_EIP}`,
+    targets: lab.instanceIds,
+    instanceExtras: (i) => lab.instanceExtras(i),
+    holders: () => lab.holders(),
+    name: (id) => lab.name(id),
+    onHolderChange: (listener) =>
+      lab.sim.state.onEvent((e) => {
+        if ((e.type === 'attach' || e.type === 'detach') && e.eip?.ip === LAB_EIP) listener({ type: e.type, target: e.instance ?? '', holders: e.holders ?? [] });
+      }),
+    measureMove: (since, to, from) => measureMove(lab, since, to, from),
+    describeMove: (m, to, from, what) => describeMove(lab, m, to, from, what),
+    close: () => lab.close(),
+  };
 }

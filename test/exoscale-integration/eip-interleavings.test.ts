@@ -10,7 +10,7 @@ import type { RunningSimulator } from '../../src/exoscale/simulator/index.js';
 import { captureLog, controllerFor, never } from './lib/eip.js';
 
 /** Holds every operation `match` selects; returns a function waiting for the next such pending operation. */
-function gate(t: Tap.Test, sim: RunningSimulator, match: (kind: string, instance: string) => boolean) {
+function gate(t: { teardown(fn: () => unknown): void }, sim: RunningSimulator, match: (kind: string, instance: string) => boolean) {
   const off = sim.state.holdOperations((op) => match(op.kind, op.instance));
   t.teardown(off);
   return {

@@ -18,13 +18,13 @@ const VERIFY_MS = 400;
 for (const opMs of [300, 1_000]) {
   t.test(`${opMs} ms operations: a master resuming during its successor's fencing ends up holding the EIP`, async (t) => {
     let lab: EipLab | undefined;
-    const cluster = new LocalCluster({
+    const cluster: LocalCluster = new LocalCluster({
       nodes: 2,
       intervalMs: INTERVAL,
       deadRatio: 3,
       preempt: true,
       firstHost: opMs === 300 ? 81 : 84,
-      instanceExtras: (i) => ({ ...lab!.instanceExtras(i), checks: [{ plugin: 'file', name: 'ok', path: join(cluster.dir, 'ok'), interval: `${INTERVAL}ms` }] }),
+      instanceExtras: (i): Record<string, unknown> => ({ ...lab!.instanceExtras(i), checks: [{ plugin: 'file', name: 'ok', path: join(cluster.dir, 'ok'), interval: `${INTERVAL}ms` }] }),
     });
     t.teardown(async () => {
       for (const n of cluster.nodes) n.process?.kill('SIGCONT');

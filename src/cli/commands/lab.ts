@@ -7,24 +7,26 @@ import type { Command, CommandContext } from '../command.js';
 import { UsageError } from '../command.js';
 import { LocalCluster, sleep, type LabNode } from '../../lab/local-cluster.js';
 import { formatDuration, requireDuration } from '../../util/duration.js';
-import { describeMove, LAB_EIP, measureMove, startEipLab, type EipLab } from '../../lab/exoscale-lab.js';
+import { cloudNames, findCloud, type CloudLab } from '../../cloud/registry.js';
 
 export const labCommand: Command = {
   name: 'lab',
   summary: 'run a live local failover demo on loopback (no cloud account needed)',
-  usage: '[--nodes N] [--interval DURATION] [--operation-delay DURATION] [--election-only] [--keep]',
+  usage: '[--nodes N] [--interval DURATION] [--provider CLOUD] [--operation-delay DURATION] [--election-only] [--keep]',
   details: `Starts N real ipwarden daemons on 127.0.0.11, 127.0.0.12, ... sharing 198.51.100.50 (nothing
 is configured on the host: the lab only elects), prints a timeline of their states, kills the
 MASTER with SIGKILL and prints the measured takeover time, restarts it to show preemption, then
 stops the MASTER gracefully (SIGTERM, goodbye advert) and prints the hand-over time. Unless
---election-only, it also runs the Exoscale API simulator in process (loopback) and gives each node the
-exoscale-eip action with its simulated instance (lb1, lb2, ...), and prints for every move when the
-Elastic IP was attached to the new MASTER and detached from the old one, as the simulator recorded it.`,
+--election-only, it also runs the --provider cloud's API simulator in process (loopback; default exoscale)
+and gives each node that cloud's floating-IP action with its simulated target (lb1, lb2, ...), and prints
+for every move when the address was attached to the new MASTER and detached from the old one, as the
+simulator recorded it.`,
   flags: {
     nodes: { type: 'string', arg: 'N', description: 'number of daemons, 2..9', default: '3' },
     interval: { type: 'string', arg: 'DURATION', description: 'advertisement interval', default: '200ms' },
     keep: { type: 'boolean', description: 'keep the cluster running after the demo (Ctrl-C ends it)' },
     'operation-delay': { type: 'string', arg: 'DURATION', description: 'how long the simulated API takes to attach or detach', default: '300ms' },
+    provider: { type: 'string', arg: 'CLOUD', description: `the cloud whose simulator the lab runs (${cloudNames().join(', ')})`, default: 'exoscale' },
     'election-only': { type: 'boolean', description: 'no API simulator, no Elastic IP action: the election alone' },
   },
   run: runLab,
@@ -38,7 +40,10 @@ async function runLab(ctx: CommandContext): Promise<number> {
   const out = (line: string) => ctx.stdout.write(`${line}\n`);
 
   const operationDelayMs = requireDuration(String(ctx.values['operation-delay'] ?? '300ms'), '--operation-delay');
-  let eip: EipLab | undefined;
+  const providerName = String(ctx.values.provider ?? 'exoscale');
+  const cloud = findCloud(providerName);
+  if (!cloud) throw new UsageError(`--provider: unknown cloud ${JSON.stringify(providerName)} (known: ${cloudNames().join(', ')})`);
+  let eip: CloudLab | undefined;
   const cluster = new LocalCluster({ nodes, intervalMs, deadRatio: 3, preempt: true, instanceExtras: (i) => eip?.instanceExtras(i) ?? {} });
   const t0 = Date.now();
   const stamp = () => `+${((Date.now() - t0) / 1000).toFixed(3).padStart(7)}s`;
@@ -76,7 +81,7 @@ async function runLab(ctx: CommandContext): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const instanceOf = (n: LabNode) => eip?.instanceIds[n.index] ?? '';
+  const instanceOf = (n: LabNode) => eip?.targets[n.index] ?? '';
   /** Waits until the EIP sits on `n` alone, then prints how it moved since `since`. */
   const reportMove = async (since: number, to: LabNode, from: LabNode | undefined, what: string): Promise<string> => {
     if (!eip) return '';
@@ -84,19 +89,19 @@ async function runLab(ctx: CommandContext): Promise<number> {
     await cluster
       .waitFor(`the EIP on ${to.id} alone`, 60_000, async () => (lab.holders().join() === instanceOf(to) ? true : undefined))
       .catch(() => undefined);
-    const line = describeMove(lab, measureMove(lab, since, instanceOf(to), from ? instanceOf(from) : undefined), instanceOf(to), from ? instanceOf(from) : undefined, what);
+    const line = lab.describeMove(lab.measureMove(since, instanceOf(to), from ? instanceOf(from) : undefined), instanceOf(to), from ? instanceOf(from) : undefined, what);
     out(`${stamp()}  == ${line}`);
     return line;
   };
 
   try {
     if (!ctx.values['election-only']) {
-      eip = await startEipLab({ nodes, dir: cluster.dir, operationDelayMs });
+      const mod = await cloud.load();
+      if (!mod.lab) throw new UsageError(`--provider ${cloud.cloud}: this cloud has no lab yet (use --election-only)`);
+      eip = await mod.lab({ nodes, dir: cluster.dir, operationDelayMs });
       const lab = eip;
-      stopApiLines = lab.sim.state.onEvent((e) => {
-        if ((e.type === 'attach' || e.type === 'detach') && e.eip?.ip === LAB_EIP) {
-          out(`${stamp()}    API: ${LAB_EIP} ${e.type === 'attach' ? 'attached to' : 'detached from'} ${lab.name(e.instance ?? '')} (holders: ${(e.holders ?? []).map(lab.name).join(', ') || 'none'})`);
-        }
+      stopApiLines = lab.onHolderChange((e) => {
+        out(`${stamp()}    API: ${lab.address} ${e.type === 'attach' ? 'attached to' : 'detached from'} ${lab.name(e.target)} (holders: ${e.holders.map((h) => lab.name(h)).join(', ') || 'none'})`);
       });
     }
     await cluster.prepare();
@@ -105,7 +110,7 @@ async function runLab(ctx: CommandContext): Promise<number> {
     out(`  interval ${formatDuration(intervalMs)}, deadRatio 3 -> master-down ${formatDuration(masterDown)}; priorities ${cluster.nodes.map((n) => `${n.id}=${n.priority}`).join(' ')}`);
     out(`  files in ${cluster.dir}`);
     if (eip) {
-      out(`  Exoscale API simulator on ${eip.sim.endpoint} (operation delay ${formatDuration(operationDelayMs)}): EIP ${LAB_EIP}, ${cluster.nodes.map((n) => `${n.id}=${eip!.name(instanceOf(n))}`).join(' ')}`);
+      out(`  ${eip.banner}, ${cluster.nodes.map((n) => `${n.id}=${eip!.name(instanceOf(n))}`).join(' ')}`);
     }
     out('');
     await cluster.startAll();

@@ -1,6 +1,9 @@
 /** `ipwarden simulate exoscale`: the local Exoscale API simulator in the foreground (see src/exoscale/SIMULATOR.md). */
 import type { Command } from '../command.js';
-import { runSimulatorCli, SIMULATOR_FLAGS } from '../../exoscale/simulator/index.js';
+import { EXIT, UsageError } from '../command.js';
+import { formatHelp } from '../help.js';
+import { CLOUDS, cloudNames, findCloud } from '../../cloud/registry.js';
+import { SIMULATOR_FLAGS } from '../../exoscale/simulator/index.js';
 
 const { help: _help, ...flags } = SIMULATOR_FLAGS;
 
@@ -26,7 +29,32 @@ EXO2-HMAC-SHA256 signature checks, asynchronous operations, a metadata server pe
 endpoint and test credentials; point a config at it with endpoint: (or EXOSCALE_API_ENDPOINT) and
 EXOSCALE_METADATA_URL. Loopback only by default; it has no TLS and its admin API no authentication.`,
   flags,
-  run(ctx) {
-    return runSimulatorCli(simulatorArgv(ctx.values), { stdout: ctx.stdout, stderr: ctx.stderr });
+  async run(ctx) {
+    // through the registry, like every other cloud (its flags are parsed here for the detailed --help)
+    const mod = await findCloud('exoscale')!.load();
+    return mod.simulate!.run(simulatorArgv(ctx.values), { stdout: ctx.stdout, stderr: ctx.stderr });
+  },
+};
+
+/** `ipwarden simulate <cloud> [flags]`: any registered cloud's simulator (src/cloud/registry.ts). */
+export const simulateCommand: Command = {
+  name: 'simulate',
+  summary: 'run a cloud\'s API simulator in the foreground: simulate CLOUD [its flags]',
+  usage: 'CLOUD [flags of that simulator]',
+  details: `CLOUD is one of: ${CLOUDS.map((c) => c.cloud).join(', ')}. \`ipwarden simulate CLOUD --help\` lists that simulator's flags.`,
+  flags: {},
+  rawArgs: true,
+  ownHelp: true,
+  async run(ctx) {
+    const [name, ...rest] = ctx.positionals;
+    if (name === undefined || name === '--help' || name === '-h') {
+      ctx.stdout.write(formatHelp(simulateCommand));
+      return name === undefined ? EXIT.USAGE : EXIT.OK;
+    }
+    const cloud = findCloud(name);
+    if (!cloud) throw new UsageError(`unknown cloud ${JSON.stringify(name)} (known: ${cloudNames().join(', ')})`);
+    const mod = await cloud.load();
+    if (!mod.simulate) throw new UsageError(`${cloud.cloud} has no simulator`);
+    return mod.simulate.run(rest, { stdout: ctx.stdout, stderr: ctx.stderr });
   },
 };

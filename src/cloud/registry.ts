@@ -112,6 +112,13 @@ const EXOSCALE_FLAGS: Record<string, FlagSpec> = {
   'api-secret': { type: 'string', arg: 'REF', description: 'exoscale: API secret as env:NAME, file:PATH or credential:NAME (default $EXOSCALE_API_SECRET)' },
 };
 
+const HETZNER_FLAGS: Record<string, FlagSpec> = {
+  endpoint: EXOSCALE_FLAGS.endpoint!,
+  'metadata-url': EXOSCALE_FLAGS['metadata-url']!,
+  token: { type: 'string', arg: 'REF', description: 'hetzner: API token as env:NAME, file:PATH or credential:NAME (default env:HCLOUD_TOKEN; the endpoint defaults to $HCLOUD_ENDPOINT)' },
+  network: { type: 'string', arg: 'NET', description: 'hetzner: the address is a private-network alias IP on this network (id or name) instead of a floating IP' },
+};
+
 export const CLOUDS: readonly CloudRegistration[] = [
   {
     cloud: 'exoscale',
@@ -122,6 +129,16 @@ export const CLOUDS: readonly CloudRegistration[] = [
     credentials: '$EXOSCALE_API_KEY and $EXOSCALE_API_SECRET, or --api-key / --api-secret (env:NAME, file:PATH, credential:NAME)',
     cliFlags: EXOSCALE_FLAGS,
     load: async () => (await import('../exoscale/cloud.js')).cloudModule,
+  },
+  {
+    cloud: 'hetzner',
+    title: 'Hetzner Cloud',
+    holderMode: 'single',
+    action: 'hetzner-floating-ip',
+    addressNoun: 'floating IP',
+    credentials: '$HCLOUD_TOKEN (and $HCLOUD_ENDPOINT), or --token env:NAME|file:PATH|credential:NAME',
+    cliFlags: HETZNER_FLAGS,
+    load: async () => (await import('../hetzner/cloud.js')).cloudModule,
   },
 ];
 

@@ -51,6 +51,11 @@ abstract class HetznerProviderBase {
     return this.#self;
   }
 
+  /** A server (for labels in `ipwarden ip show`). */
+  server(id: string, opts: CallOptions = {}): Promise<Server> {
+    return this.client.getServer(serverNumber(id), opts);
+  }
+
   close(): void {
     this.client.close();
   }

@@ -28,7 +28,18 @@ export const HETZNER_SIMULATOR_FLAGS: Record<string, FlagSpec> = {
   state: { type: 'string', arg: 'FILE', description: 'JSON world to start with {networks, servers, floatingIps} instead of the lab seed' },
   empty: { type: 'boolean', description: 'Start with no servers, networks or floating IPs' },
   verbose: { type: 'boolean', short: 'v', description: 'Print every API request' },
+  help: { type: 'boolean', short: 'h', description: 'Show this help' },
 };
+
+/** Help text of the runner. */
+export function hetznerSimulatorHelp(): string {
+  const lines = ['usage: ipwarden simulate hetzner [options]', '', 'Runs a local Hetzner Cloud API simulator (floating IPs, servers, networks, actions, metadata).', ''];
+  for (const [name, f] of Object.entries(HETZNER_SIMULATOR_FLAGS)) {
+    const flag = `${f.short ? `-${f.short}, ` : '    '}--${name}${f.arg ? ` ${f.arg}` : ''}`;
+    lines.push(`  ${flag.padEnd(30)} ${f.description}${f.default !== undefined ? ` (default ${f.default})` : ''}`);
+  }
+  return lines.join('\n') + '\n';
+}
 
 export interface HetznerSimulatorCliIO {
   stdout: NodeJS.WritableStream;
@@ -39,7 +50,7 @@ export interface HetznerSimulatorCliIO {
 }
 
 /** Parses argv into simulator options; throws one-line errors naming the flag. */
-export function parseHetznerSimulatorArgs(args: string[]): { options: HetznerSimulatorOptions & { port: number; host: string }; verbose: boolean } {
+export function parseHetznerSimulatorArgs(args: string[]): { options: HetznerSimulatorOptions & { port: number; host: string }; verbose: boolean; help: boolean } {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -90,6 +101,7 @@ export function parseHetznerSimulatorArgs(args: string[]): { options: HetznerSim
       ...(seed ? { seed } : {}),
     },
     verbose: values.verbose === true,
+    help: values.help === true,
   };
 }
 
@@ -101,6 +113,10 @@ export async function runHetznerSimulatorCli(args: string[], io: HetznerSimulato
   } catch (err) {
     io.stderr.write(`ipwarden simulate hetzner: ${(err as Error).message}\n`);
     return 2;
+  }
+  if (parsed.help) {
+    io.stdout.write(hetznerSimulatorHelp());
+    return 0;
   }
   const out = (line: string): boolean => io.stdout.write(line + '\n');
   let sim: RunningHetznerSimulator;

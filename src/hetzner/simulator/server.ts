@@ -31,6 +31,7 @@ import {
   startCloudSimulator,
   type AdminAnswer,
   type Change,
+  type HolderEvent,
   type KitFaultRule,
   type RunningCloudSimulator,
   type SimCall,
@@ -90,6 +91,8 @@ export interface RunningHetznerSimulator extends RunningCloudSimulator {
   metadataUrl(server: string): string;
   /** Sets the action delay. */
   setActionDelay(ms: number): void;
+  /** Calls `listener` at the instant an address's holders change (assign, unassign, alias change, admin); returns the unsubscribe. */
+  onHolderChange(listener: (event: HolderEvent) => void): () => void;
 }
 
 class ApiError extends Error {
@@ -180,7 +183,15 @@ export async function startHetznerSimulator(opts: HetznerSimulatorOptions = {}):
     error: c.status === 'error' ? { code: 'action_failed', message: c.error ?? 'action failed' } : null,
   });
 
-  const recordFloating = (ip: string, server: number | null, cause: string): void => history.record(ip, server === null ? [] : [String(server)], cause);
+  const listeners = new Set<(event: HolderEvent) => void>();
+  /** history.record plus the listeners, when the holders changed. */
+  const record = (resource: string, holders: string[], cause: string): void => {
+    const before = history.events().length;
+    history.record(resource, holders, cause);
+    const events = history.events();
+    if (events.length > before) for (const l of listeners) l(events[events.length - 1]!);
+  };
+  const recordFloating = (ip: string, server: number | null, cause: string): void => record(ip, server === null ? [] : [String(server)], cause);
   for (const f of world.floatingIps.values()) recordFloating(f.ip, f.server, 'seed');
 
   /** Starts an action (locks checked first); answers 201 {action}. */
@@ -357,7 +368,7 @@ export async function startHetznerSimulator(opts: HetznerSimulatorOptions = {}):
           const holders: Record<string, string[]> = {};
           for (const ip of touched) {
             holders[ip] = world.aliasHolders(ip);
-            history.record(ip, holders[ip]!, 'change-alias-ips');
+            record(ip, holders[ip]!, 'change-alias-ips');
           }
           return holders;
         });
@@ -492,6 +503,10 @@ export async function startHetznerSimulator(opts: HetznerSimulatorOptions = {}):
     changes,
     metadataUrl: (s) => `${sim.url}/_meta/${encodeURIComponent(s)}/hetzner/v1/metadata/`,
     setActionDelay: (ms) => (actionDelayMs = ms),
+    onHolderChange: (listener) => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
   };
   return handle;
 }

@@ -32,6 +32,8 @@ export interface HetznerClientOptions {
 
 interface CallOptions {
   signal?: AbortSignal;
+  /** One attempt only: the caller retries itself (after re-reading the state). */
+  once?: boolean;
 }
 
 const PER_PAGE = 50;
@@ -152,7 +154,7 @@ export class HetznerClient {
   }
 
   async #action(call: string, path: string, json: unknown, opts: CallOptions): Promise<Action> {
-    const res = await this.#timed(call, () => this.http.request('POST', path, { json, ...(opts.signal ? { signal: opts.signal } : {}) }));
+    const res = await this.#timed(call, () => this.http.request('POST', path, { json, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.once ? { retry: false as const } : {}) }));
     const body = this.http.parseJson<{ action?: Action }>(res, `POST ${path}`);
     if (!body.action || typeof body.action.id !== 'number') {
       throw new CloudApiError('hetzner', 'invalid', `hetzner: POST ${path}: the answer has no action`, { status: res.status });

@@ -14,6 +14,7 @@
  *
  * Every call is awaited to the end of its action (polled). Targets are server ids as decimal strings.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudApiError, type CallOptions, type FloatingIpProvider } from '../cloud/provider.js';
 import type { HetznerClient } from './client.js';
 import { fetchServerId } from './metadata.js';
@@ -26,6 +27,12 @@ export interface HetznerTargetSettings {
   /** Metadata base URL override. */
   metadataUrl?: string;
 }
+
+/** Attempts of one unassign (each after a fresh read of the holder). */
+const DETACH_ATTEMPTS = 6;
+/** After a `locked` unassign: how long, and how often, the holder is watched for another node's assign. */
+const LOCK_WAIT_MS = 10_000;
+const LOCK_POLL_MS = 250;
 
 function serverNumber(target: string): number {
   if (!isHetznerId(target)) throw new CloudApiError('hetzner', 'invalid', `hetzner: ${JSON.stringify(target)} is not a server id`);
@@ -89,11 +96,33 @@ export class HetznerFloatingIpProvider extends HetznerProviderBase implements Fl
     await this.client.waitAction(action, `assign floating IP ${this.address} to server ${target}`, opts);
   }
 
+  /**
+   * Unassign takes no server: it takes the address from whoever holds it. So it is sent only while the
+   * API lists `target` as the holder, and never retried blindly. A `locked` answer means another action
+   * runs on the IP, in practice the new MASTER's assign: then the holder is watched (every
+   * LOCK_POLL_MS, up to LOCK_WAIT_MS) until it is no longer `target`, and only if it stays `target` is
+   * the unassign tried again. (Between the read and the unassign an assign can still slip in; the new
+   * MASTER's confirming pass re-assigns it then.)
+   */
   async detach(target: string, opts: CallOptions = {}): Promise<void> {
-    if (!(await this.holders(opts)).includes(target)) return;
     const fip = await this.floatingIp(opts);
-    const action = await this.client.unassignFloatingIp(fip.id, opts);
-    await this.client.waitAction(action, `unassign floating IP ${this.address} (from server ${target})`, opts);
+    const wait = (ms: number) => sleep(ms, undefined, opts.signal ? { signal: opts.signal } : undefined);
+    for (let attempt = 1; ; attempt++) {
+      if (!(await this.holders(opts)).includes(target)) return;
+      try {
+        const action = await this.client.unassignFloatingIp(fip.id, { ...opts, once: true });
+        await this.client.waitAction(action, `unassign floating IP ${this.address} (from server ${target})`, opts);
+        return;
+      } catch (err) {
+        if (!(err instanceof CloudApiError) || !err.retryable || attempt >= DETACH_ATTEMPTS) throw err;
+        if (err.kind === 'conflict') {
+          for (let waited = 0; waited < LOCK_WAIT_MS; waited += LOCK_POLL_MS) {
+            await wait(LOCK_POLL_MS);
+            if (!(await this.holders(opts)).includes(target)) return;
+          }
+        } else await wait(err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, 5_000) : Math.min(2_000, 250 * 2 ** (attempt - 1)));
+      }
+    }
   }
 }
 

@@ -61,6 +61,20 @@ t.test('a locked floating IP is waited out; a 429 waits for RateLimit-Reset; 5xx
   t.same(await p.holders(), [LB1], 'two 503s absorbed');
 });
 
+t.test('a detach that meets another node\'s running assign does not take the address from it', async (t) => {
+  const sim = await hetznerSim(t, { actionDelayMs: 400 });
+  await admin(sim, 'PATCH', 'floating_ips/vip', { server: 'lb1' });
+  const client = hetznerClient(t, sim);
+  const old = new HetznerFloatingIpProvider(client, VIP, {});
+  await old.floatingIp();
+  const moving = await client.assignFloatingIp(FIP_ID, Number(LB2)); // the new MASTER's assign, running
+  t.equal(moving.status, 'running');
+  await old.detach(LB1); // the old MASTER stopping: the API still lists it
+  t.ok(sim.requests().some((r) => r.call === 'unassign-floating-ip' && r.status === 423), 'its unassign met the lock');
+  t.same(await old.holders(), [LB2], 'after the lock the holder is read again: lb2 keeps it');
+  t.notOk(sim.history.events(0, VIP).some((e) => e.cause === 'unassign-floating-ip'), 'no unassign was applied');
+});
+
 t.test('auth errors name the token reference, never the token; read-only tokens read but cannot move', async (t) => {
   const sim = await hetznerSim(t);
   const bad = new HetznerFloatingIpProvider(hetznerClient(t, sim, { token: `${TOKEN}-wrong`, tokenRef: 'file:/etc/ipwarden/hcloud-token' }), VIP, {});

@@ -40,14 +40,14 @@ export const USAGE = `Usage: npm run bench -- [options]
   --notes FILE          Markdown appended to RESULTS.md under "Notes"
 Needs root, iproute2, nftables, keepalived (/usr/sbin/keepalived); PNG needs rsvg-convert (librsvg2-bin).`;
 
-function positiveInt(v: string | undefined, flag: string, fallback: number, max: number): number {
+export function positiveInt(v: string | undefined, flag: string, fallback: number, max: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${flag}: expected an integer 1..${max}, got ${JSON.stringify(v)}`);
   return n;
 }
 
-function duration(v: string | undefined, flag: string, fallback: number, min: number, max: number): number {
+export function duration(v: string | undefined, flag: string, fallback: number, min: number, max: number): number {
   if (v === undefined) return fallback;
   const ms = parseDuration(v);
   if (ms === undefined || ms < min || ms > max) throw new Error(`${flag}: expected a duration from ${min}ms to ${max}ms like "100ms" or "1s", got ${JSON.stringify(v)}`);

@@ -21,6 +21,8 @@ export interface ToolOptions {
   checkIntervalMs: number;
   /** The shared address the tool puts on the MASTER's e0 (in the lab's subnet). */
   vip: string;
+  /** Extra keys of each node's exoscale-eip action (e.g. reconcile for the chaos campaign). */
+  eipAction?: Record<string, unknown>;
 }
 
 export async function startIpwarden(opts: ToolOptions): Promise<IpwardenTool> {
@@ -56,7 +58,7 @@ export async function startIpwarden(opts: ToolOptions): Promise<IpwardenTool> {
   });
   const tool = new IpwardenTool(lab, opts.intervalMs, cluster, new AddressMonitor(lab, vip));
   try {
-    eip = await startEipLab({ nodes: lab.hosts.length, dir: cluster.dir, operationDelayMs: opts.apiDelayMs, simulator: { host: lab.bridgeAddress! } });
+    eip = await startEipLab({ nodes: lab.hosts.length, dir: cluster.dir, operationDelayMs: opts.apiDelayMs, simulator: { host: lab.bridgeAddress! }, ...(opts.eipAction ? { action: opts.eipAction } : {}) });
     tool.eipLab = eip;
     await cluster.prepare();
     for (let i = 0; i < lab.hosts.length; i++) writeFileSync(join(cluster.dir, `health-${i}`), '0\n');

@@ -1,6 +1,7 @@
 /**
  * `exoscale-eip` action: keeps the instance's `address` (an Exoscale Elastic IP) attached to
- * the MASTER through the Exoscale API v2.
+ * the MASTER through the Exoscale API v2: the shared floating-IP controller (src/cloud/controller.ts)
+ * on the Exoscale provider (src/exoscale/provider.ts).
  *
  *   zone              zone of the EIP and instances ("ch-gva-2"); default $EXOSCALE_ZONE
  *   apiKey            secret reference; default env:EXOSCALE_API_KEY

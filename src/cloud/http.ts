@@ -64,6 +64,11 @@ export interface CloudHttpOptions {
   onRetry?: (info: { attempt: number; error: CloudApiError; delayMs?: number }) => void;
   /** Extra headers on every request (User-Agent…). */
   headers?: Record<string, string>;
+  /**
+   * Called after every attempt (metrics: the action passes ActionContext.onApiCall, which feeds
+   * ipwarden_api_*). `call` is CloudRequest.call, else "METHOD path".
+   */
+  onCall?: (sample: { call: string; status?: number; durationMs: number; error?: boolean }) => void;
 }
 
 export interface CloudRequest {
@@ -80,6 +85,8 @@ export interface CloudRequest {
   retry?: RetryPolicy | false;
   /** Per-attempt timeout for this call. */
   timeoutMs?: number;
+  /** The call's name for metrics ("assign-floating-ip"); default "METHOD path". */
+  call?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -232,6 +239,9 @@ export class CloudHttpClient {
     const outgoing: OutgoingRequest = { method, url, headers, ...(body !== undefined ? { body } : {}) };
     Object.assign(headers, await this.#opts.authorize?.(outgoing));
     let res: HttpResponse;
+    const started = performance.now();
+    const report = (status: number | undefined, error: boolean) =>
+      this.#opts.onCall?.({ call: req.call ?? `${method} ${url.pathname}`, ...(status !== undefined ? { status } : {}), durationMs: performance.now() - started, ...(error ? { error } : {}) });
     try {
       res = await httpRequest({
         method,
@@ -243,6 +253,7 @@ export class CloudHttpClient {
         ...(req.signal ? { signal: req.signal } : {}),
       });
     } catch (err) {
+      report(undefined, true);
       if (err instanceof HttpAbortError) throw err;
       const code = (err as { code?: string }).code;
       const reason = err instanceof HttpTimeoutError ? err.message : `${code ?? ''} ${(err as Error).message}`.trim();
@@ -251,6 +262,7 @@ export class CloudHttpClient {
         cause: err,
       });
     }
+    report(res.status, res.status >= 400);
     if (res.status >= 200 && res.status < 300) return res;
     const classified = (this.#opts.classify ?? ((r, q) => defaultClassify(r, q, this.cloud)))(res, outgoing);
     const redacted = this.redact(classified.message);

@@ -7,8 +7,9 @@
  * burst of lines read together only the last state runs, and a line arriving while actions run
  * supersedes them (ActionRunner: the running transition is aborted, queued older ones dropped).
  *
- *   INSTANCE|GROUP "<name>" MASTER|BACKUP|FAULT|STOP <prio>  -> that state's actions (DELETED -> STOP)
- *   ... MASTER_RX_LOWER_PRI <prio>                           -> the MASTER actions again (re-claim)
+ *   INSTANCE|GROUP "<name>" MASTER|BACKUP|FAULT|STOP <prio>  -> that state's actions (DELETED -> STOP), whatever
+ *                                                               state was handed over last (transition.ts)
+ *   ... MASTER_RX_LOWER_PRI <prio>                           -> re-claim (from = to = MASTER) after a MASTER
  *   ... MASTER_PRIORITY / BACKUP_PRIORITY                    -> ignored (priority change only)
  *   VS / RS checker lines, names not configured, other lines -> ignored (debug log)
  *
@@ -25,6 +26,7 @@ import { ActionRunner } from '../plugins/action-runner.js';
 import type { ResolvedKeepalivedInstance } from '../config/resolve.js';
 import { ensureFifo, openFifo, sameFile } from './fifo.js';
 import { parseFifoLine, type NotifyMessage } from './protocol.js';
+import { describeTransition, runnerTransition, type KeepalivedEvent } from './transition.js';
 
 export interface FifoConsumerOptions {
   path: string;
@@ -39,7 +41,9 @@ export interface FifoConsumerOptions {
 export interface Dispatch {
   name: string;
   to: InstanceState;
-  /** MASTER_RX_LOWER_PRI: re-run the MASTER actions (from MASTER to MASTER). */
+  /** What keepalived reported (the line's state). */
+  event: KeepalivedEvent;
+  /** MASTER_RX_LOWER_PRI: re-claim (from MASTER to MASTER, when MASTER was handed over last). */
   reassert: boolean;
   priority: number;
   line: NotifyMessage;
@@ -52,11 +56,11 @@ export function toDispatch(m: NotifyMessage): Dispatch | undefined {
     case 'BACKUP':
     case 'FAULT':
     case 'STOP':
-      return { name: m.name, to: m.state, reassert: false, priority: m.priority, line: m };
+      return { name: m.name, event: m.state, to: m.state, reassert: false, priority: m.priority, line: m };
     case 'DELETED':
-      return { name: m.name, to: 'STOP', reassert: false, priority: m.priority, line: m };
+      return { name: m.name, event: m.state, to: 'STOP', reassert: false, priority: m.priority, line: m };
     case 'MASTER_RX_LOWER_PRI':
-      return { name: m.name, to: 'MASTER', reassert: true, priority: m.priority, line: m };
+      return { name: m.name, event: m.state, to: 'MASTER', reassert: true, priority: m.priority, line: m };
     default:
       return undefined;
   }
@@ -250,10 +254,12 @@ export class FifoConsumer {
   private dispatch(d: Dispatch): void {
     const runner = this.runners.get(d.name);
     if (!runner) return;
-    const from = d.reassert ? 'MASTER' : (this.states.get(d.name) ?? 'INIT');
+    const remembered = this.states.get(d.name) ?? 'INIT';
+    const transition = runnerTransition(remembered, d.event);
+    const { from } = transition;
     this.states.set(d.name, d.to);
     this.stats.dispatched++;
-    const reason = d.reassert ? 'keepalived MASTER_RX_LOWER_PRI: re-claiming as MASTER' : `keepalived ${d.line.kind} ${d.line.state}`;
+    const reason = `${describeTransition(remembered, d.event, transition)} (${d.line.kind} line)`;
     this.log.info({ event: 'transition', instance: d.name, from, to: d.to, priority: d.priority }, `${from} -> ${d.to}: ${reason}`);
     void runner.transition({ from, to: d.to, priority: d.priority, reason });
   }

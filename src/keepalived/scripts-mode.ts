@@ -8,9 +8,9 @@
  *      one is registered already: then it is stale and exits without acting;
  *   2. waits for the instance's run lock (one run at a time); if a newer invocation registers
  *      meanwhile, it gives up (the newer one will act);
- *   3. runs the actions with the ActionRunner (concurrently, ordered by `after:`; timeouts, retries; from = the state of
- *      the last run that succeeded, to = its own; from = to = MASTER is a re-claim, as for
- *      notify_master_rx_lower_pri); a newer invocation registering during the run aborts it;
+ *   3. runs the actions with the ActionRunner (concurrently, ordered by `after:`; timeouts, retries; from/to per
+ *      transition.ts from the state of the last run that succeeded: a MASTER invocation always runs the MASTER
+ *      actions, only a MASTER_RX_LOWER_PRI one re-claims); a newer invocation registering during the run aborts it;
  *   4. records what it applied and releases the lock.
  * So invocations that keepalived started in order end in the state of the later one, whatever
  * order they reach this code in.
@@ -21,7 +21,7 @@ import { ActionRunner, type ActionOutcome } from '../plugins/action-runner.js';
 import type { ResolvedKeepalivedInstance } from '../config/resolve.js';
 import { formatDuration } from '../util/duration.js';
 import { FileLock } from './lock.js';
-import type { NotifyState } from './protocol.js';
+import { describeTransition, eventState, runnerTransition, type KeepalivedEvent } from './transition.js';
 import { describeStamp, type InvocationStamp } from './stamp.js';
 import type { InvocationRecord, StateStore } from './state.js';
 
@@ -29,7 +29,8 @@ import type { InvocationRecord, StateStore } from './state.js';
 export interface NotifyInvocation {
   /** keepalived's instance (or sync group) name. */
   instance: string;
-  state: NotifyState;
+  /** The state keepalived reported, or MASTER_RX_LOWER_PRI (a notify_master_rx_lower_pri script). */
+  state: KeepalivedEvent;
   /** keepalived's effective priority (0 when the script line gives none, as for groups). */
   priority: number;
   stamp: InvocationStamp;
@@ -57,21 +58,16 @@ export interface ScriptsModeOptions {
   signal?: AbortSignal;
 }
 
-/** keepalived's DELETED (instance removed by a reload) releases like STOP. */
-export function toInstanceState(state: NotifyState): InstanceState {
-  return state === 'DELETED' ? 'STOP' : state;
-}
-
 /** Step 1 alone (the `--detach` parent registers before handing over): the newer invocation, if this one is stale. */
 export function registerInvocation(store: StateStore, inv: NotifyInvocation): Promise<InvocationRecord | undefined> {
-  return store.register(inv.instance, { stamp: inv.stamp, state: toInstanceState(inv.state), priority: inv.priority });
+  return store.register(inv.instance, { stamp: inv.stamp, state: eventState(inv.state), priority: inv.priority });
 }
 
 /** Runs one invocation through steps 1-4. */
 export async function runNotifyInvocation(inst: ResolvedKeepalivedInstance, inv: NotifyInvocation, opts: ScriptsModeOptions): Promise<NotifyResult> {
   const { store, log } = opts;
   const pollMs = opts.pollMs ?? 50;
-  const to = toInstanceState(inv.state);
+  const to = eventState(inv.state);
   const me = describeStamp(inv.stamp);
 
   const newerAtStart = await registerInvocation(store, inv);
@@ -104,7 +100,10 @@ export async function runNotifyInvocation(inst: ResolvedKeepalivedInstance, inv:
       log.info({ event: 'stale', newer: newer!.state }, `${inv.state} invocation is stale: a newer ${newer!.state} invocation exists; nothing to do`);
       return { status: 'stale', newer: newer! };
     }
-    const from = store.settledState(inv.instance);
+    const settled = store.settledState(inv.instance);
+    const transition = runnerTransition(settled, inv.state);
+    const { from } = transition;
+    const why = describeTransition(settled, inv.state, transition);
     const outcomes: ActionOutcome[] = [];
     let requiredFailure: string | undefined;
     const runner = new ActionRunner(inst.actions, {
@@ -137,8 +136,8 @@ export async function runNotifyInvocation(inst: ResolvedKeepalivedInstance, inv:
       await runner.init();
       if (opts.signal?.aborted) onSignal();
       if (!aborted) {
-        log.info({ event: 'transition', from, to, priority: inv.priority, invocation: me }, `${from} -> ${to} (keepalived ${inv.state}, priority ${inv.priority}): running ${inst.actions.length} action(s)`);
-        await runner.transition({ from, to, priority: inv.priority, reason: `keepalived notify ${inv.state}` });
+        log.info({ event: 'transition', from, to, keepalived: inv.state, settled, priority: inv.priority, invocation: me }, `${from} -> ${to} (${why}, priority ${inv.priority}): running ${inst.actions.length} action(s)`);
+        await runner.transition({ from, to, priority: inv.priority, reason: why });
       }
       await runner.idle();
     } finally {

@@ -1,7 +1,7 @@
 /**
  * The haproxy check against a real HAProxy (stats socket) in front of two real nginx servers.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -174,7 +174,7 @@ t.test('socket missing', async (t) => {
 });
 
 /** A unix socket server that answers each connection with `handler`. */
-async function fakeSocket(t: Tap.Test, handler: (s: import('node:net').Socket) => void): Promise<string> {
+async function fakeSocket(t: Test, handler: (s: import('node:net').Socket) => void): Promise<string> {
   const dir = tempDir('haproxy-fake');
   const path = join(dir, 's.sock');
   const srv: Server = createServer(handler);

@@ -2,7 +2,7 @@
  * The http check against real nginx and against a Node HTTP(S) server with chosen statuses,
  * redirects and slow answers.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -50,7 +50,7 @@ t.test('against real nginx', { skip: requireEnv({ bins: ['nginx'] }) }, async (t
 });
 
 /** A Node server: /status/N, /redirect, /loop, /slow-body, /slow-headers, /echo-header. */
-async function nodeServer(t: Tap.Test) {
+async function nodeServer(t: Test) {
   const held: ServerResponse[] = [];
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');

@@ -2,7 +2,7 @@
  * The tcp check: open, closed, a server that never answers, and a listener whose accept queue is
  * full (connections hang like a filtered port).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type Socket, type AddressInfo } from 'node:net';
@@ -10,7 +10,7 @@ import tcp from '../../plugins/tcp/index.js';
 import { freePort } from '../lib/checks/lab.js';
 import { parseIssues, runCheck } from '../lib/checks/run-check.js';
 
-async function server(t: Tap.Test, onConn: (s: Socket) => void): Promise<number> {
+async function server(t: Test, onConn: (s: Socket) => void): Promise<number> {
   const conns: Socket[] = [];
   const srv = createServer((s) => {
     conns.push(s);

@@ -128,7 +128,10 @@ t.test('a 429 is retried after the wait it asks for; 5xx are retried; 401 is not
   t.same(retries, [1000]);
 
   toy.faults.add({ kind: 'error', count: 2, status: 502, calls: ['get-ip'] });
-  t.same(await c.getJson('ip'), { server: null }, 'two 502s absorbed');
+  const samples: Array<{ call: string; status?: number; error?: boolean }> = [];
+  const metered = client(t, toy, { onCall: (s) => samples.push({ call: s.call, ...(s.status !== undefined ? { status: s.status } : {}), ...(s.error ? { error: s.error } : {}) }) });
+  t.same(await metered.getJson('ip', { call: 'get-ip' }), { server: null }, 'two 502s absorbed');
+  t.same(samples, [{ call: 'get-ip', status: 502, error: true }, { call: 'get-ip', status: 502, error: true }, { call: 'get-ip', status: 200 }], 'every attempt reported for metrics (onCall)');
 
   const bad = client(t, toy, { authorize: () => ({ authorization: `Bearer ${TOKEN}x` }) });
   const err = await bad.getJson('ip').then(() => undefined, (e: unknown) => e);

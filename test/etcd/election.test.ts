@@ -110,7 +110,7 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
         ...(i === 0 && metricsAddress ? { metrics: { listen: metricsAddress } } : {}),
         election: { backend: 'etcd', endpoints: proxies[i]!.map((p) => `http://127.0.0.1:${p.port}`), prefix, ttl: `${TTL / 1000}s` },
       }),
-      instanceExtras: (i) => ({
+      instanceExtras: (i): Record<string, unknown> => ({
         actions: [{ plugin: 'recorder', file: join(c.dir, 'transitions.jsonl') }, ...(eip!.instanceExtras(i).actions as unknown[])],
       }),
     });

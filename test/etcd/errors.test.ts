@@ -28,7 +28,7 @@ t.test('etcd TLS + auth: one working node, and one clear error per misconfigurat
   const c = new LocalCluster({
     nodes: 4,
     intervalMs: 1000,
-    nodeExtras: (i) => {
+    nodeExtras: (i): Record<string, unknown> => {
       const tls = { ca: `file:${i === 1 ? pki.otherCa : pki.ca}`, cert: `file:${pki.clientCert}`, key: `file:${pki.clientKey}` };
       const endpoints = i === 3 ? [`https://127.0.0.1:${closed}`] : etcd.clientUrls();
       return { election: { backend: 'etcd', endpoints, ttl: '2s', tls, auth: { user: 'ipwarden', password: `file:${join(c.dir, i === 2 ? 'wrong' : 'pass')}` } } };

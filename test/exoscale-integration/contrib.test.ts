@@ -3,7 +3,7 @@
  * rc config and a valid HAProxy config, every file names the same Elastic IP, and the seed's exoip
  * stanza (51-exoip.cfg), exported the way ifupdown does, runs as `ipwarden exoip -W`.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ type Rc = { instances: Record<string, { address: string; discovery?: { securityG
 const rc = parseYaml(read('ipwarden.yaml')) as Rc;
 const EIP_ADDRESS = rc.instances.web!.address;
 
-function credentials(t: Tap.Test): string {
+function credentials(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'ipw-contrib-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   for (const name of ['heartbeat.key', 'exoscale-api-key', 'exoscale-api-secret']) writeFileSync(join(dir, name), 'x'.repeat(64));

@@ -4,13 +4,13 @@
  * alone, never on two instances for longer than one interval; the same with the API failing (503)
  * for 3 s during the failover; a graceful stop hands it over.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { LocalCluster, sleep, type LabNode } from '../../src/lab/local-cluster.js';
 import { LAB_EIP, measureMove, startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
 
 const INTERVAL = 400;
 
-async function setup(t: Tap.Test): Promise<{ cluster: LocalCluster; lab: EipLab }> {
+async function setup(t: Test): Promise<{ cluster: LocalCluster; lab: EipLab }> {
   let lab: EipLab | undefined;
   const cluster = new LocalCluster({ nodes: 3, intervalMs: INTERVAL, deadRatio: 3, preempt: true, firstHost: 61, instanceExtras: (i) => lab!.instanceExtras(i) });
   t.teardown(async () => {

@@ -22,6 +22,8 @@ interface Consumer {
   log(): { msg: string; event?: string; [k: string]: unknown }[];
   /** Writes lines to the FIFO in one write(2). */
   write(...lines: string[]): void;
+  /** write(), false instead of an error when no reader has the FIFO open (yet). */
+  tryWrite(...lines: string[]): boolean;
   setDelay(seconds: number): void;
 }
 
@@ -61,9 +63,45 @@ async function startConsumer(t: Test, opts: { createFifo?: boolean } = {}): Prom
       closeSync(fd);
     },
     setDelay: (s) => writeFileSync(join(dir, 'delay'), String(s)),
+    tryWrite: (...lines) => {
+      try {
+        c.write(...lines);
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENXIO') return false;
+        throw err;
+      }
+    },
   };
   if (!(await waitFor(() => c.log().some((l) => l.event === 'fifo-start'), 10_000))) throw new Error(`consumer did not start: ${stderr}`);
   return c;
+}
+
+/** Deadline for a condition: generous, so a busy machine only makes the test slower, never red. */
+const WAIT = 20_000;
+
+/**
+ * SIGTERM: the consumer hands over the lines it has read, waits for their actions and exits 0. After
+ * that nothing more can run: the condition to wait for before asserting that something did not run.
+ */
+async function stopConsumer(c: Consumer): Promise<number | null> {
+  if (c.proc.exitCode !== null) return c.proc.exitCode;
+  const exited = once(c.proc, 'exit');
+  c.proc.kill('SIGTERM');
+  const timer = setTimeout(() => c.proc.kill('SIGKILL'), WAIT);
+  const [code] = (await exited) as [number | null];
+  clearTimeout(timer);
+  return code;
+}
+
+/** Whether a process (a script the consumer started) still exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The states whose actions finished, per instance, in order. */
@@ -76,7 +114,7 @@ t.test('creates a missing FIFO; lines written one by one are applied in order', 
   const states = ['BACKUP', 'MASTER', 'FAULT', 'BACKUP', 'STOP'];
   for (const [i, s] of states.entries()) {
     c.write(`INSTANCE "VI_1" ${s} 100`);
-    t.ok(await waitFor(() => ended(c, 'VI_1').length === i + 1, 5000), `${s} applied`);
+    t.ok(await waitFor(() => ended(c, 'VI_1').length === i + 1, WAIT), `${s} applied`);
   }
   t.same(ended(c, 'VI_1'), states);
   const transitions = c.log().filter((l) => l.event === 'transition' && l.instance === 'VI_1').map((l) => `${l.from}->${l.to}`);
@@ -93,8 +131,8 @@ t.test('a burst written back to back: only the last state per instance runs, in 
     'INSTANCE "VI_2" BACKUP 90',
     'INSTANCE "VI_1" MASTER 100',
   );
-  t.ok(await waitFor(() => ended(c, 'VI_1').length === 1 && ended(c, 'VI_2').length === 1, 5000));
-  await new Promise((r) => setTimeout(r, 300));
+  t.ok(await waitFor(() => ended(c, 'VI_1').length === 1 && ended(c, 'VI_2').length === 1, WAIT));
+  t.equal(await stopConsumer(c), 0, 'stopped: everything it read has run');
   t.same(started(c, 'VI_1'), ['MASTER'], 'VI_1: the three stale lines did not run');
   t.same(started(c, 'VI_2'), ['BACKUP'], 'VI_2: the stale MASTER did not run');
   t.match(c.log().find((l) => l.event === 'coalesced')?.msg, /coalesced 6 lines into 2/);
@@ -102,21 +140,24 @@ t.test('a burst written back to back: only the last state per instance runs, in 
 
 t.test('lines arriving while actions run supersede them; the last state wins', async (t) => {
   const c = await startConsumer(t);
-  c.setDelay(2);
+  // Far longer than the test waits: only the supersede can end the MASTER run before its script does.
+  c.setDelay(60);
   c.write('INSTANCE "VI_1" MASTER 100');
-  t.ok(await waitFor(() => started(c, 'VI_1').length === 1, 5000), 'MASTER actions running');
+  t.ok(await waitFor(() => started(c, 'VI_1').length === 1, WAIT), 'MASTER actions running');
   c.setDelay(0);
   c.write('INSTANCE "VI_1" BACKUP 100', 'INSTANCE "VI_1" MASTER 100', 'INSTANCE "VI_1" BACKUP 100');
-  t.ok(await waitFor(() => ended(c, 'VI_1').length === 1, 5000));
-  await new Promise((r) => setTimeout(r, 300));
+  t.ok(await waitFor(() => ended(c, 'VI_1').length === 1, WAIT));
+  t.equal(await stopConsumer(c), 0, 'stopped: everything it read has run');
   t.same(started(c, 'VI_1'), ['MASTER', 'BACKUP'], 'the burst ran once, as its last state');
-  t.same(ended(c, 'VI_1'), ['BACKUP'], 'the running MASTER script was killed (never ended)');
+  t.same(ended(c, 'VI_1'), ['BACKUP'], 'the MASTER script never ended');
+  const masterPid = Number(c.events().find((e) => e.startsWith('start MASTER'))!.split(' ')[3]);
+  t.ok(await waitFor(() => !alive(masterPid), WAIT), 'the running MASTER script was killed (it would have slept 60 s)');
 });
 
 t.test('ignored lines; MASTER_RX_LOWER_PRI re-claims; GROUP lines; DELETED is STOP', async (t) => {
   const c = await startConsumer(t);
   c.write('INSTANCE "VI_1" MASTER 100');
-  t.ok(await waitFor(() => ended(c, 'VI_1').length === 1, 5000));
+  t.ok(await waitFor(() => ended(c, 'VI_1').length === 1, WAIT));
   c.write(
     'VS [192.168.201.15]:tcp:80 UP',
     'RS [192.168.201.16]:tcp:80 [192.168.201.15]:tcp:80 DOWN',
@@ -124,31 +165,54 @@ t.test('ignored lines; MASTER_RX_LOWER_PRI re-claims; GROUP lines; DELETED is ST
     'INSTANCE "OTHER" MASTER 100',
     'this is not a keepalived line',
   );
-  await waitFor(() => c.log().filter((l) => l.event === 'fifo-line-ignored' || l.event === 'fifo-unknown-instance').length >= 5, 3000);
+  await waitFor(() => c.log().filter((l) => l.event === 'fifo-line-ignored' || l.event === 'fifo-unknown-instance').length >= 5, WAIT);
   t.equal(c.log().filter((l) => l.event === 'fifo-line-ignored').length, 4, 'checker, priority-change and garbage lines ignored (debug log)');
   t.match(c.log().find((l) => l.event === 'fifo-unknown-instance')?.msg, /no keepalived.instances.OTHER in the config/);
   c.write('INSTANCE "VI_1" MASTER_RX_LOWER_PRI 100');
-  t.ok(await waitFor(() => c.events().includes('rx VI_1'), 5000), 'the re-claim ran');
+  t.ok(await waitFor(() => c.events().includes('rx VI_1'), WAIT), 'the re-claim ran');
   t.match(c.log().filter((l) => l.event === 'transition' && l.instance === 'VI_1').pop(), { from: 'MASTER', to: 'MASTER', msg: /MASTER_RX_LOWER_PRI/ });
   c.write('GROUP "G1" MASTER 0');
-  t.ok(await waitFor(() => ended(c, 'G1').includes('MASTER'), 5000), 'a sync group line runs the actions of the entry of that name');
+  t.ok(await waitFor(() => ended(c, 'G1').includes('MASTER'), WAIT), 'a sync group line runs the actions of the entry of that name');
   c.write('INSTANCE "VI_2" DELETED 100');
-  t.ok(await waitFor(() => ended(c, 'VI_2').includes('STOP'), 5000), 'DELETED -> STOP actions');
+  t.ok(await waitFor(() => ended(c, 'VI_2').includes('STOP'), WAIT), 'DELETED -> STOP actions');
   t.same(ended(c, 'VI_1'), ['MASTER'], 'nothing else ran for VI_1');
+});
+
+t.test('MASTER after MASTER (keepalived back as MASTER after a crash) runs the MASTER actions again; MASTER_RX_LOWER_PRI re-claims only after a MASTER', async (t) => {
+  const c = await startConsumer(t);
+  c.write('INSTANCE "VI_1" MASTER 100');
+  t.ok(await waitFor(() => ended(c, 'VI_1').length === 1, WAIT), 'MASTER applied');
+  // No STOP line in between: keepalived was killed and came back as MASTER.
+  c.write('INSTANCE "VI_1" MASTER 100');
+  t.ok(await waitFor(() => ended(c, 'VI_1').length === 2, WAIT), 'the second MASTER ran the MASTER actions (notify ... MASTER) again');
+  c.write('INSTANCE "VI_1" MASTER_RX_LOWER_PRI 100');
+  t.ok(await waitFor(() => c.events().includes('rx VI_1'), WAIT), 'MASTER_RX_LOWER_PRI after MASTER: the re-claim script ran');
+  c.write('INSTANCE "VI_2" BACKUP 100');
+  t.ok(await waitFor(() => ended(c, 'VI_2').length === 1, WAIT));
+  c.write('INSTANCE "VI_2" MASTER_RX_LOWER_PRI 100');
+  t.ok(await waitFor(() => ended(c, 'VI_2').length === 2, WAIT), 'MASTER_RX_LOWER_PRI after BACKUP: the MASTER actions ran in full');
+  t.equal(await stopConsumer(c), 0, 'stopped: everything it read has run');
+  t.same(ended(c, 'VI_1'), ['MASTER', 'MASTER'], 'VI_1: the re-claim did not run notify');
+  t.same(ended(c, 'VI_2'), ['BACKUP', 'MASTER']);
+  t.notOk(c.events().includes('rx VI_2'), 'VI_2: no re-claim script: there was no MASTER to re-claim');
+  const transitions = (name: string) => c.log().filter((l) => l.event === 'transition' && l.instance === name);
+  t.same(transitions('VI_1').map((l) => `${l.from}->${l.to}`), ['INIT->MASTER', 'INIT->MASTER', 'MASTER->MASTER']);
+  t.match(transitions('VI_1')[1]?.msg, /keepalived MASTER again/);
+  t.match(transitions('VI_1')[2]?.msg, /re-claiming as MASTER/);
+  t.same(transitions('VI_2').map((l) => `${l.from}->${l.to}`), ['INIT->BACKUP', 'BACKUP->MASTER']);
 });
 
 t.test('a FIFO replaced by a new one (keepalived removing and re-creating it) is reopened', async (t) => {
   const c = await startConsumer(t, { createFifo: true });
   t.notOk(c.log().some((l) => l.event === 'fifo-created'), 'an existing FIFO is used as is');
   c.write('INSTANCE "VI_1" BACKUP 100');
-  t.ok(await waitFor(() => ended(c, 'VI_1').length === 1, 5000));
+  t.ok(await waitFor(() => ended(c, 'VI_1').length === 1, WAIT));
   rmSync(c.fifo);
   execFileSync('mkfifo', [c.fifo]);
-  t.ok(await waitFor(() => c.log().some((l) => l.event === 'fifo-replaced'), 3000), 'noticed the new FIFO');
-  t.ok(await waitFor(() => c.log().filter((l) => l.event === 'fifo-start' || l.event === 'fifo-replaced').length >= 2, 3000));
-  await new Promise((r) => setTimeout(r, 200));
-  c.write('INSTANCE "VI_1" MASTER 100');
-  t.ok(await waitFor(() => ended(c, 'VI_1').length === 2, 5000), 'lines written to the new FIFO are read');
+  t.ok(await waitFor(() => c.log().some((l) => l.event === 'fifo-replaced'), WAIT), 'noticed the new FIFO');
+  // A writer's non-blocking open succeeds once a reader has the new FIFO open: the consumer reopened it.
+  t.ok(await waitFor(() => c.tryWrite('INSTANCE "VI_1" MASTER 100'), WAIT), 'the consumer opened the new FIFO');
+  t.ok(await waitFor(() => ended(c, 'VI_1').length === 2, WAIT), 'lines written to the new FIFO are read');
   t.same(ended(c, 'VI_1'), ['BACKUP', 'MASTER']);
 });
 
@@ -156,7 +220,7 @@ t.test('SIGTERM: stops reading, lets the running actions finish, exits 0', async
   const c = await startConsumer(t);
   c.setDelay(1);
   c.write('INSTANCE "VI_1" MASTER 100');
-  t.ok(await waitFor(() => started(c, 'VI_1').length === 1, 5000));
+  t.ok(await waitFor(() => started(c, 'VI_1').length === 1, WAIT));
   const exited = once(c.proc, 'exit');
   c.proc.kill('SIGTERM');
   const [code] = (await exited) as [number | null];

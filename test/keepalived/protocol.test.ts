@@ -1,6 +1,6 @@
 /**
  * The pieces of scripts mode that need no keepalived: keepalived's argv splitting, notify
- * argument and FIFO line parsing, coalescing, invocation stamps, the lock file and the state store.
+ * argument and FIFO line parsing, coalescing, which transition an event runs, invocation stamps, the lock file and the state store.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
@@ -13,6 +13,8 @@ import { coalesce, toDispatch, type Dispatch } from '../../src/keepalived/fifo-c
 import { compareStamps, currentBootId, ownStamp, processStartTicks } from '../../src/keepalived/stamp.js';
 import { FileLock, isStaleHolder } from '../../src/keepalived/lock.js';
 import { instanceFileName, StateStore } from '../../src/keepalived/state.js';
+import { describeTransition, eventState, runnerTransition } from '../../src/keepalived/transition.js';
+import type { InstanceState } from '../../src/plugins/api.js';
 import { ROOT } from '../lib/env.js';
 
 function tmp(t: { teardown(fn: () => void): void }): string {
@@ -121,14 +123,14 @@ t.test('lock: exclusive; stale holders (dead, pid reused, other boot) are taken 
   rmSync(path);
   const held = FileLock.tryAcquire(path)!;
   const t0 = Date.now();
-  const waited = FileLock.acquire(path, { timeoutMs: 5000 });
+  const waited = FileLock.acquire(path, { timeoutMs: 60_000 });
   setTimeout(() => held.release(), 200);
   t.ok(await waited, 'acquire waits for the release');
   t.ok(Date.now() - t0 >= 190);
   await t.rejects(FileLock.acquire(path, { timeoutMs: 150 }), /still locked after 150 ms by \{"pid":/);
   let stop = false;
   setTimeout(() => (stop = true), 100);
-  t.equal(await FileLock.acquire(path, { timeoutMs: 5000, giveUp: () => stop }), undefined, 'giveUp ends the wait');
+  t.equal(await FileLock.acquire(path, { timeoutMs: 60_000, giveUp: () => stop }), undefined, 'giveUp ends the wait');
 });
 
 t.test('lock: processes contending for a stale lock never hold it together', async (t) => {
@@ -177,4 +179,25 @@ t.test('state store: newest registration wins; records of another boot are dropp
   t.same(store.read('VI_2'), {}, 'a previous boot\'s record is void');
   t.equal(instanceFileName('VI_1'), 'VI_1');
   t.equal(instanceFileName('../a b'), '..%2Fa%20b', 'names cannot leave the directory');
+});
+
+t.test('runnerTransition: every state runs its actions; only MASTER_RX_LOWER_PRI after a MASTER re-claims', async (t) => {
+  const table = (remembered: InstanceState) =>
+    (['MASTER', 'BACKUP', 'FAULT', 'STOP', 'DELETED', 'MASTER_RX_LOWER_PRI'] as const).map((e) => {
+      const r = runnerTransition(remembered, e);
+      return `${e}:${r.from}->${r.to}${r.reclaim ? ' reclaim' : ''}`;
+    });
+  t.same(table('INIT'), ['MASTER:INIT->MASTER', 'BACKUP:INIT->BACKUP', 'FAULT:INIT->FAULT', 'STOP:INIT->STOP', 'DELETED:INIT->STOP', 'MASTER_RX_LOWER_PRI:INIT->MASTER']);
+  t.same(
+    table('MASTER'),
+    ['MASTER:INIT->MASTER', 'BACKUP:MASTER->BACKUP', 'FAULT:MASTER->FAULT', 'STOP:MASTER->STOP', 'DELETED:MASTER->STOP', 'MASTER_RX_LOWER_PRI:MASTER->MASTER reclaim'],
+    'a MASTER after MASTER is keepalived back as MASTER: the MASTER actions in full (from INIT), never MASTER -> MASTER',
+  );
+  t.same(table('BACKUP'), ['MASTER:BACKUP->MASTER', 'BACKUP:BACKUP->BACKUP', 'FAULT:BACKUP->FAULT', 'STOP:BACKUP->STOP', 'DELETED:BACKUP->STOP', 'MASTER_RX_LOWER_PRI:BACKUP->MASTER']);
+  t.match(describeTransition('MASTER', 'MASTER', runnerTransition('MASTER', 'MASTER')), /MASTER again .*restarted or crashed/);
+  t.match(describeTransition('BACKUP', 'MASTER_RX_LOWER_PRI', runnerTransition('BACKUP', 'MASTER_RX_LOWER_PRI')), /MASTER actions have not run since BACKUP: running them in full/);
+  t.match(describeTransition('MASTER', 'MASTER_RX_LOWER_PRI', runnerTransition('MASTER', 'MASTER_RX_LOWER_PRI')), /re-claiming as MASTER/);
+  for (const e of ['BACKUP', 'FAULT', 'STOP'] as const) t.equal(eventState(e), e);
+  t.equal(eventState('DELETED'), 'STOP');
+  t.equal(eventState('MASTER_RX_LOWER_PRI'), 'MASTER');
 });

@@ -25,6 +25,9 @@ interface Node {
   effects: Effect[];
 }
 
+/** An engine input without its time (the cluster's clock supplies it), for each kind of input. */
+export type InputAt = EngineInput extends infer E ? (E extends EngineInput ? Omit<E, 'now'> : never) : never;
+
 interface Pending {
   at: number;
   order: number;
@@ -120,7 +123,7 @@ export class Cluster {
     this.cut.clear();
   }
 
-  input(id: string, input: Omit<EngineInput, 'now'> & { type: string }): void {
+  input(id: string, input: InputAt): void {
     this.apply(this.node(id), { ...input, now: this.now } as EngineInput);
   }
 

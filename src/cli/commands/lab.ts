@@ -44,7 +44,7 @@ async function runLab(ctx: CommandContext): Promise<number> {
   const cloud = findCloud(providerName);
   if (!cloud) throw new UsageError(`--provider: unknown cloud ${JSON.stringify(providerName)} (known: ${cloudNames().join(', ')})`);
   let eip: CloudLab | undefined;
-  const cluster = new LocalCluster({ nodes, intervalMs, deadRatio: 3, preempt: true, instanceExtras: (i) => eip?.instanceExtras(i) ?? {} });
+  const cluster = new LocalCluster({ nodes, intervalMs, deadRatio: 3, preempt: true, instanceExtras: (i) => (eip ? { address: eip.address, ...eip.instanceExtras(i) } : {}) });
   const t0 = Date.now();
   const stamp = () => `+${((Date.now() - t0) / 1000).toFixed(3).padStart(7)}s`;
   let stopTimeline = false;

@@ -3,6 +3,7 @@
  *
  *   notify "/usr/bin/ipwarden notify"                                   (keepalived appends INSTANCE VI_1 MASTER 100)
  *   notify_master "/usr/bin/ipwarden notify --instance VI_1 --state MASTER"
+ *   notify_master_rx_lower_pri "/usr/bin/ipwarden notify --instance VI_1 --state MASTER_RX_LOWER_PRI"
  *
  * Runs the actions of `keepalived.instances.<name>` (see src/keepalived/scripts-mode.ts for the
  * ordering rules). With --detach, the invocation hands the run (with its own start time as the
@@ -12,8 +13,9 @@ import { spawn } from 'node:child_process';
 import { isAbsolute, resolve } from 'node:path';
 import { CliError, EXIT, UsageError, type Command, type CommandContext } from '../command.js';
 import { requireDuration } from '../../util/duration.js';
-import { isNotifyState, NOTIFY_STATES, parseNotifyArgs, type NotifyState } from '../../keepalived/protocol.js';
+import { isNotifyState, NOTIFY_STATES, parseNotifyArgs } from '../../keepalived/protocol.js';
 import type { NotifyInvocation } from '../../keepalived/scripts-mode.js';
+import { RX_LOWER_PRI, type KeepalivedEvent } from '../../keepalived/transition.js';
 import { DEFAULT_STATE_DIR, StateStore } from '../../keepalived/state.js';
 import { describeStamp, isStamp, ownStamp, type InvocationStamp } from '../../keepalived/stamp.js';
 import { LockError } from '../../keepalived/lock.js';
@@ -32,6 +34,15 @@ keepalived.instances.NAME. Two forms:
   notify "/usr/bin/ipwarden notify"           keepalived appends INSTANCE NAME STATE PRIORITY
   notify_master "/usr/bin/ipwarden notify --instance VI_1 --state MASTER"
 STATE is MASTER, BACKUP, FAULT, STOP or DELETED (DELETED runs the STOP actions).
+
+Every MASTER runs the MASTER actions (notify_master, the Elastic IP attach), also when the last
+state ipwarden applied was MASTER: keepalived restarted or crashed and came back as MASTER.
+keepalived runs notify_master_rx_lower_pri (a master heard a lower-priority master) without
+arguments, so that script line says it with the flag form:
+  notify_master_rx_lower_pri "/usr/bin/ipwarden notify --instance VI_1 --state MASTER_RX_LOWER_PRI"
+It re-claims: the actions run from MASTER to MASTER (the notify action runs notifyMasterRxLowerPri,
+exoscale-eip attaches the address again); if the MASTER actions have not succeeded since the
+last other state, it runs them in full instead.
 
 keepalived starts notify scripts without waiting, so two of them can overlap and run in either
 order. Invocations for one instance are serialized with a lock in --state-dir, and an invocation
@@ -52,7 +63,7 @@ Exit status: 0 done (or nothing to do: a newer invocation exists), 1 an action f
   flags: {
     config: { type: 'string', short: 'c', arg: 'FILE', description: 'rc file with a keepalived: section' },
     instance: { type: 'string', arg: 'NAME', description: 'keepalived instance (or sync group) name, for notify_master-style lines' },
-    state: { type: 'string', arg: 'STATE', description: 'MASTER, BACKUP, FAULT, STOP or DELETED, with --instance' },
+    state: { type: 'string', arg: 'STATE', description: `MASTER, BACKUP, FAULT, STOP, DELETED or ${RX_LOWER_PRI}, with --instance` },
     priority: { type: 'string', arg: 'N', description: 'priority to report to the actions, with --instance', default: '0' },
     detach: { type: 'boolean', description: 'hand the run to a worker in its own session and exit at once' },
     'log-file': { type: 'string', arg: 'FILE', description: 'append log lines to FILE instead of standard output' },
@@ -64,7 +75,7 @@ Exit status: 0 done (or nothing to do: a newer invocation exists), 1 an action f
 
 interface NotifyRequest {
   instance: string;
-  state: NotifyState;
+  state: KeepalivedEvent;
   priority: number;
 }
 
@@ -82,7 +93,7 @@ export function parseNotifyRequest(values: CommandContext['values'], positionals
   const instance = String(values.instance);
   if (instance === '') throw new UsageError('--instance: expected a name, got ""');
   const state = String(values.state).toUpperCase();
-  if (!isNotifyState(state)) throw new UsageError(`--state: expected ${NOTIFY_STATES.join(', ')}, got ${JSON.stringify(values.state)}`);
+  if (!isNotifyState(state) && state !== RX_LOWER_PRI) throw new UsageError(`--state: expected ${[...NOTIFY_STATES, RX_LOWER_PRI].join(', ')}, got ${JSON.stringify(values.state)}`);
   const prio = String(values.priority ?? '0');
   if (!/^\d{1,3}$/.test(prio) || Number(prio) > 255) throw new UsageError(`--priority: expected 0..255, got ${JSON.stringify(prio)}`);
   return { instance, state, priority: Number(prio) };

@@ -14,7 +14,7 @@ import { startKeepalived, waitFor, type RunningKeepalived, type VrrpInstanceSpec
 import { DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET } from '../../../src/exoscale/simulator/index.js';
 
 /** The simulator's seeded instances (node ids) and Elastic IP. */
-const INSTANCE_IDS = ['10000000-0000-4000-8000-000000000001', '10000000-0000-4000-8000-000000000002'];
+export const INSTANCE_IDS = ['10000000-0000-4000-8000-000000000001', '10000000-0000-4000-8000-000000000002'];
 
 const VIP = '198.51.100.50/32';
 
@@ -24,9 +24,12 @@ export interface Simulator {
   endpoint: string;
   /** Instance ids holding 198.51.100.50 (asked through the admin API from inside the namespace). */
   holders(): Promise<string[]>;
+  /** Makes exactly these instances hold 198.51.100.50 (admin API), e.g. none. */
+  setHolders(ids: string[]): Promise<void>;
 }
 
-async function startSimulatorIn(lab: Lab, host: LabHost): Promise<Simulator> {
+/** Starts `ipwarden simulate exoscale` in `host` and waits until it answers. */
+export async function startSimulatorIn(lab: Lab, host: LabHost): Promise<Simulator> {
   const url = `http://${host.address}:8580`;
   lab.spawn(host, [process.execPath, CLI, 'simulate', 'exoscale', '--host', host.address, '--port', '8580', '--operation-delay', '40ms'], { stdio: 'ignore' });
   const holders = async (): Promise<string[] | undefined> => {
@@ -39,7 +42,11 @@ async function startSimulatorIn(lab: Lab, host: LabHost): Promise<Simulator> {
     }
   };
   if (!(await waitFor(async () => (await holders()) !== undefined, 15_000))) throw new Error('the simulator did not start');
-  return { endpoint: `${url}/v2`, holders: async () => (await holders()) ?? [] };
+  const setHolders = async (ids: string[]): Promise<void> => {
+    const put = `const r = await fetch(${JSON.stringify(`${url}/_sim/elastic-ips/198.51.100.50/holders`)}, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(JSON.stringify({ instances: ids }))}, signal: AbortSignal.timeout(5000) }); if (!r.ok) throw new Error(await r.text());`;
+    await lab.exec(host, [process.execPath, '--input-type=module', '-e', put], { timeoutMs: 15_000 });
+  };
+  return { endpoint: `${url}/v2`, holders: async () => (await holders()) ?? [], setHolders };
 }
 
 export type Mode = 'notify_*' | 'notify' | 'fifo';

@@ -1,0 +1,342 @@
+/**
+ * One chaos campaign: N real daemons in network namespaces (ip-alias on e0 + the cloud action against
+ * that cloud's simulator on the lab bridge, a `file` check, heartbeat election), a seeded schedule of
+ * overlapping faults executed against them, and the observations the judge needs, gathered from sources
+ * that do not trust the daemons (the simulator's history and request log, `ip monitor` per namespace,
+ * process exits, /proc RSS, the daemons' log files only for crash signatures).
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLab, type Lab } from '../../test/lib/netns.js';
+import { startIpwarden, type IpwardenTool } from '../lib/ipwarden-tool.js';
+import { LAB_EIP } from '../../src/lab/exoscale-lab.js';
+import type { FaultRule } from '../../src/exoscale/simulator/faults.js';
+import { judge, type Bounds, type ExecutedFault, type Observations, type Verdict } from './invariants.js';
+import { buildSchedule, describeFault, quietGapMs, type FaultKind, type PlannedFault, type Schedule } from './schedule.js';
+
+export const PROVIDERS = ['exoscale'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/** What the Exoscale simulator can inject today (its API has no "answer lost" fault). */
+const SUPPORTED: Record<Provider, readonly FaultKind[]> = {
+  exoscale: ['sigkill', 'sigstop', 'sigterm', 'link-cut', 'partition', 'loss', 'check-fail', 'reload', 'api-5xx', 'api-429', 'api-timeout', 'api-fail-change', 'api-latency'],
+};
+
+export interface CampaignOptions {
+  seed: number;
+  durationMs: number;
+  nodes: number;
+  intervalMs: number;
+  deadRatio: number;
+  /** The simulator's change (operation) time. */
+  apiChangeMs: number;
+  provider: Provider;
+  checkIntervalMs: number;
+  /** The cloud action's reconcile period. */
+  reconcile: string;
+  kinds?: readonly FaultKind[];
+  /** Slack added to every bound (verify round trips, process start on a busy machine). */
+  slackMs: number;
+  log: (line: string) => void;
+}
+
+export interface TimelineEntry {
+  t: number;
+  what: string;
+}
+
+export interface CampaignResult {
+  options: Omit<CampaignOptions, 'log'>;
+  schedule: Schedule;
+  executed: ExecutedFault[];
+  verdict: Verdict;
+  bounds: Bounds;
+  startT: number;
+  endT: number;
+  timeline: TimelineEntry[];
+  rss: Observations['rss'];
+}
+
+export function supportedKinds(provider: Provider): readonly FaultKind[] {
+  return SUPPORTED[provider];
+}
+
+function run(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${argv.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))),
+  );
+}
+
+/** Heartbeat-only partition of one host: its UDP to and from the heartbeat port is dropped; the API stays reachable. */
+async function partition(lab: Lab, node: number, on: boolean, port: number): Promise<void> {
+  const ns = lab.host(node).ns;
+  if (on) {
+    const rules = `table inet ipwchaos {\n chain in { type filter hook input priority 0; udp dport ${port} drop; udp sport ${port} drop; }\n chain out { type filter hook output priority 0; udp dport ${port} drop; }\n}\n`;
+    await lab.exec(node, ['nft', '-f', '-'], { input: rules });
+  } else {
+    await run(['ip', 'netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'ipwchaos']).catch(() => undefined);
+  }
+}
+
+function rssKb(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
+  const { log } = opts;
+  const kinds = (opts.kinds ?? SUPPORTED[opts.provider]).filter((k) => SUPPORTED[opts.provider].includes(k));
+  const deadTimeMs = opts.intervalMs * opts.deadRatio;
+  const schedule = buildSchedule({ seed: opts.seed, durationMs: opts.durationMs, nodes: opts.nodes, deadTimeMs, apiChangeMs: opts.apiChangeMs, kinds });
+  log(`chaos: seed ${opts.seed}, ${schedule.faults.length} faults in ${schedule.episodes.length} episodes over ${opts.durationMs / 1000} s, provider ${opts.provider}`);
+  const lab = await createLab({ hosts: opts.nodes, subnet: '198.51.100.0/24', bridgeAddress: true });
+  let tool: IpwardenTool | undefined;
+  const executed: ExecutedFault[] = [];
+  const crashes: Observations['crashes'] = [];
+  const rss: Observations['rss'] = [];
+  const expectedExit = new Set<number>();
+  const leaks: string[] = [];
+  let startT = Date.now();
+  let endT = startT;
+  let sampler: NodeJS.Timeout | undefined;
+  let verdictInput: Omit<Observations, 'leaks'> | undefined;
+  let daemonSays: TimelineEntry[] = [];
+  try {
+    tool = await startIpwarden({
+      lab,
+      intervalMs: opts.intervalMs,
+      apiDelayMs: opts.apiChangeMs,
+      checkIntervalMs: opts.checkIntervalMs,
+      vip: LAB_EIP,
+      eipAction: { reconcile: opts.reconcile },
+    });
+    const t = tool;
+    const watchExit = (i: number): void => {
+      const child = t.cluster.nodes[i]!.process;
+      child?.once('exit', (code, signal) => {
+        if (!expectedExit.has(i)) crashes.push({ t: Date.now(), node: i, detail: `code ${code} signal ${signal}` });
+      });
+    };
+    const startedAt = new Map<number, number>();
+    const start = async (i: number): Promise<void> => {
+      expectedExit.delete(i);
+      startedAt.set(i, Date.now());
+      await t.start(i);
+      watchExit(i);
+    };
+    for (let i = 0; i < opts.nodes; i++) await start(i);
+    // settle: node 0 MASTER, the EIP and the address on it
+    const settleDeadline = Date.now() + 30_000;
+    while (!(t.eip.holders().join() === t.eip.instanceIds[0] && t.vip.holders().join() === '0')) {
+      if (Date.now() > settleDeadline) throw new Error(`chaos: the cluster did not settle (EIP on ${t.eip.holders().join(',') || 'nobody'}, address on ${t.vip.holders().join(',') || 'nobody'})`);
+      await t.vip.changed(100);
+    }
+    const initialHolders = [0];
+    const initialAddress = [0];
+    startT = Date.now();
+    log(`chaos: settled; campaign starts`);
+    sampler = setInterval(() => {
+      for (const n of t.cluster.nodes) {
+        const pid = n.process?.pid;
+        const kb = pid === undefined ? undefined : rssKb(pid);
+        if (pid !== undefined && kb !== undefined) rss.push({ t: Date.now(), node: n.index, pid, kb, ageMs: Date.now() - (startedAt.get(n.index) ?? Date.now()) });
+      }
+    }, 1000);
+    sampler.unref();
+
+    const apiRule = (f: PlannedFault): FaultRule => {
+      switch (f.kind) {
+        case 'api-5xx':
+          return { kind: 'error', rate: f.param ?? 1, status: 503 };
+        case 'api-429':
+          return { kind: 'rate-limit', retryAfterSeconds: f.param ?? 1 };
+        case 'api-timeout':
+          return { kind: 'hang', rate: 0.5 };
+        case 'api-fail-change':
+          return { kind: 'fail-operation', count: 2 };
+        case 'api-latency':
+          return { kind: 'latency', ms: f.param ?? 500 };
+        default:
+          throw new Error(`chaos: ${f.kind} is not an API fault of ${opts.provider}`);
+      }
+    };
+
+    /** Runs one fault `offsetMs` after its episode's actual start. */
+    const execute = async (f: PlannedFault, offsetMs: number): Promise<void> => {
+      if (offsetMs > 0) await sleep(offsetMs);
+      const node = f.node ?? 0;
+      const n = t.cluster.nodes[node]!;
+      const s = Date.now();
+      log(`  ${describeFault(f)}`);
+      let clearT: number;
+      switch (f.kind) {
+        case 'sigkill':
+        case 'sigterm':
+          expectedExit.add(node);
+          t.signal(node, f.kind === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
+          await t.exited(node);
+          log(`    node ${node} exited ${Date.now() - s} ms after ${f.kind}`);
+          await sleep(f.durationMs);
+          {
+            const before = Date.now();
+            await start(node);
+            log(`    node ${node} answering ${Date.now() - before} ms after its restart`);
+          }
+          clearT = Date.now();
+          break;
+        case 'sigstop':
+          n.process?.kill('SIGSTOP');
+          await sleep(f.durationMs);
+          n.process?.kill('SIGCONT');
+          clearT = Date.now();
+          break;
+        case 'link-cut':
+          await lab.cut(node);
+          await sleep(f.durationMs);
+          await lab.heal(node);
+          clearT = Date.now();
+          break;
+        case 'partition':
+          await partition(lab, node, true, 12345);
+          await sleep(f.durationMs);
+          await partition(lab, node, false, 12345);
+          clearT = Date.now();
+          break;
+        case 'loss':
+          await lab.setLoss(node, f.param ?? 30);
+          await sleep(f.durationMs);
+          await lab.setLoss(node, 0);
+          clearT = Date.now();
+          break;
+        case 'check-fail':
+          await t.setHealth(node, false);
+          await sleep(f.durationMs);
+          await t.setHealth(node, true);
+          // the check can only have seen it one check interval later
+          clearT = Date.now() + opts.checkIntervalMs;
+          break;
+        case 'reload': {
+          const extras = t.cluster.opts.instanceExtras?.(node) ?? {};
+          const checks = (extras.checks as Array<Record<string, unknown>>).map((c) => ({ ...c, timeout: f.id % 2 === 0 ? '400ms' : '300ms' }));
+          t.cluster.writeConfig(n, { checks });
+          n.process?.kill('SIGHUP');
+          clearT = Date.now();
+          break;
+        }
+        default: {
+          const rule = t.eip.sim.state.faults.add({ ...apiRule(f), id: `chaos${f.id}` });
+          await sleep(f.durationMs);
+          t.eip.sim.state.faults.remove(rule.id);
+          clearT = Date.now();
+        }
+      }
+      executed.push({ fault: f, startT: s, clearT });
+    };
+
+    // Episodes run one after the other: a fault that takes longer than planned (a slow restart) delays the
+    // next episode instead of eating its quiet gap; offsets inside an episode are kept.
+    const gap = quietGapMs({ deadTimeMs, apiChangeMs: opts.apiChangeMs });
+    let shift = 0;
+    for (const ep of schedule.episodes) {
+      const epStart = startT + ep.startMs + shift;
+      if (epStart > Date.now()) await sleep(epStart - Date.now());
+      const actualStart = Date.now();
+      await Promise.all(schedule.faults.filter((f) => f.episode === ep.index).map((f) => execute(f, f.atMs - ep.startMs)));
+      const cleared = Math.max(actualStart, ...executed.filter((e) => e.fault.episode === ep.index).map((e) => e.clearT));
+      await sleep(Math.max(0, cleared + gap - Date.now()));
+      shift = Date.now() - (startT + ep.quietUntilMs);
+    }
+    endT = Date.now();
+    clearInterval(sampler);
+
+    const idToNode = new Map(t.eip.instanceIds.map((id, i) => [id, i]));
+    const holderEvents = t.eip.sim.state
+      .events()
+      .filter((e) => e.t >= startT && e.eip?.ip === LAB_EIP && e.holders !== undefined)
+      .map((e) => ({ t: e.t, holders: e.holders!.map((h) => idToNode.get(h) ?? -1) }));
+    const errorLines: Observations['errorLines'] = [];
+    for (const n of t.cluster.nodes) {
+      let text = '';
+      try {
+        text = readFileSync(n.logFile, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) {
+        if (/unhandled ?rejection|uncaught ?exception|"level":"fatal"|ERR_UNHANDLED/i.test(line)) errorLines.push({ node: n.index, line });
+      }
+    }
+    daemonSays = t.transitions().filter((x) => x.t >= startT - 5000 && x.t <= endT).map((x) => ({ t: x.t, what: `node ${x.node} says ${x.to}` }));
+    verdictInput = {
+      startT,
+      endT,
+      nodes: opts.nodes,
+      holderMode: 'multi',
+      holderEvents,
+      initialHolders,
+      addressEvents: t.vip.events.filter((e) => e.t >= startT),
+      initialAddress,
+      executed,
+      crashes: [...crashes],
+      errorLines,
+      rss,
+      apiCalls: t.eip.sim.state.requests().filter((r) => r.t >= startT && r.call !== 'metadata').map((r) => ({ t: r.t, call: r.call })),
+    };
+  } finally {
+    if (sampler) clearInterval(sampler);
+    for (let i = 0; i < opts.nodes; i++) expectedExit.add(i);
+    for (const n of tool?.cluster.nodes ?? []) n.process?.kill('SIGCONT');
+    await tool?.close().catch((err: unknown) => leaks.push(`tool close: ${(err as Error).message}`));
+    for (const h of lab.hosts) await partition(lab, h.index, false, 12345).catch(() => undefined);
+    await lab.destroy().catch((err: unknown) => leaks.push(`lab: ${(err as Error).message}`));
+  }
+  const left = await run(['ip', 'netns', 'list']).catch(() => '');
+  for (const h of lab.hosts) if (left.includes(h.ns)) leaks.push(`namespace ${h.ns}`);
+  const procs = await run(['pgrep', '-f', tool?.cluster.dir ?? 'ipwarden-lab-none']).catch(() => '');
+  if (procs.trim() !== '') leaks.push(`processes ${procs.trim().split('\n').join(',')}`);
+  const obs: Observations = { ...verdictInput!, leaks };
+  const bounds: Bounds = {
+    deadTimeMs,
+    apiChangeMs: opts.apiChangeMs,
+    slackMs: opts.slackMs,
+    maxCallsPerSecond: 10 * opts.nodes,
+  };
+  const verdict = judge(schedule, obs, bounds);
+  const timeline: TimelineEntry[] = [
+    ...executed.flatMap((e) => [
+      { t: e.startT, what: `fault ${describeFault(e.fault)} injected` },
+      { t: e.clearT, what: `fault #${e.fault.id} ${e.fault.kind} cleared` },
+    ]),
+    ...obs.holderEvents.map((e) => ({ t: e.t, what: `cloud: holders ${e.holders.join(',') || 'none'}` })),
+    ...obs.addressEvents.map((e) => ({ t: e.t, what: `h${e.host} address ${e.added ? 'added' : 'removed'}` })),
+    ...daemonSays,
+    ...crashes.map((c) => ({ t: c.t, what: `node ${c.node} exited: ${c.detail}` })),
+  ].sort((a, b) => a.t - b.t);
+  const { log: _log, ...options } = opts;
+  return { options, schedule, executed, verdict, bounds, startT, endT, timeline, rss };
+}
+
+/** The context printed with a violation: the schedule and merged timeline 5 s around it. */
+export function violationContext(r: CampaignResult, t: number, windowMs = 5000): string {
+  const lines = [`seed ${r.schedule.seed} (replay: npm run chaos -- --seed ${r.schedule.seed} --duration ${r.options.durationMs / 1000}s --provider ${r.options.provider})`];
+  lines.push('faults around it:');
+  for (const e of r.executed) {
+    if (e.clearT >= t - windowMs && e.startT <= t + windowMs) lines.push(`  ${describeFault(e.fault)} (ran ${((e.startT - r.startT) / 1000).toFixed(2)}–${((e.clearT - r.startT) / 1000).toFixed(2)} s)`);
+  }
+  lines.push('timeline:');
+  for (const e of r.timeline) if (e.t >= t - windowMs && e.t <= t + windowMs) lines.push(`  ${((e.t - r.startT) / 1000).toFixed(3).padStart(8)} s  ${e.what}`);
+  return lines.join('\n');
+}
+
+/** Writes the raw result (for the report) as JSON. */
+export function saveResult(path: string, r: CampaignResult): void {
+  writeFileSync(path, `${JSON.stringify(r)}\n`);
+}
+
+export const RESULT_FILE = (dir: string, provider: string, election: string): string => join(dir, `chaos-${provider}-${election}.json`);

@@ -1,0 +1,126 @@
+/**
+ * The chaos judge on synthetic observations: each invariant catches its violation (including the
+ * unheld-after-fencing shape of issue 22) and lets legitimate windows pass.
+ */
+import t from 'tap';
+import { judge, type Bounds, type Observations } from '../../bench/chaos-lib/invariants.js';
+import type { PlannedFault, Schedule } from '../../bench/chaos-lib/schedule.js';
+
+const T0 = 1_000_000;
+const bounds: Bounds = { deadTimeMs: 600, apiChangeMs: 300, slackMs: 500, maxCallsPerSecond: 30 };
+
+function fault(kind: PlannedFault['kind'], atMs: number, durationMs: number, node?: number): PlannedFault {
+  return { id: 0, kind, atMs, durationMs, episode: 0, ...(node !== undefined ? { node } : {}) };
+}
+
+function scenario(f: PlannedFault, extra: Partial<Observations> = {}): { schedule: Schedule; obs: Observations } {
+  const schedule: Schedule = { seed: 1, durationMs: 20_000, nodes: 3, faults: [f], episodes: [{ index: 0, startMs: f.atMs, endMs: f.atMs + f.durationMs, quietUntilMs: 20_000 }] };
+  const obs: Observations = {
+    startT: T0,
+    endT: T0 + 20_000,
+    nodes: 3,
+    holderMode: 'multi',
+    holderEvents: [],
+    initialHolders: [0],
+    addressEvents: [],
+    initialAddress: [0],
+    executed: [{ fault: f, startT: T0 + f.atMs, clearT: T0 + f.atMs + f.durationMs }],
+    crashes: [],
+    errorLines: [],
+    leaks: [],
+    rss: [],
+    apiCalls: [],
+    ...extra,
+  };
+  return { schedule, obs };
+}
+
+t.test('a clean failover and preemption back is no violation, and its recovery is measured', async (t) => {
+  // node 0 frozen 2 s: node 1 takes over (make-before-break 300 ms), node 0 resumes and takes it back.
+  const { schedule, obs } = scenario(fault('sigstop', 1000, 2000, 0), {
+    holderEvents: [
+      { t: T0 + 1700, holders: [0, 1] },
+      { t: T0 + 2000, holders: [1] },
+      { t: T0 + 3500, holders: [0, 1] },
+      { t: T0 + 3800, holders: [0] },
+    ],
+    addressEvents: [
+      { t: T0 + 1650, host: 1, added: true },
+      { t: T0 + 3100, host: 0, added: false },
+      { t: T0 + 3300, host: 0, added: true },
+      { t: T0 + 3350, host: 1, added: false },
+    ],
+  });
+  const v = judge(schedule, obs, bounds);
+  t.same(v.violations, []);
+  t.same(v.recovery, { sigstop: [800] }, 'converged 800 ms after SIGCONT (the last change)');
+  t.equal(v.longestMultiHolderMs, 300);
+  t.equal(v.injected.sigstop, 1);
+});
+
+t.test('issue 22: the MASTER ends up holding nothing after a fencing race: a recovery violation', async (t) => {
+  // a frozen at 1.0 s; b attaches itself at 1.7 s and sends its fencing detach of a; a resumes at 2.2 s,
+  // reads {a, b}, skips its own attach and detaches b; b's detach of a lands at 2.25 s, a's of b at 2.55 s.
+  const { schedule, obs } = scenario(fault('sigstop', 1000, 1200, 0), {
+    holderEvents: [
+      { t: T0 + 1700, holders: [0, 1] },
+      { t: T0 + 2250, holders: [1] },
+      { t: T0 + 2550, holders: [] },
+      { t: T0 + 7550, holders: [0] }, // a's reconcile pass, 5 s later
+    ],
+  });
+  const v = judge(schedule, obs, bounds);
+  t.equal(v.violations.length, 1);
+  t.match(v.violations[0], { invariant: 'recovery', message: /held by node 0 alone 5350 ms after the last fault cleared \(bound 2700 ms\)/ });
+  t.equal(v.longestUnheldMs, 5000);
+});
+
+t.test('two holders beyond a make-before-break window; stretched only by API faults', async (t) => {
+  const long = scenario(fault('sigkill', 1000, 500, 0), { holderEvents: [{ t: T0 + 1600, holders: [0, 1] }, { t: T0 + 3100, holders: [0] }] });
+  t.match(judge(long.schedule, long.obs, bounds).violations, [{ invariant: 'holders', message: /holders 0, 1 for 1500 ms/ }]);
+  const api = scenario(fault('api-5xx', 4800, 1000), { holderEvents: [{ t: T0 + 5000, holders: [0, 1] }, { t: T0 + 6500, holders: [0] }] });
+  t.same(judge(api.schedule, api.obs, bounds).violations, [], 'the detach was refused by the API for most of the window');
+  const single = scenario(fault('api-5xx', 4800, 1000), { holderMode: 'single', initialHolders: [0], holderEvents: [{ t: T0 + 5000, holders: [0, 1] }, { t: T0 + 5100, holders: [0] }] });
+  t.match(judge(single.schedule, single.obs, bounds).violations, [{ invariant: 'holders', message: /single-holder cloud/ }]);
+});
+
+t.test('the address on two interfaces: allowed inside a partition and its settle time, a violation outside', async (t) => {
+  const events = [
+    { t: T0 + 1500, host: 1, added: true },
+    { t: T0 + 3300, host: 1, added: false },
+  ];
+  const cut = scenario(fault('link-cut', 1000, 2000, 0), { addressEvents: events });
+  t.same(judge(cut.schedule, cut.obs, bounds).violations, []);
+  const reload = scenario(fault('reload', 1000, 0, 0), { addressEvents: events });
+  const v = judge(reload.schedule, reload.obs, bounds).violations;
+  t.equal(v.length, 1);
+  t.match(v, [{ invariant: 'address', message: /address on nodes 0, 1 for 1800 ms \(0 ms of it inside partition-like faults\)/ }], 'a reload must never put it on a second node');
+});
+
+t.test('a flap in the quiet gap after convergence is a violation', async (t) => {
+  const { schedule, obs } = scenario(fault('reload', 1000, 0, 1), { holderEvents: [{ t: T0 + 9000, holders: [1] }, { t: T0 + 9400, holders: [0] }] });
+  t.match(judge(schedule, obs, bounds).violations, [{ invariant: 'recovery', message: /held by node 0 alone 8400 ms after/ }]);
+});
+
+t.test('health: crashes, unhandled errors, leaks and RSS growth; API storms', async (t) => {
+  // node 2 settled (running for minutes) grows by 1/6; node 0 grows as much but only during its start-up minute
+  const rss = [
+    ...Array.from({ length: 20 }, (_, i) => ({ t: T0 + i * 1000, node: 2, pid: 99, kb: i < 10 ? 60_000 : 70_000, ageMs: 120_000 + i * 1000 })),
+    ...Array.from({ length: 20 }, (_, i) => ({ t: T0 + i * 1000, node: 0, pid: 98, kb: i < 10 ? 40_000 : 70_000, ageMs: i * 1000 })),
+  ];
+  const calls = Array.from({ length: 40 }, (_, i) => ({ t: T0 + 5000 + i * 10, call: 'get-operation' }));
+  const { schedule, obs } = scenario(fault('loss', 1000, 1000, 1), {
+    crashes: [{ t: T0 + 1200, node: 1, detail: 'code 1 signal null' }],
+    errorLines: [{ node: 1, line: '{"level":"fatal","msg":"unhandledRejection"}' }],
+    leaks: ['namespace ipw1a h0'],
+    rss,
+    apiCalls: calls,
+  });
+  const v = judge(schedule, obs, bounds);
+  t.match(
+    v.violations.map((x) => x.message),
+    [/node 1 daemon exited on its own/, /40 API calls in one second/, /node 1 log/, /leaked: namespace/, /node 2 RSS grew 60000 -> 70000 kB from the first to the last quarter/],
+  );
+  t.equal(v.maxCallsPerSecond, 40);
+  t.same(v.rssGrowth, [{ node: 2, firstKb: 60000, lastKb: 70000 }], 'start-up growth is not judged');
+});

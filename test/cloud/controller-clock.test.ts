@@ -1,0 +1,157 @@
+/**
+ * The controller's scheduling on a fake clock with an in-memory provider (no I/O, no real waits):
+ * startup grace, the confirming pass after a MASTER transition, retries with backoff, reconcile, and
+ * the single-holder rules (one attach moves it; a yielding MASTER never detaches itself).
+ */
+import t from 'tap';
+import { createLogger } from '../../src/log.js';
+import { FloatingIpController, type Clock, type FloatingIpControllerSettings } from '../../src/cloud/controller.js';
+import { CloudApiError, type FloatingIpProvider, type HolderMode } from '../../src/cloud/provider.js';
+
+class FakeClock implements Clock {
+  t = 1_000_000;
+  #timers: { at: number; fn: () => void; id: number }[] = [];
+  #next = 1;
+  now = () => this.t;
+  setTimeout = (fn: () => void, ms: number) => {
+    const id = this.#next++;
+    this.#timers.push({ at: this.t + ms, fn, id });
+    return id;
+  };
+  clearTimeout = (h: unknown) => {
+    this.#timers = this.#timers.filter((x) => x.id !== h);
+  };
+  get pending(): number[] {
+    return this.#timers.map((x) => x.at - this.t).sort((a, b) => a - b);
+  }
+  /** Advances time, running due timers in order and letting their promises settle. */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      await settle();
+      const due = this.#timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.#timers = this.#timers.filter((x) => x !== due);
+      this.t = due.at;
+      due.fn();
+    }
+    this.t = end;
+    await settle();
+  }
+}
+
+const settle = async () => {
+  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
+class MemoryProvider implements FloatingIpProvider {
+  readonly cloud = 'memory';
+  readonly address = '203.0.113.7';
+  held: string[] = [];
+  calls: string[] = [];
+  failNext = 0;
+  constructor(
+    readonly holderMode: HolderMode,
+    readonly me: string,
+  ) {}
+  describe() {
+    return `memory IP ${this.address}`;
+  }
+  #maybeFail(call: string) {
+    this.calls.push(call);
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new CloudApiError('memory', 'retryable', `${call}: 503`);
+    }
+  }
+  async holders() {
+    this.#maybeFail('holders');
+    return [...this.held];
+  }
+  async attach(target: string) {
+    this.#maybeFail(`attach ${target}`);
+    if (this.holderMode === 'single') this.held = [target];
+    else if (!this.held.includes(target)) this.held.push(target);
+  }
+  async detach(target: string) {
+    this.#maybeFail(`detach ${target}`);
+    this.held = this.held.filter((h) => h !== target);
+  }
+  async self() {
+    return this.me;
+  }
+}
+
+function setup(mode: HolderMode, settings: Partial<FloatingIpControllerSettings> = {}) {
+  const clock = new FakeClock();
+  const p = new MemoryProvider(mode, 'me');
+  const c = new FloatingIpController(p, { strategy: 'move', release: true, onApiUnreachable: 'hold', reconcileMs: 0, startupGraceMs: 0, settleMs: 1_000, retryMinMs: 100, retryMaxMs: 400, clock, ...settings }, createLogger({ level: 'silent' }));
+  return { clock, p, c };
+}
+const never = () => new AbortController().signal;
+
+t.test('startup grace: released only when the grace is over (fake time)', async (t) => {
+  const { clock, p, c } = setup('multi', { startupGraceMs: 10_000 });
+  p.held = ['me'];
+  await c.transition('INIT', 'BACKUP', never());
+  t.same(p.calls, [], 'no call during the grace');
+  await clock.advance(9_999);
+  t.same(p.held, ['me']);
+  await clock.advance(2);
+  t.same(p.held, [], 'released after 10 s');
+  await c.close();
+});
+
+t.test('one confirming pass one settle time after a MASTER transition, then nothing (reconcile off)', async (t) => {
+  const { clock, p, c } = setup('multi');
+  await c.transition('BACKUP', 'MASTER', never());
+  t.same(p.held, ['me']);
+  t.same(clock.pending, [1_000], 'the confirming pass is scheduled');
+  p.held = []; // another node's change lands after our read
+  await clock.advance(1_000);
+  t.same(p.held, ['me'], 'repaired by the confirming pass');
+  t.same(clock.pending, [], 'then no timer: zero calls in steady state');
+  await c.close();
+});
+
+t.test('retries with backoff after API faults; hold keeps MASTER', async (t) => {
+  const { clock, p, c } = setup('multi');
+  p.failNext = 3;
+  await c.transition('BACKUP', 'MASTER', never());
+  t.same(p.held, [], 'the API failed: nothing done, the hook resolved (hold)');
+  const first = clock.pending[0]!;
+  t.ok(first >= 80 && first <= 120, `first retry after ~100 ms (${first})`);
+  await clock.advance(first);
+  const second = clock.pending[0]!;
+  t.ok(second >= 160 && second <= 240, `then ~200 ms (${second})`);
+  await clock.advance(second);
+  await clock.advance(clock.pending[0]!);
+  t.same(p.held, ['me'], 'converged once the API answered');
+  await c.close();
+});
+
+t.test('reconcile repairs drift every reconcile interval while MASTER', async (t) => {
+  const { clock, p, c } = setup('multi', { reconcileMs: 5_000, settleMs: 5_000 });
+  await c.transition('BACKUP', 'MASTER', never());
+  await clock.advance(5_000); // the confirming pass
+  p.held = ['other'];
+  await clock.advance(5_000);
+  t.same(p.held, ['me'], 'attached here and the other fenced');
+  await c.close();
+});
+
+t.test('single-holder: one attach moves it; a yielding MASTER never detaches itself', async (t) => {
+  const { p, c } = setup('single');
+  p.held = ['other'];
+  await c.transition('BACKUP', 'MASTER', never());
+  t.same(p.calls, ['holders', 'attach me', 'holders'], 'read, one attach (moves it), read back');
+  t.same(p.held, ['me']);
+  p.calls = [];
+  await c.transition('MASTER', 'BACKUP', never());
+  t.same(p.calls, ['holders'], 'hand-over: the new MASTER\'s attach moves it');
+  t.same(p.held, ['me']);
+  await c.transition('BACKUP', 'FAULT', never());
+  t.same(p.held, [], 'FAULT releases');
+  t.throws(() => new FloatingIpController(p, { strategy: 'all-healthy', release: true, onApiUnreachable: 'hold', reconcileMs: 0, startupGraceMs: 0 }, createLogger({ level: 'silent' })), /strategy all-healthy needs a cloud whose address can sit on several targets/);
+  await c.close();
+});

@@ -24,7 +24,7 @@ export interface HetznerClientOptions {
   /** Action polling: fast interval (default 250 ms) and overall timeout (default 60 s). */
   pollIntervalMs?: number;
   actionTimeoutMs?: number;
-  /** One sample per API call (the action's ipwarden_api_* metrics). */
+  /** One sample per API request attempt (the action's ipwarden_api_* metrics), from the HTTP layer. */
   onCall?: (sample: ApiCallSample) => void;
   /** Called before a retry (a debug line). */
   onRetry?: (info: { attempt: number; error: CloudApiError; delayMs?: number }) => void;
@@ -57,6 +57,7 @@ export class HetznerClient {
       classify: classifyHetzner(opts.tokenRef ?? DEFAULT_TOKEN_REF),
       secrets: () => [opts.token],
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
+      ...(opts.onCall ? { onCall: opts.onCall } : {}),
       headers: { 'user-agent': 'ipwarden' },
     });
   }
@@ -136,25 +137,12 @@ export class HetznerClient {
 
   // ------------------------------------------------------------------ plumbing
 
-  async #timed<T>(call: string, fn: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      const out = await fn();
-      this.#opts.onCall?.({ call, status: 200, durationMs: performance.now() - started });
-      return out;
-    } catch (err) {
-      const status = err instanceof CloudApiError ? err.status : undefined;
-      this.#opts.onCall?.({ call, ...(status !== undefined ? { status } : {}), durationMs: performance.now() - started, error: true });
-      throw err;
-    }
-  }
-
   #get<T>(call: string, path: string, query: CloudRequest['query'], opts: CallOptions): Promise<T> {
-    return this.#timed(call, () => this.http.getJson<T>(path, { ...(query ? { query } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
+    return this.http.getJson<T>(path, { call, ...(query ? { query } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
   }
 
   async #action(call: string, path: string, json: unknown, opts: CallOptions): Promise<Action> {
-    const res = await this.#timed(call, () => this.http.request('POST', path, { json, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.once ? { retry: false as const } : {}) }));
+    const res = await this.http.request('POST', path, { call, json, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.once ? { retry: false as const } : {}) });
     const body = this.http.parseJson<{ action?: Action }>(res, `POST ${path}`);
     if (!body.action || typeof body.action.id !== 'number') {
       throw new CloudApiError('hetzner', 'invalid', `hetzner: POST ${path}: the answer has no action`, { status: res.status });

@@ -104,10 +104,27 @@ export interface CloudRegistration {
   load(): Promise<CloudModule>;
 }
 
+/** Flags several clouds take (one spec per name: `ipwarden ip` accepts the union of every cloud's flags). */
+const ENDPOINT_FLAG: FlagSpec = {
+  type: 'string',
+  arg: 'URL',
+  description: 'API endpoint (default: the cloud\'s own variable: $EXOSCALE_API_ENDPOINT, $HCLOUD_ENDPOINT, $DIGITALOCEAN_API_URL, $AWS_ENDPOINT_URL_EC2; else its public API)',
+};
+const METADATA_URL_FLAG: FlagSpec = {
+  type: 'string',
+  arg: 'URL',
+  description: 'metadata service base URL, for the default target (default: $EXOSCALE_METADATA_URL for exoscale, else http://169.254.169.254)',
+};
+const TOKEN_FLAG: FlagSpec = {
+  type: 'string',
+  arg: 'REF',
+  description: 'hetzner, digitalocean: API token as env:NAME, file:PATH or credential:NAME (default env:HCLOUD_TOKEN; env:DIGITALOCEAN_TOKEN, else env:DIGITALOCEAN_ACCESS_TOKEN)',
+};
+
 const EXOSCALE_FLAGS: Record<string, FlagSpec> = {
   zone: { type: 'string', arg: 'ZONE', description: 'exoscale: zone of the address (default $EXOSCALE_ZONE, else the metadata server\'s availability-zone)' },
-  endpoint: { type: 'string', arg: 'URL', description: 'API endpoint (exoscale: default $EXOSCALE_API_ENDPOINT, else https://api-<zone>.exoscale.com/v2)' },
-  'metadata-url': { type: 'string', arg: 'URL', description: 'metadata service URL, for the default target (exoscale: default $EXOSCALE_METADATA_URL)' },
+  endpoint: ENDPOINT_FLAG,
+  'metadata-url': METADATA_URL_FLAG,
   'api-key': { type: 'string', arg: 'KEY', description: 'exoscale: API key, or env:NAME / file:PATH (default $EXOSCALE_API_KEY)' },
   'api-secret': { type: 'string', arg: 'REF', description: 'exoscale: API secret as env:NAME, file:PATH or credential:NAME (default $EXOSCALE_API_SECRET)' },
 };
@@ -119,9 +136,16 @@ const AWS_FLAGS: Record<string, FlagSpec> = {
 };
 
 const DIGITALOCEAN_FLAGS: Record<string, FlagSpec> = {
-  token: { type: 'string', arg: 'REF', description: 'digitalocean: API token as env:NAME, file:PATH or credential:NAME (default $DIGITALOCEAN_TOKEN, else $DIGITALOCEAN_ACCESS_TOKEN)' },
-  endpoint: { type: 'string', arg: 'URL', description: 'API endpoint (digitalocean: default $DIGITALOCEAN_API_URL, else https://api.digitalocean.com)' },
-  'metadata-url': { type: 'string', arg: 'URL', description: 'metadata service URL, for the default target (digitalocean: its base, default http://169.254.169.254)' },
+  token: TOKEN_FLAG,
+  endpoint: ENDPOINT_FLAG,
+  'metadata-url': METADATA_URL_FLAG,
+};
+
+const HETZNER_FLAGS: Record<string, FlagSpec> = {
+  endpoint: ENDPOINT_FLAG,
+  'metadata-url': METADATA_URL_FLAG,
+  token: TOKEN_FLAG,
+  network: { type: 'string', arg: 'NET', description: 'hetzner: the address is a private-network alias IP on this network (id or name) instead of a floating IP' },
 };
 
 export const CLOUDS: readonly CloudRegistration[] = [
@@ -154,6 +178,16 @@ export const CLOUDS: readonly CloudRegistration[] = [
     credentials: '$DIGITALOCEAN_TOKEN, else $DIGITALOCEAN_ACCESS_TOKEN, or --token (env:NAME, file:PATH, credential:NAME); endpoint $DIGITALOCEAN_API_URL or --endpoint',
     cliFlags: DIGITALOCEAN_FLAGS,
     load: async () => (await import('../digitalocean/cloud.js')).cloudModule,
+  },
+  {
+    cloud: 'hetzner',
+    title: 'Hetzner Cloud',
+    holderMode: 'single',
+    action: 'hetzner-floating-ip',
+    addressNoun: 'floating IP',
+    credentials: '$HCLOUD_TOKEN (and $HCLOUD_ENDPOINT), or --token env:NAME|file:PATH|credential:NAME',
+    cliFlags: HETZNER_FLAGS,
+    load: async () => (await import('../hetzner/cloud.js')).cloudModule,
   },
 ];
 

@@ -144,8 +144,11 @@ export class HeartbeatTransport extends EventEmitter<TransportEvents> {
       const peer: PeerSocket = { endpoint, socket, connected: false, ready: Promise.resolve(), afterSend: (err) => err && onError(err) };
       peer.ready = new Promise<void>((resolve) => {
         socket.bind({ port: 0, ...(bindHost ? { address: bindHost } : {}) }, () =>
-          socket.connect(endpoint.port, endpoint.host, () => {
-            peer.connected = true;
+          // Node calls back with an error when connect fails (e.g. EINVAL: no route from the bind
+          // address): the socket stays unconnected and heartbeats to this peer are dropped
+          socket.connect(endpoint.port, endpoint.host, (err?: Error) => {
+            if (err) onError(err as NodeJS.ErrnoException);
+            else peer.connected = true;
             resolve();
           }),
         );
@@ -194,7 +197,9 @@ export class HeartbeatTransport extends EventEmitter<TransportEvents> {
       if (!target) continue;
       this.counters.sent++;
       if (target.connected) target.socket.send(buf, target.afterSend);
-      else target.ready.then(() => target.socket.send(buf, target.afterSend), () => undefined);
+      // only to a peer still listed and connected: an unconnected socket's send takes the callback
+      // for a port and throws (it crashed the daemon when a discovered peer was unreachable)
+      else target.ready.then(() => this.peers.get(peer) === target && target.connected && target.socket.send(buf, target.afterSend), () => undefined);
     }
   }
 

@@ -44,11 +44,20 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** An engine input without its time (the cluster's clock supplies it), per input type. */
+export type InputWithoutTime = EngineInput extends infer E ? (E extends EngineInput ? Omit<E, 'now'> : never) : never;
+
 export type DropRule = (p: { from: string; to: string; kind: PacketKind; at: number }) => boolean;
 
 export class Cluster {
   now = 0;
   latencyMs = 1;
+  /**
+   * How late a timer fires after the wakeup the engine asked for. 0: exactly on time. The daemon's
+   * shell arms setTimeout 1 ms past the wakeup (src/daemon/instance-runner.ts), so a master's adverts
+   * drift later by at least that much per interval: 1 reproduces that.
+   */
+  timerSlackMs = 0;
   readonly nodes = new Map<string, Node>();
   readonly transitions: Transition[] = [];
   readonly reasserts: { node: string; at: number; reason: string }[] = [];
@@ -120,7 +129,7 @@ export class Cluster {
     this.cut.clear();
   }
 
-  input(id: string, input: Omit<EngineInput, 'now'> & { type: string }): void {
+  input(id: string, input: InputWithoutTime): void {
     this.apply(this.node(id), { ...input, now: this.now } as EngineInput);
   }
 
@@ -138,7 +147,7 @@ export class Cluster {
       let timerNode: Node | undefined;
       for (const n of this.nodes.values()) {
         if (n.status !== 'up') continue;
-        const w = n.engine.nextWakeup();
+        const w = n.engine.nextWakeup() + this.timerSlackMs;
         if (w < nextTimer) {
           nextTimer = w;
           timerNode = n;

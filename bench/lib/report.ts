@@ -50,6 +50,18 @@ export function targetChecks(r: BenchResults): TargetCheck[] {
       const v = p99('hostloss', 'vipMs');
       const bound = 3 * I + 100;
       out.push({ name: `host loss ${label}`, target: `p99 ≤ 3 × ${formatDuration(I)} + 100 ms = ${bound} ms (address on the new master)`, measured: `p99 ${ms(v)} ms`, met: v === undefined ? false : v <= bound });
+      // issue 23: ahead of keepalived at equal timers, in the same run
+      const iw = stat(select(r.trials, 'ipwarden', 'hostloss', I), 'vipMs');
+      const ka = stat(select(r.trials, 'keepalived', 'hostloss', I), 'vipMs');
+      if (iw && ka) {
+        const [rm, rp] = [iw.median / ka.median, iw.p99 / ka.p99];
+        out.push({
+          name: `host loss ${label} vs keepalived`,
+          target: 'median and p99 ≤ 0.85 × keepalived’s (address on the new master, same run)',
+          measured: `${ms(iw.median)} / ${ms(iw.p99)} ms vs ${ms(ka.median)} / ${ms(ka.p99)} ms: ${rm.toFixed(2)} / ${rp.toFixed(2)}`,
+          met: rm <= 0.85 && rp <= 0.85,
+        });
+      }
     }
     if (has('sigkill')) {
       const v = p99('sigkill', 'vipMs');

@@ -97,10 +97,12 @@ function idleScripts(tool: Tool): boolean {
   return k.eipScriptIdle ? tool.lab.hosts.every((h) => k.eipScriptIdle!(h.index)) : true;
 }
 
-/** Starts every node, node 0 first so that it is the first MASTER (as in production). */
+/**
+ * Starts every node, node 0 first so that it is the first MASTER (as in production), one at a time
+ * (parallel start-ups on a loaded machine miss the lab's start deadline).
+ */
 export async function startTool(tool: Tool): Promise<void> {
-  await tool.start(0);
-  await Promise.all(tool.lab.hosts.slice(1).map((h) => tool.start(h.index)));
+  for (const h of tool.lab.hosts) await tool.start(h.index);
   await waitSteady(tool, 30_000 + 20 * tool.intervalMs);
 }
 

@@ -16,10 +16,23 @@
  *   after deadRatio fan-out periods, a master after deadRatio intervals.
  * - A fresh node listens for deadRatio x interval before it claims anything (hold-off), and
  *   never preempts during it.
- * - Master down time = deadRatio x interval + skew; skew = rank among the live backups x step
- *   (the best backup uses none). Before taking over from a master that went silent, a backup
- *   (1) honours peers vouching that they still hear the master, (2) sends probeCount probes
- *   over confirmWindow and takes over only if none is answered.
+ * - Host loss, the timing argument. L: when this backup last heard the master (or, if later, when
+ *   a live peer vouches in its adverts that it did); D = deadRatio x interval; W = confirmWindow
+ *   (min(50 ms, interval/2)); S = rank step = W + max(20 ms, interval/4); r = rank among the live
+ *   backups (the best is 0). A backup takes over at T = L + D + r x S if nothing is heard from the
+ *   master by then and none of the probeCount probes it sends over [T - W, T] is answered:
+ *   - rank 0 pays no extra step: its probes overlap the last W of the dead interval (they start while
+ *     the master still counts as alive), so it acts at the master's dead time itself, the physical
+ *     limit for a given D (probing after the dead time, as before, cost L + D + W).
+ *   - rank r >= 1 acts S after rank r - 1 for the same L: every rank moved earlier by W together, so
+ *     the gap a better backup's takeover advert has to land in is what it was. S >= W, so these ranks
+ *     probe only a master already declared dead. A lower rank acts first only if it missed adverts
+ *     the better one heard (its L earlier, under loss); the two MASTERs then meet and it yields.
+ *   - loss: a false takeover at rank 0 needs every master advert of the first D - W lost (at
+ *     deadRatio 3 the two due one and two intervals after L; the third is due at T and lands late)
+ *     and all probeCount (12) probe round trips lost: at 20 % loss each way 0.2^2 x 0.36^12 =
+ *     1.9e-7 per advert slot, below the 0.2^3 x 0.36^10 = 2.9e-7 of the 10 probes after the dead
+ *     time (the advert due at L + D still landed during those).
  * - Confirmed gone at once, no probes: a goodbye advert (priority 0 / STOP) or ECONNREFUSED
  *   from the master's host (its daemon died).
  * - MASTER hearing another MASTER: yields if outranked, else re-asserts (advert + reassert).
@@ -71,16 +84,25 @@ interface MasterLoss {
   spreadMs?: number;
 }
 
+/** Probes to a silent master, sent over the confirmation window that ends at the takeover instant. */
 interface Confirmation {
+  masterId: string;
+  masterAddress: PeerRef;
   startedAt: number;
+  /** The takeover instant, unless the master answers (or is heard) before. */
   endsAt: number;
+  spacing: number;
   nonces: Set<number>;
   sent: number;
   nextProbeAt: number;
-  masterAddress: PeerRef;
 }
 
-export const DEFAULT_PROBE_COUNT = 10;
+/**
+ * Probes per confirmation. 12, not the 10 of the time when the probes followed the dead time: the
+ * confirmation now ends at the deadline, before the master's advert due at that instant could still
+ * count, and two more round trips (0.36^2 = 0.13 < 0.2 at 20 % loss each way) buy that advert back.
+ */
+export const DEFAULT_PROBE_COUNT = 12;
 
 /** A backup advertises to every peer at least this often (when its interval is shorter). */
 export const BACKUP_FANOUT_MS = 1000;
@@ -107,7 +129,8 @@ export class InstanceEngine {
   private nextAdvertAt = Infinity;
   private loss: MasterLoss | undefined;
   private confirming: Confirmation | undefined;
-  private vouchedUntil = 0;
+  /** The most recent sighting of a silent master that a live peer vouched for (engine clock). */
+  private vouched: { masterId: string; at: number } | undefined;
   private preemptSince: number | undefined;
   private lastReassertAt = -Infinity;
   private lastReturnReassertAt = -Infinity;
@@ -138,7 +161,11 @@ export class InstanceEngine {
     return this.config.deadRatio * this.config.intervalMs;
   }
 
-  /** Skew per rank step: enough for a better backup's confirmation and its first advert to land. */
+  /**
+   * Skew per rank step, W + max(20 ms, interval/4): the gap between ranks of when the confirmation
+   * followed the dead time, kept now that every rank confirms before its deadline, so a better
+   * backup's takeover advert (its timer late on a loaded host) still has that long to land.
+   */
   get skewStepMs(): number {
     return this.config.confirmWindowMs + Math.max(20, Math.floor(this.config.intervalMs / 4));
   }
@@ -195,9 +222,11 @@ export class InstanceEngine {
     let t = this.nextAdvertAt;
     for (const p of this.peers.values()) if (p.alive) t = Math.min(t, p.lastSeen + this.peerDeadMs(p));
     if (this.state === 'BACKUP') {
-      const take = this.takeoverAt();
-      if (take !== undefined) t = Math.min(t, take);
       if (this.confirming) t = Math.min(t, this.confirming.nextProbeAt, this.confirming.endsAt);
+      else {
+        const take = this.takeoverAt();
+        if (take !== undefined) t = Math.min(t, take.probesFrom);
+      }
       if (this.preemptSince !== undefined) t = Math.min(t, Math.max(this.preemptSince + this.config.preemptDelayMs, this.holdOffUntil));
     }
     return t;
@@ -235,7 +264,8 @@ export class InstanceEngine {
     };
     if (master) snap.master = master;
     if (this.lastTransition) snap.lastTransition = this.lastTransition;
-    const take = this.state === 'BACKUP' ? this.takeoverAt() : undefined;
+    // only once the master is lost or being probed: a live master's deadline moves with every advert
+    const take = this.state !== 'BACKUP' ? undefined : this.confirming ? this.confirming.endsAt : this.loss ? this.takeoverAt()?.at : undefined;
     if (take !== undefined && Number.isFinite(take)) snap.takeoverAt = take;
     return snap;
   }
@@ -329,10 +359,11 @@ export class InstanceEngine {
       }
     }
 
-    if (this.confirming && pkt.nodeId === this.loss?.masterId) {
-      fx.push({ type: 'log', level: 'info', msg: `master ${peer.id} answered (${pkt.kind}); staying BACKUP` });
+    if (this.confirming?.masterId === pkt.nodeId) {
+      // routine while it was not yet declared dead (a lost advert or two): debug only
+      fx.push({ type: 'log', level: wasAlive ? 'debug' : 'info', msg: `master ${peer.id} answered (${pkt.kind}); staying BACKUP` });
       this.confirming = undefined;
-      this.loss = undefined;
+      if (this.loss?.masterId === pkt.nodeId) this.loss = undefined;
     }
 
     if (goodbye) fx.push({ type: 'log', level: 'info', msg: `peer ${peer.id} left (goodbye)` });
@@ -418,26 +449,61 @@ export class InstanceEngine {
     return out;
   }
 
-  /** How many live candidates outrank this node, excluding the lost master. */
-  private rank(): number {
+  /** How many live candidates outrank this node, excluding the (lost or silent) master. */
+  private rank(masterId: string | undefined): number {
     const me = { id: this.config.nodeId, priority: this.health.priority };
     let r = 0;
-    for (const p of this.eligible()) if (p.id !== this.loss?.masterId && outranks(p, me)) r++;
+    for (const p of this.eligible()) if (p.id !== masterId && outranks(p, me)) r++;
     return r;
   }
 
-  /** When this backup takes over if nothing changes (before vouching/confirmation). */
-  private takeoverAt(): number | undefined {
-    if (!this.loss || this.health.fault) return undefined;
-    if (this.confirming) return this.confirming.endsAt;
-    const wait = this.loss.confirmed ? 0 : this.masterDownMs;
-    return Math.max(this.loss.since + wait + this.rank() * (this.skewStepMs + (this.loss.spreadMs ?? 0)), this.vouchedUntil);
+  /**
+   * The master silence this backup is timing: the recorded loss, or else the live master's silence
+   * since its last packet (so that the probes can overlap the end of its dead time). `deadAt`: when
+   * that live master is declared dead (the takeover cannot come before).
+   */
+  private silence(): { loss: MasterLoss; deadAt: number } | undefined {
+    if (this.loss) return { loss: this.loss, deadAt: -Infinity };
+    const m = this.liveMaster();
+    if (!m || m.stateless) return undefined;
+    return {
+      loss: { since: m.lastSeen, confirmed: false, masterId: m.id, masterAddress: m.address, why: `master ${m.id} silent` },
+      deadAt: m.lastSeen + this.peerDeadMs(m),
+    };
+  }
+
+  /** A silence other peers may vouch against (the master may just be unheard by us). */
+  private vouchable(loss: MasterLoss): loss is MasterLoss & { masterId: string } {
+    return !loss.confirmed && loss.masterId !== undefined;
+  }
+
+  /** A silence to confirm with probes before taking over. */
+  private needsProbes(loss: MasterLoss): loss is MasterLoss & { masterId: string; masterAddress: PeerRef } {
+    return this.vouchable(loss) && loss.masterAddress !== undefined && this.config.probeCount > 0 && !this.peers.get(loss.masterId)?.stateless;
+  }
+
+  /**
+   * When this backup takes over if nothing is heard (`at`), and when its probes start (`probesFrom`,
+   * one confirmation window earlier when the silence needs probes, else `at`). The silence counts
+   * from the most recent sighting of the master, ours or one a live peer vouched for; plus the dead
+   * time, plus the rank's skew (none for the best backup).
+   */
+  private takeoverAt(): { at: number; probesFrom: number; loss: MasterLoss } | undefined {
+    if (this.health.fault) return undefined;
+    const s = this.silence();
+    if (!s) return undefined;
+    const l = s.loss;
+    const wait = l.confirmed ? 0 : this.masterDownMs;
+    const since = this.vouchable(l) && this.vouched?.masterId === l.masterId ? Math.max(l.since, this.vouched.at) : l.since;
+    const at = Math.max(since + wait + this.rank(l.masterId) * (this.skewStepMs + (l.spreadMs ?? 0)), s.deadAt);
+    return { at, probesFrom: this.needsProbes(l) ? at - this.config.confirmWindowMs : at, loss: l };
   }
 
   private evaluate(now: number, fx: Effect[]): void {
     // 1. peers that went silent
     for (const p of this.peers.values()) {
-      if (p.alive && now - p.lastSeen >= this.peerDeadMs(p)) {
+      // (the same sum as in nextWakeup and takeoverAt: a tick at that instant finds the peer dead)
+      if (p.alive && now >= p.lastSeen + this.peerDeadMs(p)) {
         const wasMaster = this.isMaster(p);
         p.alive = false;
         fx.push({ type: 'peer-dead', peer: { id: p.id, address: p.address }, reason: `peer ${p.id} dead after ${formatDuration(now - p.lastSeen)}` });
@@ -491,64 +557,74 @@ export class InstanceEngine {
     if (master) {
       // a live master: forget any loss, maybe preempt it
       this.loss = undefined;
-      this.confirming = undefined;
+      if (this.confirming?.masterId !== master.id) this.confirming = undefined;
       // preemption needs a strictly higher priority: the id tie-break never unseats a master
       if (this.config.preempt && me.priority > master.priority) {
         this.preemptSince ??= now;
         if (now >= this.preemptSince + this.config.preemptDelayMs && now >= this.holdOffUntil) {
           this.becomeMaster(now, `preempting ${master.id} prio ${master.priority} (ours ${me.priority})`, fx, 'preempt');
+          return;
         }
       } else {
         this.preemptSince = undefined;
       }
-      return;
-    }
-    this.preemptSince = undefined;
-    if (!this.loss) {
+      // it may have gone silent: the best backup probes it before its dead time ends (below)
+    } else {
+      this.preemptSince = undefined;
       // no master known and no loss recorded (e.g. master left while we were in FAULT): start counting now
-      this.loss = { since: now, confirmed: false, why: 'no live master' };
+      this.loss ??= { since: now, confirmed: false, why: 'no live master' };
     }
     if (this.confirming) {
       this.continueConfirmation(now, fx);
       return;
     }
-    const at = this.takeoverAt();
-    if (at === undefined || now < at) return;
-    // vouching: a live peer that still hears the lost master postpones us
-    if (!this.loss.confirmed && this.loss.masterId !== undefined) {
-      const vouch = this.freshestVouch(now, this.loss.masterId);
-      if (vouch !== undefined && vouch < this.masterDownMs) {
-        this.vouchedUntil = now + (this.masterDownMs - vouch);
-        fx.push({ type: 'log', level: 'debug', msg: `peers still hear master ${this.loss.masterId} (${formatDuration(vouch)} ago): waiting` });
-        return;
-      }
-      if (this.loss.masterAddress && this.config.probeCount > 0 && !this.peers.get(this.loss.masterId)?.stateless) {
-        this.confirming = {
-          startedAt: now,
-          endsAt: now + this.config.confirmWindowMs,
-          nonces: new Set(),
-          sent: 0,
-          nextProbeAt: now,
-          masterAddress: this.loss.masterAddress,
-        };
-        this.continueConfirmation(now, fx);
-        return;
+    let take = this.takeoverAt();
+    if (take === undefined || now < take.probesFrom) return;
+    const loss = take.loss;
+    if (this.vouchable(loss)) {
+      // vouching: a live peer that heard the master after we did moves the start of the silence
+      const sighting = this.freshestSighting(loss.masterId);
+      const known = this.vouched?.masterId === loss.masterId ? this.vouched.at : -Infinity;
+      if (sighting !== undefined && sighting > Math.max(loss.since, known)) {
+        this.vouched = { masterId: loss.masterId, at: sighting };
+        take = this.takeoverAt()!;
+        if (now < take.probesFrom) {
+          fx.push({ type: 'log', level: 'debug', msg: `peers still hear master ${loss.masterId} (${formatDuration(now - sighting)} ago): waiting` });
+          return;
+        }
       }
     }
-    this.becomeMaster(now, this.takeoverReason(now), fx);
+    if (this.needsProbes(loss)) {
+      // the probes go out over the window that ends at the takeover instant (at least half a
+      // window when this tick came late), so that an unanswered confirmation acts at the deadline
+      const endsAt = Math.max(take.at, now + this.config.confirmWindowMs / 2);
+      this.confirming = {
+        masterId: loss.masterId,
+        masterAddress: loss.masterAddress,
+        startedAt: now,
+        endsAt,
+        spacing: (endsAt - now) / this.config.probeCount,
+        nonces: new Set(),
+        sent: 0,
+        nextProbeAt: now,
+      };
+      this.continueConfirmation(now, fx);
+      return;
+    }
+    if (!master && now >= take.at) this.becomeMaster(now, this.takeoverReason(now), fx);
   }
 
   private continueConfirmation(now: number, fx: Effect[]): void {
     const c = this.confirming!;
-    const spacing = this.config.confirmWindowMs / this.config.probeCount;
     while (c.sent < this.config.probeCount && now >= c.nextProbeAt) {
       const nonce = (this.nonceSeq = (this.nonceSeq + 1) >>> 0) || (this.nonceSeq = 1);
       c.nonces.add(nonce);
       c.sent++;
-      c.nextProbeAt = c.startedAt + c.sent * spacing;
+      c.nextProbeAt = c.startedAt + c.sent * c.spacing;
       fx.push({ type: 'probe', to: c.masterAddress, nonce });
     }
-    if (now >= c.endsAt) {
+    // endsAt is never before the master's dead time: by then step 1 of evaluate has recorded the loss
+    if (now >= c.endsAt && this.loss) {
       this.confirming = undefined;
       this.becomeMaster(now, `${this.takeoverReason(now)}, ${c.sent} probes unanswered`, fx);
     }
@@ -567,13 +643,13 @@ export class InstanceEngine {
     return l.confirmed ? 'master-left' : 'master-dead';
   }
 
-  /** Age (ms, our clock) of the most recent sighting of `masterId` vouched by a live peer. */
-  private freshestVouch(now: number, masterId: string): number | undefined {
+  /** When (our clock) a live peer last heard `masterId`, as vouched in its adverts; the most recent. */
+  private freshestSighting(masterId: string): number | undefined {
     let best: number | undefined;
     for (const p of this.peers.values()) {
       if (!p.alive || p.id === masterId || !p.master || p.master.id !== masterId) continue;
-      const age = p.master.heardAgoMs + (now - p.master.receivedAt);
-      if (best === undefined || age < best) best = age;
+      const at = p.master.receivedAt - p.master.heardAgoMs;
+      if (best === undefined || at > best) best = at;
     }
     return best;
   }
@@ -581,7 +657,7 @@ export class InstanceEngine {
   private becomeMaster(now: number, reason: string, fx: Effect[], cause: TransitionCause = this.takeoverCause()): void {
     this.loss = undefined;
     this.confirming = undefined;
-    this.vouchedUntil = 0;
+    this.vouched = undefined;
     this.preemptSince = undefined;
     this.transition(now, 'MASTER', reason, fx, cause);
     fx.push({ type: 'advert', to: 'all' });

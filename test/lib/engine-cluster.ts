@@ -3,6 +3,7 @@
  * effects become deliveries with a fixed latency; hosts can crash (daemon dead, host answers
  * "port unreachable"), go dark (nothing answers) or drop packets by rule. No sockets, no timers.
  */
+import { seededRandom } from '../../src/cloud/simulator-kit/faults.js';
 import { InstanceEngine } from '../../src/engine/instance.js';
 import type { EngineConfig, EngineInput, Effect, InstanceState } from '../../src/engine/types.js';
 import type { Packet, PacketKind } from '../../src/protocol/types.js';
@@ -35,23 +36,20 @@ interface Pending {
   input: EngineInput | { type: 'refused'; from: string; target: string };
 }
 
-/** Seeded PRNG (mulberry32) so random loss is reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG so random loss is reproducible (the simulator kit's mulberry32). */
+export const prng: (seed: number) => () => number = seededRandom;
 
 export type DropRule = (p: { from: string; to: string; kind: PacketKind; at: number }) => boolean;
 
 export class Cluster {
   now = 0;
   latencyMs = 1;
+  /**
+   * How late a timer fires after the wakeup the engine asked for. 0: exactly on time. The daemon's
+   * shell arms setTimeout 1 ms past the wakeup (src/daemon/instance-runner.ts), so a master's adverts
+   * drift later by at least that much per interval: 1 reproduces that.
+   */
+  timerSlackMs = 0;
   readonly nodes = new Map<string, Node>();
   readonly transitions: Transition[] = [];
   readonly reasserts: { node: string; at: number; reason: string }[] = [];
@@ -141,7 +139,7 @@ export class Cluster {
       let timerNode: Node | undefined;
       for (const n of this.nodes.values()) {
         if (n.status !== 'up') continue;
-        const w = n.engine.nextWakeup();
+        const w = n.engine.nextWakeup() + this.timerSlackMs;
         if (w < nextTimer) {
           nextTimer = w;
           timerNode = n;

@@ -11,9 +11,9 @@
  * | state                     | move (default)                              | all-healthy                          |
  * |---------------------------|---------------------------------------------|--------------------------------------|
  * | MASTER                    | attached here, detached from every other    | attached here; dead peers revoked    |
- * | BACKUP, left MASTER       | handover: let go once another holder shows  | attached here                        |
+ * | BACKUP or STOP, left MASTER | handover: let go once another holder shows | attached here (STOP: released)     |
  * | BACKUP (otherwise)        | released (detached from here)               | attached here                        |
- * | FAULT, STOP               | released                                    | released                             |
+ * | FAULT, STOP (otherwise)   | released                                    | released                             |
  *
  * `release: false` turns "released"/"handover" into "leave it as it is". A state entered at startup
  * (from INIT) releases only after `startupGrace`: a restarted master does not drop the address while

@@ -159,7 +159,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         case 'api-timeout':
           return { kind: 'hang', rate: 0.5 };
         case 'api-fail-change':
-          return { kind: 'fail-operation', count: 2 };
+          return { kind: 'fail-change', count: 2 };
         case 'api-latency':
           return { kind: 'latency', ms: f.param ?? 500 };
         default:

@@ -8,6 +8,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { formatDuration } from '../util/duration.js';
+import { redactSecrets as redactAny, retryAfterFromHeaders } from '../cloud/http.js';
 
 /** Base class: `call` is the API operation (e.g. "attach-instance-to-elastic-ip"), `what` the human action. */
 export abstract class ExoscaleError extends Error {
@@ -184,12 +185,9 @@ export function bodyMessage(body: string): string {
  * `retry_after` body field (seconds); undefined when neither is present or valid.
  */
 export function parseRetryAfter(header: string | undefined, body: string, nowMs: number): number | undefined {
-  if (header !== undefined && header.trim() !== '') {
-    const h = header.trim();
-    if (/^\d+(\.\d+)?$/.test(h)) return Math.round(Number(h) * 1000);
-    const at = Date.parse(h);
-    if (!Number.isNaN(at)) return Math.max(0, at - nowMs);
-  }
+  // the header as every cloud reads it (src/cloud/http.ts), then Exoscale's body hint
+  const fromHeader = header !== undefined && header.trim() !== '' ? retryAfterFromHeaders({ 'retry-after': header.trim() }, nowMs) : undefined;
+  if (fromHeader !== undefined) return Math.round(fromHeader);
   try {
     const json = JSON.parse(body) as { retry_after?: unknown };
     if (typeof json.retry_after === 'number' && json.retry_after >= 0) return Math.round(json.retry_after * 1000);
@@ -201,9 +199,7 @@ export function parseRetryAfter(header: string | undefined, body: string, nowMs:
 
 /** Replaces every occurrence of the given secrets, and any EXO2 Authorization value, with "[redacted]". */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[redacted]');
-  return out.replace(/EXO2-HMAC-SHA256 [^\s"']+/g, 'EXO2-HMAC-SHA256 [redacted]');
+  return redactAny(text, secrets).replace(/EXO2-HMAC-SHA256 [^\s"']+/g, 'EXO2-HMAC-SHA256 [redacted]');
 }
 
 function oneLine(text: string): string {

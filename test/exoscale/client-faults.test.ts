@@ -177,3 +177,16 @@ t.test('4xx other than 429 fail fast', async (t) => {
   t.match(err, { status: 404, attempts: 1, message: /404 not found: Elastic IP not found$/ });
   t.equal(sim.state.requests().length - before, 1);
 });
+
+t.test('lose-answer: the attach is applied, its answer lost; the client retries it and converges', async (t) => {
+  const sim = await withSim(t, { faults: [{ kind: 'lose-answer', count: 1 }] });
+  const events: ApiCallEvent[] = [];
+  const c = clientFor(t, sim, { onCall: (e) => events.push(e) });
+  t.match(await c.ensureAttached(EIP, LB1), { changed: true });
+  const lost = sim.state.requests().filter((r) => r.fault === 'lose-answer');
+  t.match(lost, [{ call: 'attach-instance-to-elastic-ip', status: null }], 'the attach (a mutating call) lost its answer; reads were not touched');
+  const attaches = events.filter((e) => e.call === 'attach-instance-to-elastic-ip');
+  t.match(attaches, [{ attempt: 1, error: /network error: socket hang up/ }, { attempt: 2, status: 200 }], 'the dropped connection is a network error, retried');
+  t.same(sim.state.holdersOf(EIP), [LB1], 'attached once, on the instance asked for');
+  t.same(sim.state.faults.list(), [], 'the counted rule is used up');
+});

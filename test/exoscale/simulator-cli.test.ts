@@ -101,11 +101,17 @@ t.test('flags', async (t) => {
 t.test('fault specs', async (t) => {
   t.same(parseFaultSpec('hang'), { kind: 'hang' });
   t.same(parseFaultSpec('rate-limit:count=3,retry-after=2'), { kind: 'rate-limit', count: 3, retryAfterSeconds: 2 });
-  t.same(parseFaultSpec('fail-operation:reason=busy,state=timeout,message=nope'), { kind: 'fail-operation', reason: 'busy', state: 'timeout', message: 'nope' });
+  t.same(parseFaultSpec('fail-operation:reason=busy,state=timeout,message=nope'), { kind: 'fail-change', reason: 'busy', state: 'timeout', message: 'nope' });
   t.throws(() => parseFaultSpec('fail-operation:reason=why'), /reason/);
   t.throws(() => parseFaultSpec('error:rate=2'), /rate/);
   t.throws(() => parseFaultSpec('error:count=x'), /count must be a number/);
   t.throws(() => parseFaultSpec('hang:calls=nothing'), /calls/);
+  // Exoscale's spellings are aliases of the kit's change faults; the kit's own names work too
+  t.same(parseFaultSpec('stall-operation:calls=detach-instance-from-elastic-ip'), { kind: 'stall-change', calls: ['detach-instance-from-elastic-ip'] });
+  t.same(parseFaultSpec('fail-change:count=1,reason=busy'), { kind: 'fail-change', count: 1, reason: 'busy' });
+  t.same(parseFaultSpec('lose-answer:count=1'), { kind: 'lose-answer', count: 1 });
+  t.throws(() => parseFaultSpec('hang:state=timeout'), /fault state: only for fail-change .*\(in "hang:state=timeout"\)/);
+  t.throws(() => parseFaultSpec('explode'), /kind.*\(in "explode"\)/);
 });
 
 t.test('a port in use is a clear error', async (t) => {

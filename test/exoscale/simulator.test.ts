@@ -284,6 +284,13 @@ t.test('admin API: world changes, faults, events, history, reset', async (t) => 
   t.equal((await admin(sim, 'DELETE', '/faults/h')).json.faults.length, 1);
   t.equal((await admin(sim, 'DELETE', '/faults/h')).status, 404);
   await admin(sim, 'DELETE', '/faults');
+  // a batch is all or none; Exoscale's spellings are aliases of the kit's kinds, listed under the kit's
+  const batch = await admin(sim, 'POST', '/faults', { faults: [{ kind: 'stall-operation' }, { kind: 'fail-operation', reason: 'why' }] });
+  t.match({ status: batch.status, json: batch.json }, { status: 400, json: { error: /reason/ } });
+  t.same((await admin(sim, 'GET', '/faults')).json.faults, [], 'nothing of the refused batch stays');
+  t.match((await admin(sim, 'POST', '/faults', { kind: 'fail-operation', state: 'timeout', reason: 'busy' })).json.faults, [{ kind: 'fail-change', state: 'timeout', reason: 'busy' }]);
+  t.match((await admin(sim, 'POST', '/faults', { kind: 'latency', state: 'timeout' })).json, { error: /state: only for fail-change/ });
+  await admin(sim, 'DELETE', '/faults');
   t.same(sim.state.faults.list(), []);
 
   const events = (await admin(sim, 'GET', '/events')).json.events as { seq: number; type: string; at: string }[];

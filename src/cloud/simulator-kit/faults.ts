@@ -198,3 +198,42 @@ export class KitFaultSet {
     return true;
   }
 }
+
+/** What the /_sim/faults admin routes need of a fault set (KitFaultSet, or a cloud's wrapper of it). */
+export interface FaultRuleStore {
+  add(rule: unknown): { id: string };
+  remove(id: string): boolean;
+  clear(): void;
+  list(): unknown[];
+}
+
+/**
+ * The /_sim/faults admin routes (`parts` after /_sim/): GET list, POST a rule or {faults: [rules]}
+ * (all or none: a bad rule throws, naming its field, and none of the batch stays), DELETE all,
+ * DELETE /ID. Undefined when the path is not a faults route.
+ */
+export function faultsAdmin(faults: FaultRuleStore, method: string, parts: readonly string[], body: unknown): { status?: number; body: unknown } | undefined {
+  const [head, id] = parts;
+  if (head !== 'faults') return undefined;
+  if (method === 'GET' && parts.length === 1) return { body: { faults: faults.list() } };
+  if (method === 'POST' && parts.length === 1) {
+    const rules = body && typeof body === 'object' && Array.isArray((body as { faults?: unknown }).faults) ? (body as { faults: unknown[] }).faults : [body];
+    const added: { id: string }[] = [];
+    try {
+      for (const r of rules) added.push(faults.add(r));
+    } catch (err) {
+      for (const a of added) faults.remove(a.id);
+      throw err;
+    }
+    return { status: 201, body: { faults: added } };
+  }
+  if (method === 'DELETE' && parts.length === 1) {
+    faults.clear();
+    return { body: { faults: [] } };
+  }
+  if (method === 'DELETE' && id !== undefined && parts.length === 2) {
+    if (!faults.remove(id)) return { status: 404, body: { error: `no fault ${JSON.stringify(id)}` } };
+    return { body: { faults: faults.list() } };
+  }
+  return undefined;
+}

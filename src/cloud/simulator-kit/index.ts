@@ -7,8 +7,8 @@
  */
 export { startCloudSimulator, callerAddressOf } from './server.js';
 export type { CloudSimulatorSpec, SimCall, SimRoute, MetadataCall, AdminAnswer, RequestRecord, RunningCloudSimulator, StartOptions } from './server.js';
-export { KitFaultSet, parseKitFaultRule, parseKitFaultSpec, seededRandom, KIT_FAULT_KINDS } from './faults.js';
-export type { KitFaultRule, ActiveKitFaultRule, FaultCatalog, KitChangeFault } from './faults.js';
+export { KitFaultSet, faultsAdmin, parseKitFaultRule, parseKitFaultSpec, seededRandom, KIT_FAULT_KINDS } from './faults.js';
+export type { KitFaultRule, ActiveKitFaultRule, FaultCatalog, KitChangeFault, FaultRuleStore } from './faults.js';
 export { RateBudget, type RateDecision, type RateBudgetOptions } from './rate-limit.js';
 export { ChangeQueue, type Change, type ChangeStatus, type StartChange } from './changes.js';
 export { HolderHistory, holderTimeline, type HolderEvent, type HolderInterval, type HolderTimeline } from './history.js';

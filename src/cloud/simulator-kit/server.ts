@@ -18,7 +18,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KitFaultSet, KitRequestOutcome } from './faults.js';
+import { faultsAdmin, type KitFaultSet, type KitRequestOutcome } from './faults.js';
 import type { HolderHistory } from './history.js';
 import type { RateBudget, RateDecision } from './rate-limit.js';
 import { BodyTooLargeError, parseJsonBody, readBody, sendJson } from './respond.js';
@@ -224,7 +224,7 @@ export async function startCloudSimulator(spec: CloudSimulatorSpec, opts: StartO
   }
 
   function sharedAdmin(method: string, parts: string[], query: URLSearchParams, body: unknown): AdminAnswer | undefined {
-    const [head, id] = parts;
+    const [head] = parts;
     const since = Number(query.get('since') ?? 0);
     if (head === 'requests' && method === 'GET' && parts.length === 1) return { body: { requests: log.filter((r) => r.t >= since) } };
     if (head === 'history' && method === 'GET' && parts.length === 1) {
@@ -236,21 +236,8 @@ export async function startCloudSimulator(spec: CloudSimulatorSpec, opts: StartO
         },
       };
     }
-    if (head === 'faults') {
-      if (method === 'GET' && parts.length === 1) return { body: { faults: spec.faults.list() } };
-      if (method === 'POST' && parts.length === 1) {
-        const rules = body && typeof body === 'object' && Array.isArray((body as { faults?: unknown }).faults) ? (body as { faults: unknown[] }).faults : [body];
-        return { status: 201, body: { faults: rules.map((r) => spec.faults.add(r)) } };
-      }
-      if (method === 'DELETE' && parts.length === 1) {
-        spec.faults.clear();
-        return { body: { faults: [] } };
-      }
-      if (method === 'DELETE' && id !== undefined && parts.length === 2) {
-        if (!spec.faults.remove(id)) return { status: 404, body: { error: `no fault ${JSON.stringify(id)}` } };
-        return { body: { faults: spec.faults.list() } };
-      }
-    }
+    const faultsAnswer = faultsAdmin(spec.faults, method, parts, body);
+    if (faultsAnswer) return faultsAnswer;
     if (head === 'config' && parts.length === 1) {
       if (method === 'PATCH' || method === 'PUT') {
         const b = (body ?? {}) as { changeDelayMs?: unknown; rateLimit?: { limit?: unknown; refillPerSecond?: unknown } };

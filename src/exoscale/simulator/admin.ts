@@ -4,7 +4,7 @@
  * the event log (attach/detach with timestamps) and the request log. See SIMULATOR.md.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseFaultRule, type FaultRule } from './faults.js';
+import { faultsAdmin } from '../../cloud/simulator-kit/faults.js';
 import { parseJsonBody, readBody, sendJson } from '../../cloud/simulator-kit/respond.js';
 import {
   configPatchSchema,
@@ -121,25 +121,13 @@ function route(method: string, parts: string[], query: URLSearchParams, body: un
       }
       break;
     }
-    case 'faults':
-      if (is('GET', 1)) return { body: { faults: state.faults.list() } };
-      if (is('POST', 1)) {
-        const rules: unknown[] =
-          body && typeof body === 'object' && Array.isArray((body as { faults?: unknown }).faults)
-            ? (body as { faults: unknown[] }).faults
-            : [body];
-        const parsed: FaultRule[] = rules.map((r) => parseFaultRule(r));
-        return { status: 201, body: { faults: parsed.map((r) => state.faults.add(r)) } };
-      }
-      if (is('DELETE', 1)) {
-        state.faults.clear();
-        return { body: { faults: [] } };
-      }
-      if (method === 'DELETE' && id !== undefined && parts.length === 2) {
-        if (!state.faults.remove(id)) throw new AdminError(404, `no fault ${JSON.stringify(id)}`);
-        return { body: { faults: state.faults.list() } };
-      }
+    case 'faults': {
+      // the kit's routes; its 404 answer becomes this API's AdminError
+      const answer = faultsAdmin(state.faults, method, parts, body);
+      if (answer?.status === 404) throw new AdminError(404, (answer.body as { error: string }).error);
+      if (answer) return answer;
       break;
+    }
     case 'keys':
       if (is('GET', 1)) return { body: { keys: [...ctx.keys.keys()] } };
       if (is('POST', 1)) {

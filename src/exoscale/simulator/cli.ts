@@ -33,7 +33,7 @@ export const SIMULATOR_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     multiple: true,
     arg: 'SPEC',
-    description: 'Fault rule kind[:key=value,...], e.g. latency:ms=300 error:rate=0.2 rate-limit:count=3 hang:count=1 fail-operation:count=1',
+    description: 'Fault rule kind[:key=value,...], e.g. latency:ms=300 error:rate=0.2 rate-limit:count=3 hang:count=1 lose-answer:count=1 fail-operation:count=1 (see SIMULATOR.md)',
   },
   'fault-seed': { type: 'string', arg: 'N', description: 'Seed for rate-based faults (reproducible runs)' },
   state: { type: 'string', arg: 'FILE', description: 'JSON world to start with {securityGroups, instances, elasticIps} instead of the lab seed' },

@@ -1,25 +1,17 @@
 /**
- * Fault injection rules of the simulator. A rule fires on matching calls, with a
- * probability (`rate`, default 1) and at most `count` times (then it is removed).
- *
- * Request faults (hit the HTTP exchange, before authentication, like a gateway would):
- *   latency          delay the response by `ms` (+ up to `jitterMs`)
- *   error            answer `status` (5xx, default 503) {"message": …}
- *   rate-limit       answer 429 with Retry-After: `retryAfterSeconds` (default 1; 0 = no header)
- *   hang             never answer (the connection stays open until the client gives up)
- * Operation faults (attach/detach are accepted, their operation goes wrong):
- *   fail-operation   the operation ends in `state` (failure|timeout, default failure) with `reason` (default fault)
- *   stall-operation  the operation stays pending forever
- *
- * `calls` restricts a rule to API operation ids ("attach-instance-to-elastic-ip", "get-operation"…;
- * "metadata" for the metadata endpoint). Without it, request faults hit every /v2 call and
- * operation faults hit attach and detach.
+ * Exoscale's fault catalog on the shared simulator kit (src/cloud/simulator-kit/faults.ts: the rules,
+ * rates, counts, seeded PRNG and request faults latency/error/rate-limit/hang/lose-answer live there).
+ * What is Exoscale's own:
+ *   - the call names (API operation ids, plus "metadata"); attach/detach are the mutating calls;
+ *   - an operation fault ends an async operation in `state` (failure|timeout, default failure) with an
+ *     operation `reason` (default fault): the kit's `fail-change` plus these two fields;
+ *   - the spellings `fail-operation` / `stall-operation` are accepted as aliases of the kit's
+ *     `fail-change` / `stall-change` (admin API, `ipwarden simulate exoscale --fault`); rules are listed
+ *     with the kit's names.
  */
 import { z } from 'zod';
+import { KitFaultSet, KIT_FAULT_KINDS, parseKitFaultRule, parseKitFaultSpec, type ActiveKitFaultRule, type KitFaultRule } from '../../cloud/simulator-kit/faults.js';
 import { OPERATION_REASONS, type OperationReason } from '../types.js';
-
-export const FAULT_KINDS = ['latency', 'error', 'rate-limit', 'hang', 'fail-operation', 'stall-operation'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** The calls the simulator knows (operation ids), plus "metadata". */
 export const SIM_CALLS = [
@@ -36,208 +28,127 @@ export const SIM_CALLS = [
   'metadata',
 ] as const;
 
-export const faultRuleSchema = z.strictObject({
-  id: z.string().min(1).optional(),
-  kind: z.enum(FAULT_KINDS),
-  calls: z.array(z.enum(SIM_CALLS)).min(1).optional(),
-  rate: z.number().min(0).max(1).optional(),
-  count: z.number().int().positive().optional(),
-  ms: z.number().int().min(0).max(600_000).optional(),
-  jitterMs: z.number().int().min(0).max(600_000).optional(),
-  status: z.number().int().min(500).max(599).optional(),
-  message: z.string().max(500).optional(),
-  retryAfterSeconds: z.number().min(0).max(3600).optional(),
+export const EXOSCALE_FAULT_CATALOG = {
+  calls: SIM_CALLS,
+  mutating: ['attach-instance-to-elastic-ip', 'detach-instance-from-elastic-ip'],
+} as const;
+
+/** Exoscale's spellings of the kit's change faults. */
+const KIND_ALIASES: Record<string, KitFaultRule['kind']> = { 'fail-operation': 'fail-change', 'stall-operation': 'stall-change' };
+export const FAULT_KINDS = [...KIT_FAULT_KINDS, ...(Object.keys(KIND_ALIASES) as ['fail-operation', 'stall-operation'])] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Exoscale's operation-fault fields, on top of the kit's rule. */
+const operationFieldsSchema = z.strictObject({
   state: z.enum(['failure', 'timeout']).optional(),
   reason: z.enum(OPERATION_REASONS as [OperationReason, ...OperationReason[]]).optional(),
 });
+type OperationFields = z.infer<typeof operationFieldsSchema>;
 
-export type FaultRule = z.infer<typeof faultRuleSchema>;
-export type ActiveFaultRule = FaultRule & { id: string; fired: number };
-
-export type RequestFaultOutcome =
-  | { kind: 'error'; status: number; message: string }
-  | { kind: 'rate-limit'; retryAfterSeconds: number }
-  | { kind: 'hang' };
-
-export interface RequestFaults {
-  delayMs: number;
-  outcome?: RequestFaultOutcome;
-  /** Ids of the rules that fired. */
-  fired: string[];
-}
+/** A validated rule (the kit's kind names). */
+export type FaultRule = KitFaultRule & OperationFields;
+/** A rule as written by tests, seeds and the admin API: Exoscale's kind spellings allowed. */
+export type FaultRuleInput = Omit<FaultRule, 'kind'> & { kind: FaultKind };
+export type ActiveFaultRule = ActiveKitFaultRule & OperationFields;
 
 export type OperationFault =
   | { kind: 'fail-operation'; state: 'failure' | 'timeout'; reason: OperationReason; message: string; ruleId: string }
   | { kind: 'stall-operation'; ruleId: string };
 
-const OPERATION_CALLS = new Set(['attach-instance-to-elastic-ip', 'detach-instance-from-elastic-ip']);
-const REQUEST_KINDS = new Set<FaultKind>(['latency', 'error', 'rate-limit', 'hang']);
+/** Splits an input rule into the kit's part (aliases resolved) and Exoscale's operation fields. */
+function split(input: unknown): { kit: Record<string, unknown>; op: OperationFields } {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new Error('fault rule: expected an object');
+  const { state, reason, ...rest } = input as Record<string, unknown>;
+  const parsed = operationFieldsSchema.safeParse({ state, reason });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`fault ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const kind = typeof rest.kind === 'string' ? (KIND_ALIASES[rest.kind] ?? rest.kind) : rest.kind;
+  const kit = { ...rest, kind };
+  if ((parsed.data.state !== undefined || parsed.data.reason !== undefined) && kind !== 'fail-change') {
+    throw new Error(`fault ${parsed.data.state !== undefined ? 'state' : 'reason'}: only for fail-change (fail-operation)`);
+  }
+  return { kit, op: parsed.data };
+}
 
-/** A small deterministic PRNG (mulberry32), so fault rates can be replayed with a seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+function withOp(rule: KitFaultRule, op: OperationFields): FaultRule {
+  return { ...rule, ...(op.state !== undefined ? { state: op.state } : {}), ...(op.reason !== undefined ? { reason: op.reason } : {}) };
 }
 
 /** Validates a rule (admin API, library); throws a one-line error naming the field. */
 export function parseFaultRule(input: unknown): FaultRule {
-  const r = faultRuleSchema.safeParse(input);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new Error(`fault ${issue.path.join('.') || 'rule'}: ${issue.message}`);
-  }
-  return r.data;
+  const { kit, op } = split(input);
+  return withOp(parseKitFaultRule(kit, SIM_CALLS), op);
 }
 
-const SPEC_KEYS: Record<string, keyof FaultRule> = {
-  rate: 'rate',
-  count: 'count',
-  ms: 'ms',
-  jitter: 'jitterMs',
-  'jitter-ms': 'jitterMs',
-  status: 'status',
-  message: 'message',
-  'retry-after': 'retryAfterSeconds',
-  state: 'state',
-  reason: 'reason',
-  calls: 'calls',
-  id: 'id',
-};
-
 /**
- * Parses a command-line fault spec: `kind[:key=value,...]`, e.g.
- *   latency:ms=300,jitter=100   error:rate=0.2,status=502   rate-limit:count=3,retry-after=1
+ * Parses a command-line fault spec, the kit's `kind[:key=value,...]` plus `state=` and `reason=`:
+ *   latency:ms=300,jitter=100   error:rate=0.2,status=502   rate-limit:count=3,retry-after=1   lose-answer:count=1
  *   hang:count=1,calls=get-operation   fail-operation:count=1,reason=busy   stall-operation
- * `calls` takes several names separated by "+". Durations ms/jitter are milliseconds.
  */
 export function parseFaultSpec(spec: string): FaultRule {
   const colon = spec.indexOf(':');
-  const kind = colon < 0 ? spec : spec.slice(0, colon);
-  const rule: Record<string, unknown> = { kind };
-  if (colon >= 0) {
-    for (const pair of spec.slice(colon + 1).split(',')) {
-      if (pair === '') continue;
-      const eq = pair.indexOf('=');
-      if (eq <= 0) throw new Error(`fault ${JSON.stringify(spec)}: expected key=value, got ${JSON.stringify(pair)}`);
-      const key = pair.slice(0, eq);
-      const value = pair.slice(eq + 1);
-      const field = SPEC_KEYS[key];
-      if (!field) {
-        throw new Error(`fault ${JSON.stringify(spec)}: unknown key ${JSON.stringify(key)} (known: ${Object.keys(SPEC_KEYS).join(', ')})`);
-      }
-      if (field === 'calls') rule.calls = value.split('+');
-      else if (['message', 'state', 'reason', 'id'].includes(field)) rule[field] = value;
-      else {
-        const n = Number(value);
-        if (value === '' || !Number.isFinite(n)) throw new Error(`fault ${JSON.stringify(spec)}: ${key} must be a number`);
-        rule[field] = n;
-      }
-    }
+  const kindWord = colon < 0 ? spec : spec.slice(0, colon);
+  const op: Record<string, string> = {};
+  const rest: string[] = [];
+  for (const pair of colon < 0 ? [] : spec.slice(colon + 1).split(',')) {
+    const m = /^(state|reason)=(.*)$/.exec(pair);
+    if (m) op[m[1]!] = m[2]!;
+    else rest.push(pair);
   }
+  const kitSpec = (KIND_ALIASES[kindWord] ?? kindWord) + (colon < 0 ? '' : `:${rest.join(',')}`);
   try {
-    return parseFaultRule(rule);
+    return parseFaultRule({ ...parseKitFaultSpec(kitSpec, SIM_CALLS), ...op });
   } catch (err) {
-    throw new Error(`${(err as Error).message} (in ${JSON.stringify(spec)})`);
+    const message = (err as Error).message;
+    throw new Error(message.includes(' (in "') ? message.replace(/ \(in ".*"\)$/, ` (in ${JSON.stringify(spec)})`) : `${message} (in ${JSON.stringify(spec)})`);
   }
 }
 
-/** The active rules and the decisions they make. */
+/** The kit's fault set with Exoscale's catalog; operation faults carry Exoscale's state and reason. */
 export class FaultSet {
-  #rules: ActiveFaultRule[] = [];
-  #next = 1;
-  #random: () => number;
+  readonly #kit: KitFaultSet;
+  readonly #op = new Map<string, OperationFields>();
 
-  constructor(rules: FaultRule[] = [], seed?: number) {
-    this.#random = seed === undefined ? Math.random : seededRandom(seed);
+  constructor(rules: readonly FaultRuleInput[] = [], seed?: number) {
+    this.#kit = new KitFaultSet(EXOSCALE_FAULT_CATALOG, [], seed);
     for (const r of rules) this.add(r);
   }
 
-  /** Adds a validated rule; returns it with its id. */
-  add(rule: FaultRule): ActiveFaultRule {
-    const valid = parseFaultRule(rule);
-    const id = valid.id ?? `f${this.#next++}`;
-    if (this.#rules.some((r) => r.id === id)) throw new Error(`fault id ${JSON.stringify(id)} already exists`);
-    const active: ActiveFaultRule = { ...valid, id, fired: 0 };
-    this.#rules.push(active);
-    return active;
+  /** Adds a rule (Exoscale's spellings accepted; validated, so admin input may be unknown); returns it with its id. */
+  add(rule: FaultRuleInput | unknown): ActiveFaultRule {
+    const { kit, op } = split(rule);
+    const active = this.#kit.add(kit.kind === 'fail-change' && kit.message === undefined ? { ...kit, message: 'Operation failed (simulated fault)' } : kit);
+    this.#op.set(active.id, op);
+    return { ...active, ...op };
   }
 
   remove(id: string): boolean {
-    const before = this.#rules.length;
-    this.#rules = this.#rules.filter((r) => r.id !== id);
-    return this.#rules.length !== before;
+    this.#op.delete(id);
+    return this.#kit.remove(id);
   }
 
   clear(): void {
-    this.#rules = [];
+    this.#op.clear();
+    this.#kit.clear();
   }
 
   list(): ActiveFaultRule[] {
-    return this.#rules.map((r) => ({ ...r }));
+    return this.#kit.list().map((r) => ({ ...r, ...this.#op.get(r.id) }));
   }
 
-  /** Decides the request-level faults of one call. */
-  forRequest(call: string): RequestFaults {
-    const result: RequestFaults = { delayMs: 0, fired: [] };
-    for (const rule of [...this.#rules]) {
-      if (!REQUEST_KINDS.has(rule.kind) || !this.#matches(rule, call, false)) continue;
-      if (rule.kind !== 'latency' && result.outcome) continue;
-      if (!this.#fire(rule)) continue;
-      result.fired.push(rule.id);
-      switch (rule.kind) {
-        case 'latency':
-          result.delayMs += (rule.ms ?? 0) + Math.floor(this.#random() * (rule.jitterMs ?? 0));
-          break;
-        case 'error':
-          result.outcome = {
-            kind: 'error',
-            status: rule.status ?? 503,
-            message: rule.message ?? 'Service temporarily unavailable (simulated fault)',
-          };
-          break;
-        case 'rate-limit':
-          result.outcome = { kind: 'rate-limit', retryAfterSeconds: rule.retryAfterSeconds ?? 1 };
-          break;
-        case 'hang':
-          result.outcome = { kind: 'hang' };
-          break;
-      }
-    }
-    return result;
+  forRequest(call: string): ReturnType<KitFaultSet['forRequest']> {
+    return this.#kit.forRequest(call);
   }
 
   /** Decides what goes wrong with the operation of an attach/detach, if anything. */
   forOperation(call: string): OperationFault | undefined {
-    for (const rule of [...this.#rules]) {
-      if (rule.kind !== 'fail-operation' && rule.kind !== 'stall-operation') continue;
-      if (!this.#matches(rule, call, true) || !this.#fire(rule)) continue;
-      if (rule.kind === 'stall-operation') return { kind: 'stall-operation', ruleId: rule.id };
-      return {
-        kind: 'fail-operation',
-        state: rule.state ?? 'failure',
-        reason: rule.reason ?? 'fault',
-        message: rule.message ?? 'Operation failed (simulated fault)',
-        ruleId: rule.id,
-      };
-    }
-    return undefined;
-  }
-
-  #matches(rule: ActiveFaultRule, call: string, operation: boolean): boolean {
-    if (rule.calls) return (rule.calls as string[]).includes(call);
-    return operation ? OPERATION_CALLS.has(call) : call !== 'metadata';
-  }
-
-  #fire(rule: ActiveFaultRule): boolean {
-    if (rule.rate !== undefined && rule.rate < 1 && this.#random() >= rule.rate) return false;
-    rule.fired++;
-    if (rule.count !== undefined && rule.fired >= rule.count) this.remove(rule.id);
-    return true;
+    const fault = this.#kit.forChange(call);
+    if (!fault) return undefined;
+    if (fault.kind === 'stall-change') return { kind: 'stall-operation', ruleId: fault.ruleId };
+    // kept after a counted rule is used up: the kit removes it as it fires
+    const op = this.#op.get(fault.ruleId) ?? {};
+    return { kind: 'fail-operation', state: op.state ?? 'failure', reason: op.reason ?? 'fault', message: fault.message, ruleId: fault.ruleId };
   }
 }

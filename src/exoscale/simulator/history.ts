@@ -1,7 +1,11 @@
 /**
- * Who held an Elastic IP over time, computed from the simulator's event log, so
- * tests can assert "never on two instances longer than X" and "never unheld longer than Y".
+ * Who held an Elastic IP over time, from the simulator's event log: the kit's holderTimeline
+ * (src/cloud/simulator-kit/history.ts) over the events of one EIP, plus what Exoscale's admin API
+ * reports beside it (the EIP, the summed multi-holder time).
  */
+import { holderTimeline, type HolderEvent, type HolderInterval } from '../../cloud/simulator-kit/history.js';
+
+export type { HolderInterval };
 
 /** The part of a simulator event this computation needs. */
 export interface HolderChange {
@@ -10,14 +14,6 @@ export interface HolderChange {
   eip?: { id: string; ip: string };
   /** Holders of the EIP right after the event. */
   holders?: string[];
-}
-
-export interface HolderInterval {
-  /** Epoch ms the holder set started. */
-  from: number;
-  /** Epoch ms it ended; null while current. */
-  to: number | null;
-  holders: string[];
 }
 
 export interface HolderHistory {
@@ -42,36 +38,15 @@ export function holderHistory(
   sinceMs?: number,
 ): HolderHistory {
   const relevant = events.filter((e) => e.eip?.id === eip.id && e.holders !== undefined);
-  const intervals: HolderInterval[] = [];
-  let current: HolderInterval = { from: sinceMs ?? relevant[0]?.t ?? nowMs, to: null, holders: [...initialHolders] };
+  const from = sinceMs ?? relevant[0]?.t ?? nowMs;
+  // the holders at `from`, then only the events that change the set (the kit's record() does the same)
+  const changes: HolderEvent[] = [{ t: from, resource: eip.id, holders: [...initialHolders], cause: 'initial' }];
   for (const e of relevant) {
-    if (sameSet(current.holders, e.holders!)) continue;
-    current.to = e.t;
-    intervals.push(current);
-    current = { from: e.t, to: null, holders: [...e.holders!] };
+    if (!sameSet(changes[changes.length - 1]!.holders, e.holders!)) changes.push({ t: e.t, resource: eip.id, holders: [...e.holders!], cause: 'event' });
   }
-  intervals.push(current);
-  let maxMulti = 0;
-  let totalMulti = 0;
-  let maxUnheld = 0;
-  let seenHeld = false;
-  for (const iv of intervals) {
-    const len = (iv.to ?? nowMs) - iv.from;
-    if (iv.holders.length >= 2) {
-      maxMulti = Math.max(maxMulti, len);
-      totalMulti += len;
-    }
-    if (iv.holders.length > 0) seenHeld = true;
-    else if (seenHeld) maxUnheld = Math.max(maxUnheld, len);
-  }
-  return {
-    eip,
-    holders: [...current.holders],
-    intervals: intervals.filter((iv) => (iv.to ?? nowMs) > iv.from || iv.to === null),
-    maxMultiHolderMs: maxMulti,
-    totalMultiHolderMs: totalMulti,
-    maxUnheldMs: maxUnheld,
-  };
+  const tl = holderTimeline(changes, eip.id, nowMs, from);
+  const totalMultiHolderMs = tl.intervals.filter((iv) => iv.holders.length >= 2).reduce((sum, iv) => sum + (iv.to ?? nowMs) - iv.from, 0);
+  return { eip, holders: tl.holders, intervals: tl.intervals, maxMultiHolderMs: tl.maxMultiHolderMs, totalMultiHolderMs, maxUnheldMs: tl.maxUnheldMs };
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {

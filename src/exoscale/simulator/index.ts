@@ -13,7 +13,7 @@ export {
   type SimSecurityGroup,
   type SimRequestRecord,
 } from './state.js';
-export { FaultSet, parseFaultRule, parseFaultSpec, FAULT_KINDS, SIM_CALLS, type FaultRule, type FaultKind } from './faults.js';
+export { FaultSet, parseFaultRule, parseFaultSpec, FAULT_KINDS, SIM_CALLS, type FaultRule, type FaultRuleInput, type FaultKind, EXOSCALE_FAULT_CATALOG } from './faults.js';
 export { holderHistory, type HolderHistory, type HolderInterval } from './history.js';
 export {
   defaultSeed,

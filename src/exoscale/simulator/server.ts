@@ -13,7 +13,7 @@ import { silentLogger, type Logger } from '../../log.js';
 import { verifyRequest, type VerifyFailure } from '../signature.js';
 import { isUuid } from '../types.js';
 import { handleAdmin } from './admin.js';
-import type { FaultRule } from './faults.js';
+import type { FaultRuleInput } from './faults.js';
 import { BodyTooLargeError, parseJsonBody, readBody, sendJson, sendText } from '../../cloud/simulator-kit/respond.js';
 import {
   DEFAULT_SIM_API_KEY,
@@ -55,7 +55,7 @@ export interface SimulatorOptions {
   operationDelayMs?: number;
   /** Duplicate attach / detach-not-attached behaviour (default operation-failure). */
   duplicates?: DuplicateMode;
-  faults?: FaultRule[];
+  faults?: FaultRuleInput[];
   /** Seed of the fault PRNG (reproducible rate-based faults). */
   faultSeed?: number;
   /** Require signed-query-args to list every single-valued query parameter (default true). */
@@ -153,7 +153,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     sendText(res, 404, 'Not Found');
   }
 
-  async function applyRequestFaults(call: string, res: ServerResponse): Promise<{ done: boolean; fault?: string }> {
+  /** `loseAnswer`: go on with the call, then drop the connection instead of answering. */
+  async function applyRequestFaults(call: string, res: ServerResponse): Promise<{ done: boolean; fault?: string; loseAnswer?: boolean }> {
     const faults = state.faults.forRequest(call);
     if (faults.delayMs > 0) {
       try {
@@ -179,6 +180,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       case 'error':
         sendJson(res, outcome.status, { message: outcome.message });
         return { done: true, fault: `error ${outcome.status}` };
+      case 'lose-answer':
+        return { done: false, fault: 'lose-answer', loseAnswer: true };
     }
   }
 
@@ -231,6 +234,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       });
       if (!verdict.ok) {
         log.debug({ call, failure: verdict.failure, detail: verdict.detail }, 'simulator: request rejected');
+        if (fault.loseAnswer) return loseAnswer(req, () => record(null, { fault: `auth ${verdict.failure}; lose-answer` }));
         sendJson(res, 403, { message: AUTH_MESSAGES[verdict.failure] });
         record(403, { fault: `auth ${verdict.failure}` });
         return;
@@ -245,13 +249,21 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       const query = new URLSearchParams(rawUrl.includes('?') ? rawUrl.slice(rawUrl.indexOf('?') + 1) : '');
       answer = route.handler({ state, params: route.params, query, body, req });
     }
+    if (fault.loseAnswer) return loseAnswer(req, () => record(null, { ...(apiKey ? { apiKey } : {}), fault: 'lose-answer' }));
     sendJson(res, answer.status, answer.body);
     record(answer.status, apiKey ? { apiKey } : {});
+  }
+
+  /** "Change applied, answer lost": the call ran; the client sees the connection drop. */
+  function loseAnswer(req: IncomingMessage, record?: () => void): void {
+    record?.();
+    req.socket.destroy();
   }
 
   async function handleMetadata(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const fault = await applyRequestFaults('metadata', res);
     if (fault.done) return;
+    if (fault.loseAnswer) return loseAnswer(req);
     let inst: SimInstance | undefined;
     let rest: string;
     const m = /^\/_meta\/([^/]+)(\/.*)?$/.exec(path);

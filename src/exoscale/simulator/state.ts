@@ -17,7 +17,7 @@ import type {
   SecurityGroup,
 } from '../types.js';
 import { isUuid } from '../types.js';
-import { FaultSet, type FaultRule, type OperationFault } from './faults.js';
+import { FaultSet, type FaultRuleInput, type OperationFault } from './faults.js';
 import { holderHistory, type HolderHistory } from './history.js';
 import type { ElasticIpInput, InstanceInput, SecurityGroupInput, SimSeed } from './seed.js';
 
@@ -138,7 +138,7 @@ export interface SimStateOptions {
   zone: string;
   seed: SimSeed;
   config?: Partial<SimConfig>;
-  faults?: FaultRule[];
+  faults?: FaultRuleInput[];
   /** Seed of the fault PRNG (rate-based faults become reproducible). */
   faultSeed?: number;
 }
@@ -152,7 +152,7 @@ export class SimulatorState {
   readonly faults: FaultSet;
   config: SimConfig;
   readonly #seed: SimSeed;
-  readonly #initialFaults: FaultRule[];
+  readonly #initialFaults: readonly FaultRuleInput[];
   #instances = new Map<string, SimInstance>();
   #groups = new Map<string, SimSecurityGroup>();
   #eips = new Map<string, SimElasticIp>();

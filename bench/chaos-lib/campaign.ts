@@ -19,9 +19,9 @@ import { buildSchedule, describeFault, quietGapMs, type FaultKind, type PlannedF
 export const PROVIDERS = ['exoscale'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
-/** What the Exoscale simulator can inject today (its API has no "answer lost" fault). */
+/** What each cloud's simulator can inject. */
 const SUPPORTED: Record<Provider, readonly FaultKind[]> = {
-  exoscale: ['sigkill', 'sigstop', 'sigterm', 'link-cut', 'partition', 'loss', 'check-fail', 'reload', 'api-5xx', 'api-429', 'api-timeout', 'api-fail-change', 'api-latency'],
+  exoscale: ['sigkill', 'sigstop', 'sigterm', 'link-cut', 'partition', 'loss', 'check-fail', 'reload', 'api-5xx', 'api-429', 'api-timeout', 'api-lost-answer', 'api-fail-change', 'api-latency'],
 };
 
 export interface CampaignOptions {
@@ -158,6 +158,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           return { kind: 'rate-limit', retryAfterSeconds: f.param ?? 1 };
         case 'api-timeout':
           return { kind: 'hang', rate: 0.5 };
+        case 'api-lost-answer':
+          return { kind: 'lose-answer', count: 1 };
         case 'api-fail-change':
           return { kind: 'fail-change', count: 2 };
         case 'api-latency':

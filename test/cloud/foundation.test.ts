@@ -88,7 +88,8 @@ function client(t: Test, toy: Toy, extra: Partial<ConstructorParameters<typeof C
 }
 
 async function assign(c: CloudHttpClient, server: string): Promise<string> {
-  const res = await c.request('POST', 'ip/assign', { json: { server } });
+  // a locked IP is retried with backoff until the running change ends (up to ~2 s of retries)
+  const res = await c.request('POST', 'ip/assign', { json: { server }, retry: { retries: 10, minDelayMs: 50, maxDelayMs: 300 } });
   const id = c.parseJson<{ change: { id: number } }>(res, 'assign').change.id;
   return pollUntilDone<string>(
     async () => {

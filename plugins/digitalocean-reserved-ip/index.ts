@@ -25,22 +25,13 @@ import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { defineAction, type ActionHandlers, type ApiCallSample, type ConfigIssue, type DoctorFinding } from '../../src/plugins/api.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
-import { durationText } from '../../src/config/schema.js';
-import { parseDuration } from '../../src/util/duration.js';
 import { connectionShape, resolveConnection, type ConnectionSettings } from '../../src/digitalocean/connection.js';
 import { DigitalOceanReservedIpProvider } from '../../src/digitalocean/provider.js';
 import { fetchAnchorIpv4 } from '../../src/digitalocean/metadata.js';
 import { FloatingIpController } from '../../src/cloud/controller.js';
 import { floatingIpHandlers } from '../../src/cloud/action.js';
+import { controllerKeysShape, httpUrlKey, singleHolderStrategy } from '../../src/cloud/action-config.js';
 
-const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
-const duration = (max: number, fallback: string) =>
-  z
-    .string({ error: 'expected a duration like "30s" (0s = off)' })
-    .regex(DURATION, { error: 'expected a duration like "30s" (0s = off)' })
-    .refine((s) => (parseDuration(s) ?? Infinity) <= max, { error: `expected at most ${durationText(max)}` })
-    .default(fallback)
-    .transform((s) => parseDuration(s)!);
 
 const DROPLET_ID = 'expected a droplet id (a positive integer)';
 
@@ -50,15 +41,9 @@ export const reservedIpSchema = z.strictObject({
     .union([z.int({ error: DROPLET_ID }).positive({ error: DROPLET_ID }), z.string({ error: DROPLET_ID }).regex(/^[1-9]\d*$/, { error: DROPLET_ID })], { error: DROPLET_ID })
     .transform(String)
     .optional(),
-  metadataUrl: z
-    .string({ error: 'expected an http:// URL' })
-    .refine((u) => /^https?:\/\//.test(u) && URL.canParse(u), { error: 'expected an http:// URL' })
-    .optional(),
-  strategy: z.enum(['move'], { error: 'a reserved IP is on one droplet at most: only "move"' }).default('move'),
-  release: z.boolean({ error: 'expected true or false' }).default(true),
-  onApiUnreachable: z.enum(['hold', 'release']).default('hold'),
-  reconcile: duration(86_400_000, '30s'),
-  startupGrace: duration(3_600_000, '10s'),
+  metadataUrl: httpUrlKey.optional(),
+  strategy: singleHolderStrategy('a reserved IP is on one droplet at most'),
+  ...controllerKeysShape,
 });
 
 export interface ReservedIpConfig {

@@ -42,36 +42,21 @@ import { connectionShape, daemonClientOptions, resolveConnection, type Connectio
 import { UUID_RE, isUuid } from '../../src/exoscale/types.js';
 import { ExoscaleError } from '../../src/exoscale/errors.js';
 import { fetchInstanceId, MetadataError } from '../../src/exoscale/metadata.js';
-import { durationText } from '../../src/config/schema.js';
-import { parseDuration } from '../../src/util/duration.js';
 import { EipController, type OnApiUnreachable, type Strategy } from './controller.js';
 import { floatingIpHandlers } from '../../src/cloud/action.js';
+import { controllerKeysShape, httpUrlKey } from '../../src/cloud/action-config.js';
 
 export { FencingGuard } from './fencing.js';
 export { EipController, desiredFor, reconcilesIn, isUnreachable, hostOf } from './controller.js';
 export type { EipControllerSettings, Desired, PassResult, ControllerStats, Strategy, OnApiUnreachable } from './controller.js';
 
-const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
-const duration = (max: number, fallback: string) =>
-  z
-    .string({ error: 'expected a duration like "30s" (0s = off)' })
-    .regex(DURATION, { error: 'expected a duration like "30s" (0s = off)' })
-    .refine((s) => (parseDuration(s) ?? Infinity) <= max, { error: `expected at most ${durationText(max)}` })
-    .default(fallback)
-    .transform((s) => parseDuration(s)!);
 
 export const exoscaleEipSchema = z.strictObject({
   ...connectionShape,
   instanceId: z.string({ error: 'expected an instance UUID' }).regex(UUID_RE, { error: 'expected an instance UUID' }).optional(),
-  metadataUrl: z
-    .string({ error: 'expected an http:// URL' })
-    .refine((u) => /^https?:\/\//.test(u) && URL.canParse(u), { error: 'expected an http:// URL' })
-    .optional(),
+  metadataUrl: httpUrlKey.optional(),
   strategy: z.enum(['move', 'all-healthy']).default('move'),
-  release: z.boolean({ error: 'expected true or false' }).default(true),
-  onApiUnreachable: z.enum(['hold', 'release']).default('hold'),
-  reconcile: duration(86_400_000, '30s'),
-  startupGrace: duration(3_600_000, '10s'),
+  ...controllerKeysShape,
 });
 
 export interface ExoscaleEipConfig {

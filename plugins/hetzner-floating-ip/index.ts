@@ -30,24 +30,15 @@ import { z } from 'zod';
 import { defineAction, type ActionHandlers, type ConfigIssue, type DoctorFinding } from '../../src/plugins/api.js';
 import { zodConfig } from '../../src/plugins/zod-config.js';
 import { floatingIpHandlers } from '../../src/cloud/action.js';
+import { controllerKeysShape } from '../../src/cloud/action-config.js';
 import { FloatingIpController, type OnApiUnreachable } from '../../src/cloud/controller.js';
 import type { FloatingIpProvider } from '../../src/cloud/provider.js';
 import { HetznerClient } from '../../src/hetzner/client.js';
 import { daemonHetznerClientOptions, hetznerConnectionShape, serverIdSchema, isHttpUrl, resolveHetznerConnection, type HetznerConnection } from '../../src/hetzner/connection.js';
 import { HetznerAliasIpProvider, HetznerFloatingIpProvider, type HetznerTargetSettings } from '../../src/hetzner/provider.js';
-import { durationText } from '../../src/config/schema.js';
-import { parseDuration } from '../../src/util/duration.js';
 
 export type HetznerMode = 'floating-ip' | 'alias-ip';
 
-const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
-const duration = (max: number, fallback: string) =>
-  z
-    .string({ error: 'expected a duration like "30s" (0s = off)' })
-    .regex(DURATION, { error: 'expected a duration like "30s" (0s = off)' })
-    .refine((s) => (parseDuration(s) ?? Infinity) <= max, { error: `expected at most ${durationText(max)}` })
-    .default(fallback)
-    .transform((s) => parseDuration(s)!);
 
 export const hetznerFloatingIpSchema = z
   .strictObject({
@@ -56,10 +47,7 @@ export const hetznerFloatingIpSchema = z
     metadataUrl: z.string({ error: 'expected an http:// URL' }).refine(isHttpUrl, { error: 'expected an http:// URL' }).optional(),
     mode: z.enum(['floating-ip', 'alias-ip'], { error: 'expected floating-ip or alias-ip' }).default('floating-ip'),
     network: z.union([z.int().positive(), z.string().min(1)], { error: 'expected a network id or name' }).transform(String).optional(),
-    release: z.boolean({ error: 'expected true or false' }).default(true),
-    onApiUnreachable: z.enum(['hold', 'release']).default('hold'),
-    reconcile: duration(86_400_000, '30s'),
-    startupGrace: duration(3_600_000, '10s'),
+    ...controllerKeysShape,
   })
   .superRefine((c, ctx) => {
     if (c.mode === 'alias-ip' && c.network === undefined) ctx.addIssue({ code: 'custom', path: ['network'], message: 'required with mode: alias-ip (the private network, by id or name)' });

@@ -14,30 +14,19 @@
  *                     the shared controller's keys
  */
 import { z } from 'zod';
-import { durationText } from '../config/schema.js';
 import { redactSecretRef } from '../config/secret.js';
 import { FloatingIpController, type FloatingIpControllerSettings } from '../cloud/controller.js';
 import { floatingIpHandlers } from '../cloud/action.js';
+import { controllerKeysShape, httpUrlKey, singleHolderStrategy } from '../cloud/action-config.js';
 import type { FloatingIpProvider } from '../cloud/provider.js';
 import type { ActionHandlers, ConfigIssue, DoctorFinding, ParseResult, PluginEnvironment, ActionContext } from '../plugins/api.js';
 import { zodConfig } from '../plugins/zod-config.js';
-import { parseDuration } from '../util/duration.js';
 import { AwsConnection, type AwsConnectionSettings } from './connection.js';
 import type { ExplicitCredentials } from './credentials.js';
 import type { Logger } from '../log.js';
 
-const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
-const duration = (max: number, fallback: string) =>
-  z
-    .string({ error: 'expected a duration like "30s" (0s = off)' })
-    .regex(DURATION, { error: 'expected a duration like "30s" (0s = off)' })
-    .refine((s) => (parseDuration(s) ?? Infinity) <= max, { error: `expected at most ${durationText(max)}` })
-    .default(fallback)
-    .transform((s) => parseDuration(s)!);
 
-const httpUrl = z
-  .string({ error: 'expected an http(s) URL' })
-  .refine((u) => /^https?:\/\//.test(u) && URL.canParse(u), { error: 'expected an http(s) URL' });
+const httpUrl = httpUrlKey;
 const secretRef = z.string({ error: 'expected a secret reference (env:NAME, file:PATH, credential:NAME)' }).min(1);
 
 export const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d+$/;
@@ -56,11 +45,8 @@ export const awsConnectionShape = {
 };
 
 export const awsControllerShape = {
-  strategy: z.enum(['move'], { error: 'AWS moves the address on attach: only strategy "move"' }).default('move'),
-  release: z.boolean({ error: 'expected true or false' }).default(true),
-  onApiUnreachable: z.enum(['hold', 'release']).default('hold'),
-  reconcile: duration(86_400_000, '30s'),
-  startupGrace: duration(3_600_000, '10s'),
+  strategy: singleHolderStrategy('AWS moves the address on attach'),
+  ...controllerKeysShape,
 };
 
 export const instanceIdKey = z.string({ error: 'expected an instance id like "i-0123456789abcdef0"' }).regex(INSTANCE_ID_RE, { error: 'expected an instance id like "i-0123456789abcdef0"' });

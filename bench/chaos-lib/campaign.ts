@@ -264,13 +264,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       .map((e) => ({ t: e.t, holders: e.holders!.map((h) => idToNode.get(h) ?? -1) }));
     const errorLines: Observations['errorLines'] = [];
     for (const n of t.cluster.nodes) {
-      let text = '';
-      try {
-        text = readFileSync(n.logFile, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const line of text.split('\n')) {
+      for (const line of t.logLines(n.index)) {
         if (/unhandled ?rejection|uncaught ?exception|"level":"fatal"|ERR_UNHANDLED/i.test(line)) errorLines.push({ node: n.index, line });
       }
     }

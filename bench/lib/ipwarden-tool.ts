@@ -121,16 +121,19 @@ export class IpwardenTool implements Tool {
     return this.cluster.nodes.map((n) => (this.running(n.index) ? s.get(n.id)?.state : undefined));
   }
 
+  /** The lines of node i's log so far (none when it has no log yet). */
+  logLines(i: number): string[] {
+    try {
+      return readFileSync(this.cluster.nodes[i]!.logFile, 'utf8').split('\n');
+    } catch {
+      return [];
+    }
+  }
+
   transitions(): Transition[] {
     const out: Transition[] = [];
     for (const n of this.cluster.nodes) {
-      let text = '';
-      try {
-        text = readFileSync(n.logFile, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const line of text.split('\n')) {
+      for (const line of this.logLines(n.index)) {
         if (!line.includes('"transition"')) continue;
         try {
           const rec = JSON.parse(line) as { event?: string; to?: string; time?: number | string };

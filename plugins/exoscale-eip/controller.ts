@@ -48,8 +48,8 @@ export class EipController {
     return this.controller.desired();
   }
 
-  transition(from: InstanceState, to: InstanceState, signal: AbortSignal): Promise<void> {
-    return this.controller.transition(from, to, signal).catch((err: unknown) => Promise.reject(asExoscale(err)));
+  transition(from: InstanceState, to: InstanceState, signal: AbortSignal, cause?: string): Promise<void> {
+    return this.controller.transition(from, to, signal, cause).catch((err: unknown) => Promise.reject(asExoscale(err)));
   }
 
   peerDead(peer: { id: string; address: string }, engineState: InstanceState, signal: AbortSignal): Promise<void> {

@@ -11,7 +11,7 @@ import { FencingGuard } from './fencing.js';
 
 /** What the handlers need from a controller (FloatingIpController, or a cloud's wrapper of it). */
 export interface ControllerLike {
-  transition(from: InstanceState, to: InstanceState, signal: AbortSignal): Promise<void>;
+  transition(from: InstanceState, to: InstanceState, signal: AbortSignal, cause?: string): Promise<void>;
   peerDead(peer: { id: string; address: string }, engineState: InstanceState, signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
@@ -19,7 +19,7 @@ export interface ControllerLike {
 export function floatingIpHandlers(controller: ControllerLike, provider: Pick<FloatingIpProvider, 'close'>, log: Logger): ActionHandlers & { fencing: FencingGuard } {
   const fencing = new FencingGuard(log);
   const hook = (to: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP') => async (e: TransitionEvent) => {
-    if (fencing.admit(to, e.fencingToken)) await controller.transition(e.from, to, e.signal);
+    if (fencing.admit(to, e.fencingToken)) await controller.transition(e.from, to, e.signal, e.cause);
   };
   return {
     fencing,

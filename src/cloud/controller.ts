@@ -11,9 +11,9 @@
  * | state                     | move (default)                              | all-healthy                          |
  * |---------------------------|---------------------------------------------|--------------------------------------|
  * | MASTER                    | attached here, detached from every other    | attached here; dead peers revoked    |
- * | BACKUP or STOP, left MASTER | handover: let go once another holder shows | attached here (STOP: released)     |
+ * | BACKUP, left MASTER       | handover: let go once another holder shows  | attached here                        |
  * | BACKUP (otherwise)        | released (detached from here)               | attached here                        |
- * | FAULT, STOP (otherwise)   | released                                    | released                             |
+ * | FAULT, STOP               | released                                    | released                             |
  *
  * `release: false` turns "released"/"handover" into "leave it as it is". A state entered at startup
  * (from INIT) releases only after `startupGrace`: a restarted master does not drop the address while
@@ -166,6 +166,7 @@ export class FloatingIpController {
   readonly stats: ControllerStats = { passes: 0, changes: 0, failures: 0, holders: [] };
   #state: InstanceState = 'INIT';
   #from: InstanceState = 'INIT';
+  #cause: string | undefined;
   /** The state was entered from INIT and its release waits for the startup grace. */
   #graceUntil = 0;
   #lane: Promise<unknown> = Promise.resolve();
@@ -206,11 +207,12 @@ export class FloatingIpController {
    * A state change. Resolves when the API matches the new state (verified), or, for MASTER with
    * onApiUnreachable "hold", also when the API stays unreachable (retried in the background).
    */
-  async transition(from: InstanceState, to: InstanceState, signal: AbortSignal): Promise<void> {
+  async transition(from: InstanceState, to: InstanceState, signal: AbortSignal, cause?: string): Promise<void> {
     if (this.#closed) return;
     this.#newEpoch();
     this.#confirmDue = false;
     this.#from = from;
+    this.#cause = cause;
     this.#state = to;
     this.#consecutiveFailures = 0;
     const desired = this.desired();
@@ -253,7 +255,7 @@ export class FloatingIpController {
   }
 
   desired(): Desired {
-    const d = desiredFor(this.#state, this.settings.strategy, this.settings.release, this.#from);
+    const d = desiredFor(this.#state, this.settings.strategy, this.settings.release, this.#from, this.#cause);
     if (d === 'released' && this.#graceUntil > this.#clock.now()) return 'keep';
     return d;
   }

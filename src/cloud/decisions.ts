@@ -20,19 +20,18 @@ export type OnApiUnreachable = 'hold' | 'release';
 export type Desired = 'exclusive' | 'attached' | 'released' | 'handover' | 'keep';
 
 /**
- * The desired attachment for a state entered from `from`. A MASTER that yields to a better peer
- * (MASTER -> BACKUP, move) or stops gracefully (MASTER -> STOP: its goodbye makes the best backup take
- * over at once) hands over instead of releasing, so the address is never left on nobody: on
- * single-holder clouds the successor's attach moves it, on multi-holder clouds its fencing detaches it
- * (or this node detaches itself once the API lists the successor). A MASTER entering FAULT releases:
- * its service is broken. The last node stopped keeps the address (no successor can take it anyway).
+ * The desired attachment for a state entered from `from` because of `cause` (the election's
+ * TransitionCause, when known). A MASTER that yields to a better peer (MASTER -> BACKUP, move) hands
+ * over instead of releasing, so the address is never left on nobody. A MASTER that stepped down
+ * because it lost etcd ('lease-lost') releases: that is the etcd backend's policy when etcd is lost
+ * (another node may be elected where etcd has quorum).
  */
-export function desiredFor(state: InstanceState, strategy: Strategy, release: boolean, from?: InstanceState): Desired {
+export function desiredFor(state: InstanceState, strategy: Strategy, release: boolean, from?: InstanceState, cause?: string): Desired {
   if (state === 'MASTER') return strategy === 'move' ? 'exclusive' : 'attached';
   if (state === 'BACKUP' && strategy === 'all-healthy') return 'attached';
   if (state === 'INIT') return 'keep';
   if (!release) return 'keep';
-  return (state === 'BACKUP' || state === 'STOP') && from === 'MASTER' && strategy === 'move' ? 'handover' : 'released';
+  return state === 'BACKUP' && from === 'MASTER' && cause !== 'lease-lost' ? 'handover' : 'released';
 }
 
 /** Whether the reconcile loop runs in this state. */

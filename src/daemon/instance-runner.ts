@@ -391,6 +391,7 @@ export class InstanceRunner {
       to: e.to,
       priority: e.priority,
       reason: e.reason,
+      cause: e.cause,
       ...(e.fencingToken !== undefined ? { fencingToken: e.fencingToken } : {}),
     });
   }

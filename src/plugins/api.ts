@@ -82,6 +82,12 @@ export interface TransitionEvent {
   priority: number;
   /** Why (e.g. "peer lb1 dead after 3.0s"). */
   reason: string;
+  /**
+   * Why, for programs: 'yield' (a better peer), 'shutdown', 'lease-lost' (etcd: stepped down without
+   * quorum), 'master-dead', 'preempt', 'fault', 'maintenance', 'recovered', 'startup'... Absent when the
+   * transition did not come from an election (keepalived scripts mode).
+   */
+  cause?: string;
   /** Aborted when the action's timeout expires or a newer transition supersedes this one. */
   signal: AbortSignal;
   /** Fencing token, when the election backend provides one (etcd). */

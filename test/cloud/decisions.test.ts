@@ -10,8 +10,8 @@ t.test('desired attachment per state', async (t) => {
   t.equal(desiredFor('BACKUP', 'move', true, 'MASTER'), 'handover', 'a yielding MASTER hands over');
   t.equal(desiredFor('BACKUP', 'move', false, 'MASTER'), 'keep');
   t.equal(desiredFor('FAULT', 'move', true, 'MASTER'), 'released');
-  t.equal(desiredFor('STOP', 'move', true, 'MASTER'), 'handover', 'a MASTER stopping gracefully hands over too');
-  t.equal(desiredFor('STOP', 'move', true, 'BACKUP'), 'released', 'a stopping BACKUP releases what it holds');
+  t.equal(desiredFor('BACKUP', 'move', true, 'MASTER', 'yield'), 'handover');
+  t.equal(desiredFor('BACKUP', 'move', true, 'MASTER', 'lease-lost'), 'released', 'a MASTER that lost etcd releases');
   t.equal(desiredFor('INIT', 'move', true), 'keep');
   t.ok(reconcilesIn('MASTER', 'move'));
   t.notOk(reconcilesIn('BACKUP', 'move'));

@@ -112,6 +112,8 @@ t.test('notify argv and FIFO lines: ipwarden = keepalived, byte for byte', { ski
       const ours = norm(readArgvRecords(join(rec, k)), rec);
       t.same(ours, theirs, `${node} ${k}: same argv as keepalived (${theirs.length} runs)`);
     }
+    // the reader gets the FIFO's bytes asynchronously: wait (bounded) for the last line before comparing
+    await waitFor(() => ipwFifo.bytes() === fifos[node].bytes(), 5000);
     t.equal(ipwFifo.bytes(), fifos[node].bytes(), `${node}: same FIFO bytes as keepalived:\n${fifos[node].bytes()}`);
   }
   // Spot check of what keepalived made of the tricky string (the expectations are keepalived's behaviour).

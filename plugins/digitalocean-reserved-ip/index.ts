@@ -35,7 +35,7 @@ import { controllerKeysShape, httpUrlKey, singleHolderStrategy } from '../../src
 
 const DROPLET_ID = 'expected a droplet id (a positive integer)';
 
-export const reservedIpSchema = z.strictObject({
+export const digitaloceanReservedIpSchema = z.strictObject({
   ...connectionShape,
   dropletId: z
     .union([z.int({ error: DROPLET_ID }).positive({ error: DROPLET_ID }), z.string({ error: DROPLET_ID }).regex(/^[1-9]\d*$/, { error: DROPLET_ID })], { error: DROPLET_ID })
@@ -56,7 +56,7 @@ export interface ReservedIpConfig {
   startupGraceMs: number;
 }
 
-const parseShape = zodConfig(reservedIpSchema);
+const parseShape = zodConfig(digitaloceanReservedIpSchema);
 
 /** Pure: the IPv4 addresses of LISTEN sockets in /proc/net/tcp text. */
 export function listeningIpv4(procNetTcp: string): Array<{ address: string; port: number }> {

@@ -24,7 +24,7 @@ import { DigitalOceanClient, type Droplet } from '../../src/digitalocean/client.
 
 const DROPLET_ID = 'expected a droplet id (a positive integer)';
 
-export const tagSchema = z.strictObject({
+export const digitaloceanTagSchema = z.strictObject({
   ...connectionShape,
   tag: z.string({ error: 'expected a droplet tag' }).regex(/^[A-Za-z0-9:\-_.]{1,255}$/, { error: 'expected a droplet tag (letters, digits, ":", "-", "_", ".")' }),
   network: z.enum(['private', 'public']).default('private'),
@@ -68,7 +68,7 @@ function localAddresses(): Set<string> {
   return out;
 }
 
-const parseShape = zodConfig(tagSchema);
+const parseShape = zodConfig(digitaloceanTagSchema);
 
 export default defineDiscovery<TagDiscoveryConfig>({
   kind: 'discovery',

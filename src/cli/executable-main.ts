@@ -13,10 +13,18 @@ import { main } from './cli.js';
  * refuses to build when a folder is missing here).
  */
 const BUNDLED_PLUGINS: Readonly<Record<string, BundledModule>> = {
+  'aws-eip': () => import('../../plugins/aws-eip/index.js'),
+  'aws-private-ip': () => import('../../plugins/aws-private-ip/index.js'),
+  'aws-route': () => import('../../plugins/aws-route/index.js'),
+  'aws-tag': () => import('../../plugins/aws-tag/index.js'),
+  'digitalocean-reserved-ip': () => import('../../plugins/digitalocean-reserved-ip/index.js'),
+  'digitalocean-tag': () => import('../../plugins/digitalocean-tag/index.js'),
   exec: () => import('../../plugins/exec/index.js'),
   'exoscale-eip': () => import('../../plugins/exoscale-eip/index.js'),
   'exoscale-security-group': () => import('../../plugins/exoscale-security-group/index.js'),
   file: () => import('../../plugins/file/index.js'),
+  'hetzner-floating-ip': () => import('../../plugins/hetzner-floating-ip/index.js'),
+  'hetzner-label': () => import('../../plugins/hetzner-label/index.js'),
   haproxy: () => import('../../plugins/haproxy/index.js'),
   http: () => import('../../plugins/http/index.js'),
   'ip-alias': () => import('../../plugins/ip-alias/index.js'),

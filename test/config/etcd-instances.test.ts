@@ -4,6 +4,9 @@
  * config error naming the key.
  */
 import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import dgram from 'node:dgram';
 import { checkConfigData } from '../../src/config/schema.js';
 import { resolveConfig } from '../../src/config/resolve.js';
@@ -39,7 +42,10 @@ t.test('heartbeat-only keys on an etcd instance are errors naming the key', asyn
 
 t.test('an etcd-only daemon opens no heartbeat socket', async (t) => {
   const port = await freeUdpPort(['127.0.0.94']);
-  const raw = { node: { id: 'lb1', bind: `127.0.0.94:${port}` }, election: { ...etcd, ttl: '2s' }, instances: { web: { address: '198.51.100.50' } } };
+  // a control socket of the test's own (the default, /run/ipwarden, is root's and a real daemon's)
+  const dir = mkdtempSync(join(tmpdir(), 'ipw-etcd-only-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const raw = { node: { id: 'lb1', bind: `127.0.0.94:${port}`, control: join(dir, 'control.sock') }, stateFile: join(dir, 'state.json'), election: { ...etcd, ttl: '2s' }, instances: { web: { address: '198.51.100.50' } } };
   const parsed = checkConfigData(raw);
   if (!parsed.ok) throw new Error(parsed.problems.join('; '));
   const resolved = resolveConfig({ file: '/tmp/x.json', baseDir: '/tmp', raw, config: parsed.config }, { registry: { checks: new Map(), actions: new Map() }, env: {} });

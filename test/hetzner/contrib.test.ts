@@ -51,6 +51,7 @@ t.test('HAProxy accepts the config', { skip: requireEnv({ bins: ['haproxy'] }) }
   const cfg = join(dir, 'haproxy.cfg');
   // the stats socket directory and the log socket are the package's; check syntax only
   writeFileSync(cfg, read('haproxy.cfg').replace('/run/haproxy/admin.sock', join(dir, 'admin.sock')));
-  const r = spawnSync('haproxy', ['-c', '-f', cfg], { encoding: 'utf8' });
+  // haproxy lives in /usr/sbin, which a non-root user's PATH may lack (requireEnv looks there too)
+  const r = spawnSync('haproxy', ['-c', '-f', cfg], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
   t.equal(r.status, 0, `${r.stdout}${r.stderr}`);
 });

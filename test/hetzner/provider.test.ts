@@ -40,7 +40,8 @@ t.test('floating IP: assign moves it, detach unassigns only from the holder, his
 t.test('a locked floating IP is waited out; a 429 waits for RateLimit-Reset; 5xx retried', async (t) => {
   const sim = await hetznerSim(t, { actionDelayMs: 400 });
   const retries: Array<{ code?: string; delayMs?: number }> = [];
-  const client = hetznerClient(t, sim, { onRetry: ({ error, delayMs }) => retries.push({ ...(error.code ? { code: error.code } : {}), ...(delayMs !== undefined ? { delayMs } : {}) }) });
+  // retries that outlast the 400 ms action however the backoff's randomness falls (4 x 20 ms did not always)
+  const client = hetznerClient(t, sim, { retry: { retries: 10, minDelayMs: 50, maxDelayMs: 400 }, onRetry: ({ error, delayMs }) => retries.push({ ...(error.code ? { code: error.code } : {}), ...(delayMs !== undefined ? { delayMs } : {}) }) });
   const p = new HetznerFloatingIpProvider(client, VIP, {});
   await p.floatingIp();
   const running = await client.assignFloatingIp(FIP_ID, 1003);

@@ -84,6 +84,8 @@ export interface Verdict {
   callsPerFault: number;
   longestMultiHolderMs: number;
   longestUnheldMs: number;
+  /** The recovery bound applied (ms after the last clear). */
+  recoveryBoundMs: number;
   /** Per node: mean RSS of settled daemons in the first and the last quarter of the run. */
   rssGrowth: Array<{ node: number; firstKb: number; lastKb: number }>;
 }
@@ -278,6 +280,7 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
     callsPerFault: faultsInjected === 0 ? 0 : Math.round((episodeCalls / faultsInjected) * 10) / 10,
     longestMultiHolderMs: Math.round(longestMulti),
     longestUnheldMs: Math.round(longestUnheld),
+    recoveryBoundMs: recoveryBound,
     rssGrowth,
   };
 }

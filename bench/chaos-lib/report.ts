@@ -61,7 +61,7 @@ export function renderChaosReport(runs: StoredCampaign[]): string {
       out.push(`| ${k} | ${v.injected[k]} | ${s?.n ?? 0} | ${s ? `${Math.round(s.median)} ms` : '–'} | ${s ? `${Math.round(s.p99)} ms` : '–'} | ${s ? `${Math.round(s.max)} ms` : '–'} |`);
     }
     out.push('');
-    out.push(`Recovery = from the instant the episode's last fault cleared (daemon restarted and answering, link up, API faults removed, a check passing again plus one check interval) to the EIP on node 0 and the address on node 0's interface only, staying so until the next episode. Bound: deadRatio × interval + one API change + 1 s + ${r.bounds.slackMs} ms slack = ${r.bounds.deadTimeMs + r.bounds.apiChangeMs + 1000 + r.bounds.slackMs} ms.`);
+    out.push(`Recovery = from the instant the episode's last fault cleared (daemon restarted and answering, link up, API faults removed, a check passing again plus one check interval) to the EIP on node 0 and the address on node 0's interface only, staying so until the next episode. Bound: deadRatio × interval + one API change (two on a multi-holder cloud: attach, then the fencing detach) + 1 s + ${r.bounds.slackMs} ms slack = ${v.recoveryBoundMs ?? r.bounds.deadTimeMs + r.bounds.apiChangeMs + 1000 + r.bounds.slackMs} ms.`);
     out.push('');
     out.push(`API calls: at most ${v.maxCallsPerSecond} in any second (bound ${r.bounds.maxCallsPerSecond}), ${v.callsPerFault} per fault injected (all calls from an episode's first fault to its recovery, divided by its faults). Longest two-holder window: ${v.longestMultiHolderMs} ms; longest unheld stretch: ${v.longestUnheldMs} ms (inside faults).`);
     out.push('');

@@ -7,6 +7,7 @@ import type { FlagSpec } from '../../cli/command.js';
 import { parseKitFaultSpec, type KitFaultRule } from '../../cloud/simulator-kit/index.js';
 import { AWS_CALLS, startAwsSimulator, type AwsSimulatorOptions, type RunningAwsSimulator } from './server.js';
 import { SIM_ACCESS_KEY_ID, SIM_READONLY_ACCESS_KEY_ID, SIM_READONLY_SECRET_ACCESS_KEY, SIM_SECRET_ACCESS_KEY } from './world.js';
+import { untilStopped } from '../../cloud/simulator-kit/until-stopped.js';
 
 export const DEFAULT_AWS_SIM_PORT = 8581;
 
@@ -136,20 +137,7 @@ export async function runAwsSimulatorCli(args: string[], io: AwsSimulatorCliIO =
     for (const e of events.slice(seenEvents)) out(`${new Date(e.t).toISOString()} ${e.cause}: ${e.resource} held by ${e.holders.join(', ') || '-'}`);
     seenEvents = events.length;
   }, 250);
-  await new Promise<void>((resolve) => {
-    if (io.signal) {
-      if (io.signal.aborted) resolve();
-      else io.signal.addEventListener('abort', () => resolve(), { once: true });
-      return;
-    }
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopped(io.signal);
   clearInterval(timer);
   await sim.close();
   out('AWS EC2 simulator stopped');

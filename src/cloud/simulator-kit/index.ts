@@ -12,4 +12,5 @@ export type { KitFaultRule, ActiveKitFaultRule, FaultCatalog, KitChangeFault, Fa
 export { RateBudget, type RateDecision, type RateBudgetOptions } from './rate-limit.js';
 export { ChangeQueue, type Change, type ChangeStatus, type StartChange } from './changes.js';
 export { HolderHistory, holderTimeline, type HolderEvent, type HolderInterval, type HolderTimeline } from './history.js';
+export { untilStopped } from './until-stopped.js';
 export { readBody, sendJson, sendText, parseJsonBody, BodyTooLargeError, MAX_BODY_BYTES } from './respond.js';

@@ -9,6 +9,7 @@ import { parseDuration } from '../../util/duration.js';
 import { parseKitFaultSpec, type KitFaultRule } from '../../cloud/simulator-kit/index.js';
 import { DO_SIM_CALLS, startDigitalOceanSimulator, type DigitalOceanSimulatorOptions, type RunningDigitalOceanSimulator } from './server.js';
 import { DEFAULT_SIM_READONLY_TOKEN, DEFAULT_SIM_TOKEN } from './world.js';
+import { untilStopped } from '../../cloud/simulator-kit/until-stopped.js';
 
 export const DEFAULT_DO_SIM_PORT = 8582;
 
@@ -149,20 +150,7 @@ export async function runDigitalOceanSimulatorCli(args: string[], io: DoSimulato
         }
       }, 200)
     : undefined;
-  await new Promise<void>((resolve) => {
-    if (io.signal) {
-      if (io.signal.aborted) resolve();
-      else io.signal.addEventListener('abort', () => resolve(), { once: true });
-      return;
-    }
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopped(io.signal);
   clearInterval(verbose);
   offChange();
   await sim.close();

@@ -12,6 +12,7 @@ import { parseSeed } from './schemas.js';
 import { DEFAULT_SIM_API_KEY, DEFAULT_SIM_API_SECRET, DEFAULT_SIM_ZONE, type SimSeed } from './seed.js';
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from './server.js';
 import { DUPLICATE_MODES, type DuplicateMode, type SimEvent, type SimulatorState } from './state.js';
+import { untilStopped } from '../../cloud/simulator-kit/until-stopped.js';
 
 export const DEFAULT_SIM_PORT = 8580;
 
@@ -189,20 +190,7 @@ export async function runSimulatorCli(args: string[], io: SimulatorCliIO = { std
     ? sim.state.onRequest((r) => out(`${r.at} ${r.method} ${r.path} ${r.status ?? 'no answer'}${r.fault ? ` [${r.fault}]` : ''} ${r.durationMs ?? 0}ms`))
     : () => true;
 
-  await new Promise<void>((resolve) => {
-    if (io.signal) {
-      if (io.signal.aborted) resolve();
-      else io.signal.addEventListener('abort', () => resolve(), { once: true });
-      return;
-    }
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopped(io.signal);
   offEvent();
   offRequest();
   await sim.close();

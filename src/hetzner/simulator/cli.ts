@@ -10,6 +10,7 @@ import { parseKitFaultSpec, type KitFaultRule } from '../../cloud/simulator-kit/
 import { parseDuration } from '../../util/duration.js';
 import { HETZNER_SIM_CALLS, startHetznerSimulator, type HetznerSimulatorOptions, type RunningHetznerSimulator } from './server.js';
 import { DEFAULT_SIM_READONLY_TOKEN, DEFAULT_SIM_TOKEN, parseHetznerSeed, type HetznerSimSeed } from './world.js';
+import { untilStopped } from '../../cloud/simulator-kit/until-stopped.js';
 
 export const DEFAULT_HETZNER_SIM_PORT = 8581;
 
@@ -146,20 +147,7 @@ export async function runHetznerSimulatorCli(args: string[], io: HetznerSimulato
         }
       }, 200)
     : undefined;
-  await new Promise<void>((resolve) => {
-    if (io.signal) {
-      if (io.signal.aborted) resolve();
-      else io.signal.addEventListener('abort', () => resolve(), { once: true });
-      return;
-    }
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopped(io.signal);
   clearInterval(verboseTimer);
   await sim.close();
   out('hetzner API simulator stopped');

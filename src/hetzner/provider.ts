@@ -90,10 +90,30 @@ export class HetznerFloatingIpProvider extends HetznerProviderBase implements Fl
     return fresh.server === null ? [] : [String(fresh.server)];
   }
 
+  /**
+   * Assign moves the address here. A `locked` answer means another action runs on the IP (in practice
+   * the old MASTER's unassign): it is waited out by re-trying every LOCK_POLL_MS, up to LOCK_WAIT_MS,
+   * rather than through the HTTP layer's exponential backoff, whose later waits (0.8, 1.6 s…) would
+   * all be time the address spends on nobody once that unassign ends.
+   */
   async attach(target: string, opts: CallOptions = {}): Promise<void> {
     const fip = await this.floatingIp(opts);
-    const action = await this.client.assignFloatingIp(fip.id, serverNumber(target), opts);
-    await this.client.waitAction(action, `assign floating IP ${this.address} to server ${target}`, opts);
+    const server = serverNumber(target);
+    const wait = (ms: number) => sleep(ms, undefined, opts.signal ? { signal: opts.signal } : undefined);
+    const what = `assign floating IP ${this.address} to server ${target}`;
+    for (let waited = 0; ; waited += LOCK_POLL_MS) {
+      try {
+        const action = await this.client.assignFloatingIp(fip.id, server, { ...opts, once: true });
+        await this.client.waitAction(action, what, opts);
+        return;
+      } catch (err) {
+        if (!(err instanceof CloudApiError) || !err.retryable) throw err;
+        if (err.kind !== 'conflict') break; // rate limit, 5xx, connection: the HTTP layer's retries below
+        if (waited >= LOCK_WAIT_MS) throw err;
+      }
+      await wait(LOCK_POLL_MS);
+    }
+    await this.client.waitAction(await this.client.assignFloatingIp(fip.id, server, opts), what, opts);
   }
 
   /**

@@ -47,9 +47,17 @@ t.test('a locked floating IP is waited out; a 429 waits for RateLimit-Reset; 5xx
   const running = await client.assignFloatingIp(FIP_ID, 1003);
   t.equal(running.status, 'running');
   await p.attach(LB1);
-  t.ok(retries.some((r) => r.code === 'locked'), 'the assign met the lock and was retried');
+  const assigns = sim.requests().filter((r) => r.call === 'assign-floating-ip');
+  const locked = assigns.filter((r) => r.status === 423);
+  t.ok(locked.length > 0, `the assign met the lock ${locked.length} time(s)`);
+  t.same(retries, [], 'a locked assign is re-tried by the provider at its poll interval, not by the HTTP layer\'s backoff');
   t.same(await p.holders(), [LB1], 'and won after the running action');
-  t.same(sim.history.events(0, VIP).map((e) => e.holders), [[], [LB3], [LB1]]);
+  const events = sim.history.events(0, VIP);
+  t.same(events.map((e) => e.holders), [[], [LB3], [LB1]]);
+  const won = assigns.find((r) => r.status === 201 && r.t > locked.at(-1)!.t)!;
+  const freedAt = events[1]!.t;
+  // the 400 ms action ended at freedAt: the next try comes within one 250 ms poll (the old backoff waited up to 1.6 s)
+  t.ok(won.t - freedAt <= 250 + 250, `assigned ${won.t - freedAt} ms after the running action ended`);
 
   retries.length = 0;
   sim.faults.add({ kind: 'rate-limit', count: 1, retryAfterSeconds: 1, calls: ['get-floating-ip'] });

@@ -83,7 +83,8 @@ export interface TransitionEvent {
   /** Why (e.g. "peer lb1 dead after 3.0s"). */
   reason: string;
   /**
-   * Why, for programs: 'yield' (a better peer), 'shutdown', 'lease-lost' (etcd: stepped down without
+   * Why, for programs: 'yield' (a better peer), 'shutdown', 'handover' (a MASTER
+   * shutting down while a live peer takes over), 'lease-lost' (etcd: stepped down without
    * quorum), 'master-dead', 'preempt', 'fault', 'maintenance', 'recovered', 'startup'... Absent when the
    * transition did not come from an election (keepalived scripts mode).
    */

@@ -374,7 +374,14 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
   /** One run of a check, never two at once; always resolves. */
   private execute(slot: Slot): Promise<CheckRun> {
     if (slot.inflight) return slot.inflight;
-    const p = this.runPlugin(slot).then((run) => {
+    // an isolated check's timeout starts once its worker has the module loaded (start-up is not the check's time)
+    const run = slot.isolated
+      ? slot.isolated.ready().then(
+          () => this.runPlugin(slot),
+          (err: Error) => ({ ok: false, detail: `plugin ${slot.check.plugin}: its worker thread could not start: ${oneLine(err.message)}`, latencyMs: 0, at: this.clock.now() }),
+        )
+      : this.runPlugin(slot);
+    const p = run.then((run) => {
       slot.inflight = undefined;
       if (!this.stopping.signal.aborted && !slot.retired.signal.aborted) this.apply(slot, run);
       return run;

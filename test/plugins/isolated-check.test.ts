@@ -133,7 +133,15 @@ t.test('a module that does not load, a config that cannot be sent', async (t) =>
   await t.rejects(gone.run(ctx({})), { message: /^cannot load the plugin module: Cannot find module/ });
   const renamed = new IsolatedCheck('other', moduleUrl);
   t.teardown(() => renamed.close());
-  await t.rejects(renamed.run(ctx({})), { message: 'the module now exports the check plugin "moody", not "other"' });
+  await t.rejects(renamed.run(ctx({})), { message: /^the module now exports the check plugin "moody", not "other"/ });
+  await t.rejects(gone.ready(), { message: /^cannot load the plugin module: Cannot find module/ }, 'ready() says why');
+  const hangingPath = join(dir, 'hanging.mjs');
+  writeFileSync(hangingPath, 'await new Promise(() => setInterval(() => {}, 1000));\nexport default {};\n');
+  const hanging = new IsolatedCheck('moody', pathToFileURL(hangingPath).href, { loadDeadlineMs: 300 });
+  t.teardown(() => hanging.close());
+  await t.rejects(hanging.ready(), { message: 'its module did not load within 300ms' });
+  await t.rejects(hanging.ready(), { message: 'its module did not load within 300ms' }, 'tried again with a new worker');
+  t.equal(hanging.starts, 2);
   const iso = new IsolatedCheck('moody', moduleUrl);
   t.teardown(() => iso.close());
   await t.rejects(iso.run(ctx({ mode: 'ok', fn: () => 1 })), { message: /^its config cannot be sent to its worker thread \(.*\); an isolated plugin's parseConfig must return plain data$/ });
@@ -152,6 +160,12 @@ t.test('the check runner isolates a plugin loaded from a module: timeout, crash 
   const [timedOut] = await busy.runOnce();
   t.match(timedOut!.lastResult, { ok: false, detail: 'timed out after 300ms' });
   t.ok(performance.now() - started < 2000, 'the timeout holds while the plugin busy-loops in its worker');
+
+  // the worker's start-up (import of the module) does not count against a short timeout
+  const quick = new CheckRunner([scheduleCheck(plugin, { mode: 'ok' }, { name: 'quick', timeoutMs: 30 })]);
+  t.teardown(() => quick.stop());
+  const [fine] = await quick.runOnce();
+  t.match(fine!.lastResult, { ok: true, detail: 'fine' });
 
   const crash = new CheckRunner([scheduleCheck(plugin, { mode: 'crash' }, { name: 'crash', timeoutMs: 5000 })]);
   t.teardown(() => crash.stop());

@@ -27,8 +27,12 @@ import { WORKER_SOURCE } from './worker-source.js';
 
 /** How long an aborted run may take to settle before its worker is terminated. */
 export const ABORT_GRACE_MS = 500;
+/** How long a new worker may take to import the plugin module. */
+export const LOAD_DEADLINE_MS = 10_000;
 
 type FromWorker =
+  | { type: 'ready' }
+  | { type: 'load-failed'; message: string }
   | { type: 'result'; id: number; result: CheckResult }
   | { type: 'threw'; id: number; message: string }
   | { type: 'log'; level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'; bindings: Record<string, unknown>; obj?: unknown; msg?: string };
@@ -40,6 +44,7 @@ interface PendingRun {
 
 export interface IsolatedCheckOptions {
   abortGraceMs?: number;
+  loadDeadlineMs?: number;
 }
 
 export class IsolatedCheck {
@@ -53,6 +58,9 @@ export class IsolatedCheck {
   private closed = false;
   /** Workers started (the first one included): restarts = starts - 1. */
   starts = 0;
+  /** The current worker's module import: resolved once it is loaded. */
+  private loaded: Promise<void> | undefined;
+  private onLoad: { resolve(): void; reject(err: Error): void } | undefined;
 
   constructor(
     /** The plugin's name (errors name it). */
@@ -96,6 +104,17 @@ export class IsolatedCheck {
     });
   }
 
+  /**
+   * Resolves when a worker has the plugin module loaded (starting one if needed), so the runner
+   * starts a run's timeout after the worker's start-up, not during it. Rejects with the reason
+   * when the module does not load (within LOAD_DEADLINE_MS); the next call tries a new worker.
+   */
+  ready(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('isolated check closed'));
+    if (!this.worker) this.spawn();
+    return this.loaded!;
+  }
+
   /** Terminates the worker (daemon stop, reload removed the check); runs in progress fail. */
   async close(): Promise<void> {
     this.closed = true;
@@ -106,12 +125,23 @@ export class IsolatedCheck {
     this.starts++;
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { moduleUrl: this.moduleUrl, plugin: this.plugin }, stdout: false, stderr: false });
     this.worker = worker;
+    const deadlineMs = this.opts.loadDeadlineMs ?? LOAD_DEADLINE_MS;
+    const deadline = setTimeout(() => void this.terminate(worker, `its module did not load within ${formatDuration(deadlineMs)}`), deadlineMs);
+    this.loaded = new Promise<void>((resolve, reject) => {
+      this.onLoad = {
+        resolve: () => (clearTimeout(deadline), resolve()),
+        reject: (err) => (clearTimeout(deadline), reject(err)),
+      };
+    });
+    this.loaded.catch(() => undefined);
     let crash: string | undefined;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => (crash = `its worker thread crashed: ${err?.message ?? String(err)}`));
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
       const why = this.terminating.get(worker) ?? crash ?? `its worker thread exited with code ${code}`;
+      if (this.onLoad) this.onLoad.reject(new Error(why));
+      this.onLoad = undefined;
       const runs = [...this.pending.values()];
       this.pending.clear();
       for (const run of runs) run.reject(new Error(`${why}; a new worker starts with the next run`));
@@ -125,6 +155,15 @@ export class IsolatedCheck {
   }
 
   private onMessage(m: FromWorker): void {
+    if (m.type === 'ready' || m.type === 'load-failed') {
+      if (m.type === 'ready') this.onLoad?.resolve();
+      else {
+        this.onLoad?.reject(new Error(m.message));
+        if (this.worker) void this.terminate(this.worker, m.message); // the next ready() tries the import again
+      }
+      this.onLoad = undefined;
+      return;
+    }
     if (m.type === 'log') {
       const log = this.log;
       if (!log) return;

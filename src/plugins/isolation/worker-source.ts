@@ -4,7 +4,8 @@
  * from dist/, from the TypeScript sources (tests) and inside the single executable, where no
  * worker file exists on disk.
  *
- * workerData: { moduleUrl, plugin }. It imports the module, then answers messages:
+ * workerData: { moduleUrl, plugin }. It imports the module and says { type: 'ready' } (or
+ * { type: 'load-failed', message }), then answers messages:
  *   { type: 'run', id, config, name, instance? } -> { type: 'result', id, result } | { type: 'threw', id, message }
  *   { type: 'abort', id, reason }                -> aborts that run's signal
  * and forwards the plugin's log calls as { type: 'log', level, bindings, obj?, msg? }. A module that
@@ -27,7 +28,10 @@ const loading = import(moduleUrl).then(
     throw new Error('cannot load the plugin module: ' + String((err && err.message) || err).split('\n')[0]);
   },
 );
-loading.catch(() => undefined);
+loading.then(
+  () => parentPort.postMessage({ type: 'ready' }),
+  (err) => parentPort.postMessage({ type: 'load-failed', message: err.message }),
+);
 
 function cloneable(value) {
   try {

@@ -110,8 +110,10 @@ t.test('usage errors name the flag', async (t) => {
     t.equal(r.code, 2, args.join(' '));
     t.match(r.stderr, message);
   };
-  await usage(['--url', 'http://x/'], /^--url need a check plugin first: ipwarden check PLUGIN --FLAG VALUE/);
+  await usage(['--url', 'http://x/'], /^--url needs a check plugin first: ipwarden check PLUGIN --FLAG VALUE/);
   await usage(['--jsn'], /^unknown flag --jsn \(did you mean --json\?\)/);
+  await usage(['web/tcp', '--jsn'], /^unknown flag --jsn \(did you mean --json\?\)/);
+  await usage(['--plugin', './x.mjs'], /^--plugin needs a check plugin first: ipwarden check PLUGIN --FLAG VALUE/);
   await usage(['tcp', '--url', 'http://x/', '--host', 'h'], 'unknown flag --url for the tcp check (its flags: --host, --port, --send, --expect)');
   await usage(['haproxy', '--bakend', 'web'], 'unknown flag --bakend for the haproxy check (did you mean --backend?)');
   await usage(['htp', '--url', 'http://x/'], /^no check plugin "htp" \(did you mean "http"\?\); check plugins: exec, file, haproxy, http, tcp/);

@@ -115,13 +115,20 @@ async function findCheckPlugin(ctx: CommandIO, values: Values, name: string): Pr
 
 async function adHocCheck(ctx: CommandContext, args: ReturnType<typeof scanArgs>): Promise<ScheduledCheck> {
   const name = args.positionals[0];
-  if (name === undefined || name.startsWith('-')) {
-    const first = args.foreign[0]!;
-    const own = didYouMean(first.replace(/^-+/, ''), Object.keys(OWN));
-    if (own) throw unknownFlag(first, Object.keys(OWN), '');
-    throw new UsageError(`${args.foreign.join(', ')} need a check plugin first: ipwarden check PLUGIN --FLAG VALUE (ipwarden check --help lists the plugins)`);
+  // a typo of one of the command's own flags ("--jsn") is that, not a plugin flag
+  const typo = args.foreign.find((f) => didYouMean(f.replace(/^-+/, ''), Object.keys(OWN)) !== undefined);
+  if (name === undefined) {
+    if (typo) throw unknownFlag(typo, Object.keys(OWN), '');
+    const flags = args.foreign.length ? args.foreign : ['--plugin'];
+    throw new UsageError(`${flags.join(', ')} need${flags.length > 1 ? '' : 's'} a check plugin first: ipwarden check PLUGIN --FLAG VALUE (ipwarden check --help lists the plugins)`);
   }
-  const plugin = await findCheckPlugin(ctx, args.values, name);
+  let plugin: CheckPlugin<unknown>;
+  try {
+    plugin = await findCheckPlugin(ctx, args.values, name);
+  } catch (err) {
+    if (err instanceof UsageError && typo && args.values.plugin === undefined) throw unknownFlag(typo, Object.keys(OWN), '');
+    throw err;
+  }
   const { values, raw } = parseAdHocArgs(ctx.positionals, OWN, plugin);
   const env: PluginEnvironment = {
     baseDir: process.cwd(),

@@ -206,6 +206,7 @@ instances:
 
 /** A third-party check plugin as an author writes it: plain JS, its flags declared. */
 const THRESHOLD_PLUGIN = `import { readFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 export default {
   kind: 'check',
   name: 'threshold',
@@ -224,7 +225,7 @@ export default {
   },
   async run({ config }) {
     const n = Number(readFileSync(config.file, 'utf8'));
-    return { ok: n <= config.max, detail: n + ' <= ' + config.max + '? ' + config.labels + (config.verbose ? ' (verbose)' : '') };
+    return { ok: n <= config.max, detail: n + ' <= ' + config.max + '? ' + config.labels + (config.verbose ? ' (verbose)' : '') + (isMainThread ? '' : ' [worker]') };
   },
 };
 `;
@@ -239,10 +240,10 @@ t.test('a third-party plugin: loaded with --plugin or the config, run with its d
 
   const ok = await check(['threshold', '--plugin', mod, '--file', value, '--label', 'a', '--label', 'b', '--verbose']);
   t.equal(ok.code, 0, ok.stderr);
-  t.match(ok.stdout, /threshold\s+threshold\s+ok\s+\S+\s+7 <= 10\? a\+b \(verbose\)$/m);
+  t.match(ok.stdout, /threshold\s+threshold\s+ok\s+\S+\s+7 <= 10\? a\+b \(verbose\) \[worker\]$/m, 'it ran in a worker thread');
   const low = await check(['threshold', '--plugin', mod, '--file', value, '--max', '5', '--json']);
   t.equal(low.code, 1, low.stderr);
-  t.match(JSON.parse(low.stdout), [{ plugin: 'threshold', ok: false, detail: '7 <= 5?' }]);
+  t.match(JSON.parse(low.stdout), [{ plugin: 'threshold', ok: false, detail: '7 <= 5?  [worker]' }]);
 
   const usage = async (args: string[], message: string | RegExp) => {
     const r = await check(args);

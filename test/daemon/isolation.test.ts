@@ -4,7 +4,7 @@
  * takes over, and the check's result still arrives. Real daemons on loopback, real UDP.
  */
 import t from 'tap';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { LocalCluster } from '../../src/lab/local-cluster.js';
@@ -16,7 +16,7 @@ const INTERVAL = 100;
 const DEAD_RATIO = 3; // the BACKUP takes over after 300 ms without adverts
 const BUSY_MS = 5000;
 
-const BUSY_PLUGIN = `import { existsSync } from 'node:fs';
+const BUSY_PLUGIN = `import { appendFileSync, existsSync } from 'node:fs';
 export default {
   kind: 'check',
   name: 'busy-loop',
@@ -27,6 +27,7 @@ export default {
       : { ok: false, issues: [{ path: ['trigger'], message: 'required' }] },
   async run({ config }) {
     if (!existsSync(config.trigger)) return { ok: true, detail: 'idle' };
+    appendFileSync(config.trigger + '.runs', 'run\\n');
     const started = Date.now();
     while (Date.now() - started < config.ms) {}
     return { ok: true, detail: 'busy-looped ' + config.ms + 'ms' };
@@ -61,7 +62,6 @@ t.test('a check plugin busy-looping for 5 s on the MASTER causes no failover, an
     const r = s1?.instances[0]?.checks.find((ch) => ch.name === 'busy')?.lastResult;
     return r?.detail.startsWith('busy-looped') ? { result: r, status: s1! } : undefined;
   }, 50);
-  rmSync(join(c.dir, 'busy.trigger'));
   t.match(result.result, { ok: true, detail: `busy-looped ${BUSY_MS}ms` }, 'the check result arrived');
   t.ok(result.result.latencyMs >= BUSY_MS, `after ${result.result.latencyMs} ms`);
   t.same([...seen].sort(), ['lab1 MASTER', 'lab2 BACKUP'], 'lab1 stayed MASTER and lab2 BACKUP throughout');
@@ -76,4 +76,19 @@ t.test('a check plugin busy-looping for 5 s on the MASTER causes no failover, an
   const status = spawnSync(process.execPath, [CLI, 'status', '--control', lab1.control], { encoding: 'utf8' });
   t.equal(status.status, 0, status.stderr);
   t.match(status.stdout, /^event loop: delay p50 \d+ms p99 \S+ max \S+ \(last \S+\)/m, 'and a line of ipwarden status');
+
+  // SIGTERM while the plugin busy-loops in its worker: the daemon says goodbye and exits at once
+  const runs = () => readFileSync(join(c.dir, 'busy.trigger.runs'), 'utf8').split('\n').length - 1;
+  const busyRuns = runs();
+  await c.waitFor('the next busy run', 10_000, async () => (runs() > busyRuns ? true : undefined));
+  const child = lab1.process!;
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const stopAt = Date.now();
+  child.kill('SIGTERM');
+  t.equal(await exit, 0, 'exit code 0');
+  lab1.process = undefined;
+  const took = Date.now() - stopAt;
+  t.ok(took < BUSY_MS / 2, `stopped in ${took} ms while its check's worker was busy for ${BUSY_MS} ms`);
+  rmSync(join(c.dir, 'busy.trigger'));
+  await c.waitFor('lab2 MASTER after the goodbye', 5000, async () => ((await c.masters()).join() === 'lab2' ? true : undefined));
 });

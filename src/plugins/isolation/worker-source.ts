@@ -2,7 +2,8 @@
  * The code of a check plugin's worker thread (see isolated-check.ts for the protocol), run with
  * `new Worker(WORKER_SOURCE, { eval: true })`: a string rather than a file, so it runs the same
  * from dist/, from the TypeScript sources (tests) and inside the single executable, where no
- * worker file exists on disk.
+ * worker file exists on disk. No require(): eval code is an ES module when node runs with
+ * --input-type=module (workers inherit execArgv); import() works in both.
  *
  * workerData: { moduleUrl, plugin }. It imports the module and says { type: 'ready' } (or
  * { type: 'load-failed', message }), then answers messages:
@@ -13,7 +14,7 @@
  * with the reason.
  */
 export const WORKER_SOURCE = String.raw`
-const { parentPort, workerData } = require('node:worker_threads');
+import('node:worker_threads').then(({ parentPort, workerData }) => {
 const { moduleUrl, plugin: expected } = workerData;
 const runs = new Map();
 
@@ -78,5 +79,6 @@ parentPort.on('message', async (m) => {
   } finally {
     runs.delete(m.id);
   }
+});
 });
 `;

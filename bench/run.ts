@@ -5,7 +5,7 @@
  * and <out>/CLOUD-RESULTS.md.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createLab, type Lab } from '../test/lib/netns.js';
@@ -74,7 +74,10 @@ async function render(args: BenchArgs, r: BenchResults): Promise<void> {
   if (!png) log('rsvg-convert not found (apt-get install librsvg2-bin): wrote failover.svg only');
   const notes = args.notes ? readFileSync(args.notes, 'utf8') : undefined;
   const chart = png ? relative(args.out, png) : 'failover.svg';
-  writeFileSync(join(args.out, 'RESULTS.md'), renderReport(r, { chart, ...(notes ? { notes } : {}) }));
+  // the cloud run's summary, when one was written next to it
+  const cloudFile = join(args.out, 'cloud-results.json');
+  const clouds = existsSync(cloudFile) ? (JSON.parse(readFileSync(cloudFile, 'utf8')) as BenchResults) : undefined;
+  writeFileSync(join(args.out, 'RESULTS.md'), renderReport(r, { chart, ...(notes ? { notes } : {}), ...(clouds ? { clouds } : {}) }));
   log(`wrote ${join(args.out, 'RESULTS.md')}${png ? ` and ${png}` : ''}`);
 }
 

@@ -6,6 +6,7 @@ import { durationText as formatDuration } from '../../src/config/schema.js';
 import { FAILOVER_SCENARIOS, SCENARIO_TITLES, type FailoverScenario, type TrialResult } from './scenarios.js';
 import { summarize, type Summary } from './stats.js';
 import type { BenchResults } from './results.js';
+import { closingSections } from './report-parts.js';
 
 type CloudMeta = NonNullable<BenchResults['meta']['clouds']>[number];
 
@@ -89,12 +90,6 @@ function singleHolderCheck(r: BenchResults): string[] {
   return out.length ? out : ['- (no single-holder cloud in this run)'];
 }
 
-function anomalies(trials: TrialResult[]): string[] {
-  const odd = trials.filter((t) => t.note);
-  if (!odd.length) return ['None: every trial ended with one new master holding the address on its NIC and in the cloud.'];
-  return odd.map((t) => `- ${t.cloud ?? 'exoscale'} ${t.tool} ${SCENARIO_TITLES[t.scenario]} @${formatDuration(t.intervalMs)} run ${t.run + 1}: ${t.note}${t.timeline ? ` (${t.timeline})` : ''}`);
-}
-
 export function renderCloudReport(r: BenchResults, opts: { notes?: string } = {}): string {
   const m = r.meta;
   const clouds = m.clouds ?? [];
@@ -135,12 +130,7 @@ export function renderCloudReport(r: BenchResults, opts: { notes?: string } = {}
     '',
     ...singleHolderCheck(r),
     '',
-    '## Anomalies',
-    '',
-    ...anomalies(r.trials),
-    ...(m.errors.length ? ['', 'Phases that failed:', ...m.errors.map((e) => `- ${e}`)] : []),
-    '',
+    ...closingSections(r.trials, m.errors, 'None: every trial ended with one new master holding the address on its NIC and in the cloud.', opts.notes),
   ];
-  if (opts.notes) out.push('## Notes', '', opts.notes.trim(), '');
   return out.join('\n');
 }

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab } from '../../test/lib/netns.js';
 import { findCloud } from '../../src/cloud/registry.js';
+import type { HolderHistory, RequestRecord } from '../../src/cloud/simulator-kit/index.js';
 import { CLI_ENTRY } from '../../src/lab/local-cluster.js';
 import { startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
 import { DEFAULT_SIM_TOKEN as HCLOUD_SIM_TOKEN, LAB_FLOATING_IP_ID, defaultHetznerSeed, startHetznerSimulator, HETZNER_SIM_MUTATING } from '../../src/hetzner/simulator/index.js';
@@ -108,13 +109,6 @@ export function isBenchCloud(s: string): s is BenchCloudName {
 
 const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** Listens where `reach` says; returns the origin the lab's hosts use and the relay to close. */
-async function reachable(reach: ApiReach, port: number, dir: string): Promise<{ origin?: string; relay?: ApiRelay }> {
-  if ('host' in reach) return {};
-  const relay = await startApiRelay(reach.lab, reach.apiHost, port, dir);
-  return { origin: relay.origin, relay };
-}
-
 const simHost = (reach: ApiReach): string => ('host' in reach ? reach.host : '127.0.0.1');
 
 function registration(cloud: BenchCloudName): { title: string; plugin: string; holderMode: 'single' | 'multi' } {
@@ -123,8 +117,37 @@ function registration(cloud: BenchCloudName): { title: string; plugin: string; h
   return { title: r.title, plugin: r.action, holderMode: r.holderMode === 'single' ? 'single' : 'multi' };
 }
 
-function kitStretches(timeline: { maxMultiHolderMs: number; maxUnheldMs: number }): HolderStretch {
-  return { maxMultiHolderMs: timeline.maxMultiHolderMs, maxUnheldMs: timeline.maxUnheldMs };
+/** The measurements of a cloud on the simulator kit (Hetzner, AWS, DigitalOcean): its holder history and request log. */
+function kitMeasurements(
+  sim: { history: HolderHistory; requests(sinceMs?: number): RequestRecord[] },
+  address: string,
+  mutatingCalls: readonly string[],
+): Pick<BenchCloud, 'holders' | 'holderEvents' | 'stretches' | 'apiCalls'> {
+  const mutating = new Set(mutatingCalls);
+  return {
+    holders: () => sim.history.timeline(address).holders,
+    holderEvents: (since) => sim.history.events(since, address).map((e) => ({ t: e.t, holders: e.holders })),
+    stretches: (since) => {
+      const tl = sim.history.timeline(address, since);
+      return { maxMultiHolderMs: tl.maxMultiHolderMs, maxUnheldMs: tl.maxUnheldMs };
+    },
+    apiCalls: (since) =>
+      sim
+        .requests(since)
+        .filter((r) => r.call !== 'metadata')
+        .map((r) => ({ t: r.t, call: r.call, mutating: mutating.has(r.call) })),
+  };
+}
+
+/** The relay to the simulator's `port` when `reach` asks for one (none: the simulator listens where the hosts reach it); closes the simulator when the relay cannot start. */
+async function relayFor(reach: ApiReach, port: number, dir: string, closeSim: () => Promise<void>): Promise<ApiRelay | undefined> {
+  if ('host' in reach) return undefined;
+  try {
+    return await startApiRelay(reach.lab, reach.apiHost, port, dir);
+  } catch (error) {
+    await closeSim();
+    throw error;
+  }
 }
 
 export async function startBenchCloud(cloud: BenchCloudName, opts: BenchCloudOptions): Promise<BenchCloud> {
@@ -144,13 +167,7 @@ async function startExoscale(opts: BenchCloudOptions): Promise<BenchCloud> {
   const lab = await startEipLab({ nodes: opts.nodes, dir: opts.dir, operationDelayMs: opts.opTimeMs, simulator: { host: simHost(opts.reach) }, ...(opts.action ? { action: opts.action } : {}) });
   const state = lab.sim.state;
   if (!state.findElasticIp(opts.address)) state.addElasticIp({ ip: opts.address });
-  let relay: ApiRelay | undefined;
-  try {
-    ({ relay } = await reachable(opts.reach, lab.sim.port, opts.dir));
-  } catch (error) {
-    await lab.close();
-    throw error;
-  }
+  const relay = await relayFor(opts.reach, lab.sim.port, opts.dir, () => lab.close());
   const endpoint = relay ? withOrigin(lab.sim.endpoint, relay.origin) : lab.sim.endpoint;
   const keyFile = join(opts.dir, 'exoscale-api-key');
   const secretFile = join(opts.dir, 'exoscale-api-secret');
@@ -199,18 +216,12 @@ async function startHetzner(opts: BenchCloudOptions): Promise<BenchCloud> {
   const servers = seed.servers!.filter((s) => s.name.startsWith('lb'));
   for (let i = servers.length; i < opts.nodes; i++) seed.servers!.push({ id: 1001 + i, name: `lb${i + 1}`, status: 'running', labels: { role: 'lb' }, publicIpv4: `198.51.100.${11 + i}` });
   const sim = await startHetznerSimulator({ port: 0, host: simHost(opts.reach), seed, actionDelayMs: opts.opTimeMs });
-  let relay: ApiRelay | undefined;
-  try {
-    ({ relay } = await reachable(opts.reach, sim.port, opts.dir));
-  } catch (error) {
-    await sim.close();
-    throw error;
-  }
+  const relay = await relayFor(opts.reach, sim.port, opts.dir, () => sim.close());
   const endpoint = relay ? withOrigin(sim.endpoint, relay.origin) : sim.endpoint;
   const tokenFile = join(opts.dir, 'hcloud-token');
   writeFileSync(tokenFile, HCLOUD_SIM_TOKEN, { mode: 0o600 });
   const targets = Array.from({ length: opts.nodes }, (_, i) => String(1001 + i));
-  const mutating = new Set<string>(HETZNER_SIM_MUTATING);
+  const mutating = HETZNER_SIM_MUTATING;
   return {
     cloud: 'hetzner',
     ...registration('hetzner'),
@@ -229,14 +240,7 @@ async function startHetzner(opts: BenchCloudOptions): Promise<BenchCloud> {
     notifyCommand: (i) =>
       `HCLOUD_ENDPOINT=${shq(endpoint)} HCLOUD_TOKEN="$(cat ${shq(tokenFile)})" HCLOUD_CONFIG=${shq(join(opts.dir, 'no-hcloud-config'))} /usr/bin/hcloud floating-ip assign ${LAB_FLOATING_IP_ID} ${targets[i]}`,
     notifyTool: '`hcloud floating-ip assign` (Debian\'s hcloud-cli; it waits for the assign action to finish)',
-    holders: () => sim.history.timeline(opts.address).holders,
-    holderEvents: (since) => sim.history.events(since, opts.address).map((e) => ({ t: e.t, holders: e.holders })),
-    stretches: (since) => kitStretches(sim.history.timeline(opts.address, since)),
-    apiCalls: (since) =>
-      sim
-        .requests(since)
-        .filter((r) => r.call !== 'metadata')
-        .map((r) => ({ t: r.t, call: r.call, mutating: mutating.has(r.call) })),
+    ...kitMeasurements(sim, opts.address, mutating),
     setHolder: async (target) => {
       const res = await fetch(`${sim.url}/_sim/floating_ips/${opts.address}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ server: Number(target) }) });
       if (!res.ok) throw new Error(`hetzner simulator: PATCH floating IP: ${res.status} ${await res.text()}`);
@@ -253,13 +257,7 @@ async function startAws(opts: BenchCloudOptions): Promise<BenchCloud> {
   const sim = await startAwsSimulator({ port: 0, host: simHost(opts.reach), seed: { instances: opts.nodes, elasticIps: [opts.address] } });
   // AssociateAddress is synchronous: the operation time is the answer's latency (the move happens after it)
   if (opts.opTimeMs > 0) sim.faults.add({ kind: 'latency', ms: opts.opTimeMs, calls: ['associate-address', 'disassociate-address'] });
-  let relay: ApiRelay | undefined;
-  try {
-    ({ relay } = await reachable(opts.reach, sim.port, opts.dir));
-  } catch (error) {
-    await sim.close();
-    throw error;
-  }
+  const relay = await relayFor(opts.reach, sim.port, opts.dir, () => sim.close());
   const endpoint = relay ? relay.origin : sim.url;
   const keyFile = join(opts.dir, 'aws-access-key-id');
   const secretFile = join(opts.dir, 'aws-secret-access-key');
@@ -267,7 +265,7 @@ async function startAws(opts: BenchCloudOptions): Promise<BenchCloud> {
   writeFileSync(secretFile, SIM_SECRET_ACCESS_KEY, { mode: 0o600 });
   const targets = Array.from({ length: opts.nodes }, (_, i) => instanceIdOf(i + 1));
   const allocationId = sim.world().addresses.find((a) => a.publicIp === opts.address)!.allocationId;
-  const mutating = new Set<string>([...MUTATING_ACTIONS].map((a) => EC2_CALLS[a]));
+  const mutating = [...MUTATING_ACTIONS].map((a) => EC2_CALLS[a]);
   const none = shq(join(opts.dir, 'no-aws-config'));
   return {
     cloud: 'aws',
@@ -291,14 +289,7 @@ async function startAws(opts: BenchCloudOptions): Promise<BenchCloud> {
       `AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=${none} AWS_SHARED_CREDENTIALS_FILE=${none} HOME=${shq(opts.dir)} ` +
       `/usr/bin/aws ec2 associate-address --endpoint-url ${shq(endpoint)} --allocation-id ${allocationId} --instance-id ${targets[i]} --allow-reassociation`,
     notifyTool: '`aws ec2 associate-address --allow-reassociation` (Debian\'s AWS CLI v2, /usr/bin/aws)',
-    holders: () => sim.history.timeline(opts.address).holders,
-    holderEvents: (since) => sim.history.events(since, opts.address).map((e) => ({ t: e.t, holders: e.holders })),
-    stretches: (since) => kitStretches(sim.history.timeline(opts.address, since)),
-    apiCalls: (since) =>
-      sim
-        .requests(since)
-        .filter((r) => r.call !== 'metadata')
-        .map((r) => ({ t: r.t, call: r.call, mutating: mutating.has(r.call) })),
+    ...kitMeasurements(sim, opts.address, mutating),
     name: (id) => `lb-${targets.indexOf(id) + 1}`,
     close: async () => {
       await relay?.close();
@@ -317,17 +308,11 @@ async function startDigitalOcean(opts: BenchCloudOptions): Promise<BenchCloud> {
     const d = sim.world.findDroplet(name) ?? sim.world.addDroplet({ name, tags: ['lb'], publicIp: `198.51.100.${11 + i}` });
     targets.push(String(d.id));
   }
-  let relay: ApiRelay | undefined;
-  try {
-    ({ relay } = await reachable(opts.reach, sim.port, opts.dir));
-  } catch (error) {
-    await sim.close();
-    throw error;
-  }
+  const relay = await relayFor(opts.reach, sim.port, opts.dir, () => sim.close());
   const endpoint = relay ? relay.origin : sim.url;
   const tokenFile = join(opts.dir, 'do-token');
   writeFileSync(tokenFile, DO_SIM_TOKEN, { mode: 0o600 });
-  const mutating = new Set<string>(DO_SIM_MUTATING);
+  const mutating = DO_SIM_MUTATING;
   return {
     cloud: 'digitalocean',
     ...registration('digitalocean'),
@@ -347,14 +332,7 @@ async function startDigitalOcean(opts: BenchCloudOptions): Promise<BenchCloud> {
       `/usr/bin/curl -sS --max-time 10 -X POST -H "Authorization: Bearer $(cat ${shq(tokenFile)})" -H 'Content-Type: application/json' ` +
       `-d '{"type":"assign","droplet_id":${targets[i]}}' ${shq(`${endpoint}/v2/reserved_ips/${opts.address}/actions`)}`,
     notifyTool: '`curl` POST /v2/reserved_ips/IP/actions {"type":"assign"} (what DigitalOcean\'s keepalived tutorial script does; it does not wait for the action)',
-    holders: () => sim.history.timeline(opts.address).holders,
-    holderEvents: (since) => sim.history.events(since, opts.address).map((e) => ({ t: e.t, holders: e.holders })),
-    stretches: (since) => kitStretches(sim.history.timeline(opts.address, since)),
-    apiCalls: (since) =>
-      sim
-        .requests(since)
-        .filter((r) => r.call !== 'metadata')
-        .map((r) => ({ t: r.t, call: r.call, mutating: mutating.has(r.call) })),
+    ...kitMeasurements(sim, opts.address, mutating),
     setHolder: async (target) => sim.setHolder(opts.address, Number(target)),
     name: (id) => sim.world.findDroplet(id)?.name ?? id,
     close: async () => {

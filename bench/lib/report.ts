@@ -7,6 +7,7 @@ import { FAILOVER_SCENARIOS, SCENARIO_TITLES, type FailoverScenario, type LossRe
 import { summarize, type Summary } from './stats.js';
 import type { BenchResults, ResourceRow } from './results.js';
 import { cloudSummaryTable } from './cloud-report.js';
+import { closingSections } from './report-parts.js';
 
 type Metric = 'vipMs' | 'eipMs' | 'electedMs';
 
@@ -177,12 +178,6 @@ function resourceTable(rows: ResourceRow[]): string[] {
   return lines;
 }
 
-function anomalies(trials: TrialResult[]): string[] {
-  const odd = trials.filter((t) => t.note);
-  if (!odd.length) return ['None: every trial ended with one new master holding the address and the EIP.'];
-  return odd.map((t) => `- ${t.tool} ${SCENARIO_TITLES[t.scenario]} @${formatDuration(t.intervalMs)} run ${t.run + 1}: ${t.note}${t.timeline ? ` (${t.timeline})` : ""}`);
-}
-
 /** The section pointing to CLOUD-RESULTS.md, with its summary table. */
 export function cloudSection(clouds: BenchResults): string[] {
   const c = clouds.meta.clouds ?? [];
@@ -255,12 +250,7 @@ export function renderReport(r: BenchResults, opts: { chart?: string; notes?: st
     '',
     ...resourceTable(r.resources),
     '',
-    '## Anomalies',
-    '',
-    ...anomalies(r.trials),
-    ...(m.errors.length ? ['', 'Phases that failed:', ...m.errors.map((e) => `- ${e}`)] : []),
-    '',
+    ...closingSections(r.trials, m.errors, 'None: every trial ended with one new master holding the address and the EIP.', opts.notes),
   ];
-  if (opts.notes) out.push('## Notes', '', opts.notes.trim(), '');
   return out.join('\n');
 }

@@ -40,6 +40,11 @@ function runsText(r: BenchResults): string {
   return ns.length === 1 ? String(ns[0]) : per.map((p) => `${p.n} at ${formatDuration(p.I)}`).join(', ');
 }
 
+/** A cloud's simulated operation time as the reports print it ("2s"; "synchronous" for 0). */
+export function opTimeText(ms: number): string {
+  return ms === 0 ? 'synchronous, none added' : formatDuration(ms);
+}
+
 const SHORT: Record<FailoverScenario, string> = { sigkill: 'SIGKILL', hostloss: 'host lost', sigterm: 'SIGTERM (graceful)', check: 'check fails' };
 
 /** The summary table (ipwarden): also what README's benchmark section shows. */
@@ -53,7 +58,7 @@ export function cloudSummaryTable(r: BenchResults): string[] {
     if (!t.length) continue;
     const multi = summarize(t.map((x) => x.multiHolderMs));
     lines.push(
-      `| ${c.title} (${formatDuration(c.opTimeMs)}) | ${SHORT[s]} | ${formatDuration(I)} | ${t.length}${missed(t)} | ${medP99(summarize(t.map((x) => x.eipMs)))} | ${medMax(summarize(t.map((x) => x.unheldMs)))} | ${multi ? ms(multi.max) : '–'} | ${medMax(summarize(t.map((x) => x.apiCalls)), count)} |`,
+      `| ${c.title} (${opTimeText(c.opTimeMs)}) | ${SHORT[s]} | ${formatDuration(I)} | ${t.length}${missed(t)} | ${medP99(summarize(t.map((x) => x.eipMs)))} | ${medMax(summarize(t.map((x) => x.unheldMs)))} | ${multi ? ms(multi.max) : '–'} | ${medMax(summarize(t.map((x) => x.apiCalls)), count)} |`,
     );
   }
   return lines;
@@ -116,7 +121,7 @@ export function renderCloudReport(r: BenchResults, opts: { notes?: string } = {}
     '',
     '| cloud | ipwarden action | holders | simulated operation time | where the figure comes from | keepalived peer: its notify_master script runs |',
     '|---|---|---|---|---|---|',
-    ...clouds.map((c) => `| ${c.title} | ${c.plugin} | ${c.holderMode === 'single' ? 'one at most' : 'several allowed (make-before-break)'} | ${formatDuration(c.opTimeMs)} | ${c.opTimeSource} | ${c.peer} |`),
+    ...clouds.map((c) => `| ${c.title} | ${c.plugin} | ${c.holderMode === 'single' ? 'one at most' : 'several allowed (make-before-break)'} | ${opTimeText(c.opTimeMs)} | ${c.opTimeSource} | ${c.peer} |`),
     '',
     '## Summary (ipwarden)',
     '',

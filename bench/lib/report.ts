@@ -2,11 +2,11 @@
  * RESULTS.md from the raw results (pure: same input, same text). Targets are evaluated on ipwarden's
  * numbers as the issue states them; nothing is rounded in ipwarden's favour.
  */
-import { durationText, durationText as formatDuration } from '../../src/config/schema.js';
+import { durationText as formatDuration } from '../../src/config/schema.js';
 import { FAILOVER_SCENARIOS, SCENARIO_TITLES, type FailoverScenario, type LossResult, type TrialResult } from './scenarios.js';
 import { summarize, type Summary } from './stats.js';
 import type { BenchResults, ResourceRow } from './results.js';
-import { cloudSummaryTable } from './cloud-report.js';
+import { cloudSummaryTable, opTimeText } from './cloud-report.js';
 import { closingSections } from './report-parts.js';
 
 type Metric = 'vipMs' | 'eipMs' | 'electedMs';
@@ -184,7 +184,7 @@ export function cloudSection(clouds: BenchResults): string[] {
   return [
     '## Per cloud',
     '',
-    `The same failovers with each cloud's action against that cloud's simulator (${c.map((x) => `${x.title} ${durationText(x.opTimeMs)}`).join(', ')} simulated operation time; the real clouds' times differ), measured from the cloud's side (its holder history): [CLOUD-RESULTS.md](CLOUD-RESULTS.md), N = ${clouds.meta.runs}, ${clouds.meta.date.slice(0, 10)}, with keepalived + the cloud's CLI side by side there. ipwarden:`,
+    `The same failovers with each cloud's action against that cloud's simulator (${c.map((x) => `${x.title} ${opTimeText(x.opTimeMs)}`).join(', ')} simulated operation time; the real clouds' times differ), measured from the cloud's side (its holder history): [CLOUD-RESULTS.md](CLOUD-RESULTS.md), ${clouds.meta.date.slice(0, 10)}, with keepalived + the cloud's CLI side by side there. ipwarden:`,
     '',
     ...cloudSummaryTable(clouds),
     '',

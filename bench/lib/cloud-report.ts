@@ -10,7 +10,7 @@ import { closingSections } from './report-parts.js';
 
 type CloudMeta = NonNullable<BenchResults['meta']['clouds']>[number];
 
-const ms = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '–' : v >= 10 ? String(Math.round(v)) : v.toFixed(1));
+const ms = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '–' : v === 0 ? '0' : v >= 10 ? String(Math.round(v)) : v.toFixed(1));
 const count = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '–' : Number.isInteger(v) ? String(v) : v.toFixed(1));
 const medP99 = (s: Summary | undefined): string => (s ? `${ms(s.median)} / ${ms(s.p99)}` : '–');
 const medMax = (s: Summary | undefined, f = ms): string => (s ? `${f(s.median)} / ${f(s.max)}` : '–');
@@ -42,7 +42,7 @@ function runsText(r: BenchResults): string {
 
 /** A cloud's simulated operation time as the reports print it ("2s"; "synchronous" for 0). */
 export function opTimeText(ms: number): string {
-  return ms === 0 ? 'synchronous, none added' : formatDuration(ms);
+  return ms === 0 ? 'synchronous' : formatDuration(ms);
 }
 
 const SHORT: Record<FailoverScenario, string> = { sigkill: 'SIGKILL', hostloss: 'host lost', sigterm: 'SIGTERM (graceful)', check: 'check fails' };
@@ -71,7 +71,7 @@ function missed(t: TrialResult[]): string {
 
 function sideBySide(r: BenchResults): string[] {
   const lines = [
-    '| cloud | fault | advert | tool | N | address on e0, median / p99 | held in the cloud by the new master, median / p99 | unheld, median / max | two holders, max | API calls, median / max (of which moves) |',
+    '| cloud | fault | advert | tool | N | address on e0, median / p99 | held in the cloud by the new master, median / p99 | unheld, median / max | two holders, max | API calls, median / max (of which change calls: assign, attach, unassign..., refused ones included) |',
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const { c, s, I } of rows(r)) {

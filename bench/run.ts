@@ -1,9 +1,12 @@
 /**
  * `npm run bench`: ipwarden vs keepalived failover, side by side in network namespaces
- * (see bench/README.md). Writes <out>/results.json (raw), <out>/RESULTS.md and <out>/failover.png.
+ * (see bench/README.md). Writes <out>/results.json (raw), <out>/RESULTS.md and <out>/failover.png;
+ * with --clouds/--provider, the same failovers on each cloud's simulator: <out>/cloud-results.json
+ * and <out>/CLOUD-RESULTS.md.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createLab, type Lab } from '../test/lib/netns.js';
 import { LocalCluster, sleep } from '../src/lab/local-cluster.js';
@@ -19,6 +22,8 @@ import type { Tool } from './lib/tool.js';
 import { mergeResults, type BenchResults } from './lib/results.js';
 import { renderReport } from './lib/report.js';
 import { renderChart, writeChart } from './lib/chart.js';
+import { renderCloudReport } from './lib/cloud-report.js';
+import { CLOUD_OP_TIMES, startBenchCloud, type BenchCloud, type BenchCloudName } from './lib/clouds.js';
 
 const started = Date.now();
 let aborted = false;
@@ -49,19 +54,30 @@ function gitCommit(): string | undefined {
   return `${head.stdout.trim()}${dirty.stdout.trim() ? '-dirty' : ''}`;
 }
 
+const resultsFile = (args: BenchArgs, r: BenchResults): string => join(args.out, r.meta.clouds ? 'cloud-results.json' : 'results.json');
+
 function save(args: BenchArgs, r: BenchResults): void {
   mkdirSync(args.out, { recursive: true });
-  writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(r, null, 1)}\n`);
+  writeFileSync(resultsFile(args, r), `${JSON.stringify(r, null, 1)}\n`);
 }
 
 async function render(args: BenchArgs, r: BenchResults): Promise<void> {
   mkdirSync(args.out, { recursive: true });
+  if (r.meta.clouds) {
+    const notes = args.notes ? readFileSync(args.notes, 'utf8') : undefined;
+    writeFileSync(join(args.out, 'CLOUD-RESULTS.md'), renderCloudReport(r, notes ? { notes } : {}));
+    log(`wrote ${join(args.out, 'CLOUD-RESULTS.md')}`);
+    return;
+  }
   const svg = renderChart(r.trials, r.meta.intervalsMs, `Failover time, ipwarden vs keepalived 2.2.7 (N = ${r.meta.runs} per row)`);
   const png = await writeChart(svg, join(args.out, 'failover.svg'), join(args.out, 'failover.png'));
   if (!png) log('rsvg-convert not found (apt-get install librsvg2-bin): wrote failover.svg only');
   const notes = args.notes ? readFileSync(args.notes, 'utf8') : undefined;
   const chart = png ? relative(args.out, png) : 'failover.svg';
-  writeFileSync(join(args.out, 'RESULTS.md'), renderReport(r, { chart, ...(notes ? { notes } : {}) }));
+  // the cloud run's summary, when one was written next to it
+  const cloudFile = join(args.out, 'cloud-results.json');
+  const clouds = existsSync(cloudFile) ? (JSON.parse(readFileSync(cloudFile, 'utf8')) as BenchResults) : undefined;
+  writeFileSync(join(args.out, 'RESULTS.md'), renderReport(r, { chart, ...(notes ? { notes } : {}), ...(clouds ? { clouds } : {}) }));
   log(`wrote ${join(args.out, 'RESULTS.md')}${png ? ` and ${png}` : ''}`);
 }
 
@@ -82,24 +98,36 @@ async function resourcesOf(tool: Tool, seconds: number, setup: string): Promise<
   return { tool: tool.name, setup, intervalMs: tool.intervalMs, peers: tool.lab.hosts.length - 1, seconds, perNode };
 }
 
-async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promise<void> {
+/** The subnet's address ending in `.last` ("203.0.113.0/24", 50 → "203.0.113.50"). */
+function inSubnet(subnet: string, last: number): string {
+  return `${subnet.slice(0, subnet.lastIndexOf('.'))}.${last}`;
+}
+
+/** Tool options for a cloud reached through the relay in lab host `apiHost` (the lab's last host). */
+function cloudFor(args: BenchArgs, cloud: BenchCloudName, lab: Lab, apiHost: number, vip: string, nodes: number): (dir: string) => Promise<BenchCloud> {
+  return (dir) => startBenchCloud(cloud, { nodes, dir, opTimeMs: args.opTimesMs[cloud], address: vip, reach: { lab, apiHost } });
+}
+
+async function intervalPhase(args: BenchArgs, I: number, r: BenchResults, cloud: BenchCloudName = 'exoscale'): Promise<void> {
   const labs: Lab[] = [];
   const tools: Tool[] = [];
+  const label = `${args.clouds ? `${cloud} ` : ''}advert ${formatDuration(I)}`;
   try {
-    // One bridge (only 198.51.100.0/24 may have a root-namespace address, for the simulators):
-    // hosts .10-.12 run ipwarden, .13-.15 keepalived; each tool sees its 3 hosts as h0..h2.
-    const lab = await createLab({ hosts: 6, subnet: '198.51.100.0/24', bridgeAddress: true });
+    // One bridge, no address in the root namespace: hosts .10-.12 run ipwarden, .13-.15 keepalived
+    // (each tool sees its 3 hosts as h0..h2), .16 relays to the tools' cloud simulators (bench/lib/api-relay.ts).
+    const lab = await createLab({ hosts: 7, subnet: args.subnet });
     labs.push(lab);
-    const common = { intervalMs: I, apiDelayMs: args.apiDelayMs, checkIntervalMs: args.checkIntervalMs };
-    tools.push(track(await startIpwarden({ lab: sliceLab(lab, 0, 3), vip: '198.51.100.50', ...common })));
-    tools.push(track(await startKeepalived({ lab: sliceLab(lab, 3, 3), vip: '198.51.100.51', ...common })));
+    const common = { intervalMs: I, apiDelayMs: args.opTimesMs[cloud], checkIntervalMs: args.checkIntervalMs };
+    const [vipI, vipK] = [inSubnet(args.subnet, 50), inSubnet(args.subnet, 51)];
+    tools.push(track(await startIpwarden({ lab: sliceLab(lab, 0, 3), vip: vipI, cloud: cloudFor(args, cloud, lab, 6, vipI, 3), ...common })));
+    tools.push(track(await startKeepalived({ lab: sliceLab(lab, 3, 3), vip: vipK, cloud: cloudFor(args, cloud, lab, 6, vipK, 3), ...common })));
     // one tool after the other: on a loaded machine (a shared 2-core VM) six daemons starting at
     // once can miss the lab's 10 s start deadline; the trials do not depend on how they started
     for (const t of tools) await startTool(t);
-    log(`advert ${formatDuration(I)}: both clusters steady (h0 MASTER, address and EIP on h0)`);
+    log(`${label}: both clusters steady (h0 MASTER, the address on h0 and in the cloud)`);
 
     if (args.phases.includes('resources')) {
-      const setup = (t: Tool) => `3 hosts in netns, idle, ${t.name === 'ipwarden' ? 'ip-alias + exoscale-eip + file check' : 'virtual_ipaddress + vrrp_script'}`;
+      const setup = (t: Tool) => `3 hosts in netns, idle, ${t.name === 'ipwarden' ? `ip-alias + ${t.cloud.plugin} + file check` : 'virtual_ipaddress + vrrp_script'}`;
       const rows = await Promise.all(tools.map((t) => resourcesOf(t, args.resourceSeconds, setup(t))));
       for (const row of rows) {
         r.resources.push(row);
@@ -108,7 +136,7 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
     }
 
     for (const s of FAILOVER_SCENARIOS.filter((x) => args.phases.includes(x))) {
-      log(`${SCENARIO_TITLES[s]} @${formatDuration(I)}: ${args.runs} runs per tool`);
+      log(`${SCENARIO_TITLES[s]} @${formatDuration(I)}${args.clouds ? ` on ${cloud}` : ''}: ${args.runs} runs per tool`);
       const broken = new Set<string>();
       for (let run = 0; run < args.runs && !aborted; run++) {
         for (const tool of tools) {
@@ -119,10 +147,10 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
             if (t.note) log(`     timeline: ${t.timeline}`);
             if (t.settleNote) log(`     slow return to the steady state before this run (${Math.round(t.settleMs! / 1000)} s): ${t.settleNote}`);
             log(
-              `  ${tool.name.padEnd(10)} run ${String(run + 1).padStart(2)}: elected ${fmt(t.electedMs)} address ${fmt(t.vipMs)} EIP ${fmt(t.eipMs)}${t.faultMs !== undefined ? ` (left MASTER ${fmt(t.faultMs)})` : ''}${t.note ? `  !! ${t.note}` : ''}`,
+              `  ${tool.name.padEnd(10)} run ${String(run + 1).padStart(2)}: elected ${fmt(t.electedMs)} address ${fmt(t.vipMs)} cloud ${fmt(t.eipMs)}${t.unheldMs !== undefined ? ` unheld ${fmt(t.unheldMs)} two ${fmt(t.multiHolderMs)} calls ${t.apiCalls}` : ''}${t.faultMs !== undefined ? ` (left MASTER ${fmt(t.faultMs)})` : ''}${t.note ? `  !! ${t.note}` : ''}`,
             );
           } catch (error) {
-            const msg = `${tool.name} ${s} @${formatDuration(I)} run ${run + 1}: ${(error as Error).message}`;
+            const msg = `${args.clouds ? `${cloud} ` : ''}${tool.name} ${s} @${formatDuration(I)} run ${run + 1}: ${(error as Error).message}`;
             log(`  !! ${msg}`);
             r.meta.errors.push(msg);
             await recover(tool);
@@ -130,7 +158,7 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults): Promi
               await waitSteady(tool, 60_000 + 30 * I);
             } catch (again) {
               broken.add(tool.name);
-              r.meta.errors.push(`${tool.name} ${s} @${formatDuration(I)}: gave up after run ${run + 1}: ${(again as Error).message}`);
+              r.meta.errors.push(`${args.clouds ? `${cloud} ` : ''}${tool.name} ${s} @${formatDuration(I)}: gave up after run ${run + 1}: ${(again as Error).message}`);
             }
           }
         }
@@ -179,15 +207,16 @@ async function peersPhase(args: BenchArgs, r: BenchResults): Promise<void> {
   }
   // The same fan-out in network namespaces, for both tools (veth + bridge instead of loopback; keepalived
   // for scale: what 16 unicast peers at 100 ms cost a C daemon on this machine).
-  const lab = await createLab({ hosts: nodes, subnet: '198.51.100.0/24', bridgeAddress: true });
+  const lab = await createLab({ hosts: nodes + 1, subnet: args.subnet });
   try {
-    for (const [start, vip] of [[startIpwarden, '198.51.100.50'], [startKeepalived, '198.51.100.51']] as const) {
-      const tool = track(await start({ lab, intervalMs: 100, apiDelayMs: args.apiDelayMs, checkIntervalMs: args.checkIntervalMs, vip }));
+    for (const [start, vip] of [[startIpwarden, inSubnet(args.subnet, 50)], [startKeepalived, inSubnet(args.subnet, 51)]] as const) {
+      const cloud = cloudFor(args, 'exoscale', lab, nodes, vip, nodes);
+      const tool = track(await start({ lab: sliceLab(lab, 0, nodes), intervalMs: 100, apiDelayMs: args.apiDelayMs, checkIntervalMs: args.checkIntervalMs, vip, cloud }));
       try {
-        for (let i = 0; i < nodes; i += 4) await Promise.all(lab.hosts.slice(i, i + 4).map((h) => tool.start(h.index)));
+        for (let i = 0; i < nodes; i += 4) await Promise.all(tool.lab.hosts.slice(i, i + 4).map((h) => tool.start(h.index)));
         await waitSteady(tool, 60_000);
         await sleep(5000);
-        const row = await resourcesOf(tool, args.resourceSeconds, `${nodes} hosts in netns, idle, ${tool.name === 'ipwarden' ? 'ip-alias + exoscale-eip + file check' : 'virtual_ipaddress + vrrp_script'}`);
+        const row = await resourcesOf(tool, args.resourceSeconds, `${nodes} hosts in netns, idle, ${tool.name === 'ipwarden' ? `ip-alias + ${tool.cloud.plugin} + file check` : 'virtual_ipaddress + vrrp_script'}`);
         r.resources.push(row);
         log(`  resources ${tool.name} ${nodes - 1} peers @100ms in netns: cpu max ${Math.max(...row.perNode.map((p) => p.cpuPercent)).toFixed(2)}%, rss max ${Math.max(...row.perNode.map((p) => p.rssMb)).toFixed(1)} MB`);
       } finally {
@@ -198,6 +227,24 @@ async function peersPhase(args: BenchArgs, r: BenchResults): Promise<void> {
   } finally {
     await lab.destroy();
   }
+}
+
+/** What the cloud report states about each cloud (the registry's facts, the operation time and its source, the peer's command). */
+async function cloudMeta(args: BenchArgs, clouds: readonly BenchCloudName[]): Promise<NonNullable<BenchResults['meta']['clouds']>> {
+  const out: NonNullable<BenchResults['meta']['clouds']> = [];
+  const dir = mkdtempSync(join(tmpdir(), 'ipwarden-bench-meta-'));
+  try {
+    for (const cloud of clouds) {
+      // a simulator on loopback, only to read the facts (no lab)
+      const c = await startBenchCloud(cloud, { nodes: 3, dir, opTimeMs: args.opTimesMs[cloud], address: inSubnet(args.subnet, 50), reach: { host: '127.0.0.1' } });
+      const source = args.opTimesMs[cloud] === CLOUD_OP_TIMES[cloud].ms ? CLOUD_OP_TIMES[cloud].source : 'set with --api-delay';
+      out.push({ cloud, title: c.title, plugin: c.plugin, holderMode: c.holderMode, opTimeMs: c.opTimeMs, opTimeSource: source, peer: c.notifyTool });
+      await c.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
 }
 
 function fmt(v: number | undefined): string {
@@ -241,6 +288,8 @@ async function main(): Promise<number> {
       apiDelayMs: args.apiDelayMs,
       checkIntervalMs: args.checkIntervalMs,
       resourceSeconds: args.resourceSeconds,
+      subnet: args.subnet,
+      ...(args.clouds ? { clouds: await cloudMeta(args, args.clouds) } : {}),
       errors: [],
     },
     trials: [],
@@ -250,24 +299,26 @@ async function main(): Promise<number> {
   // Ctrl-C: the lab library (test/lib/netns.ts) tears the namespaces down first; then the partial results are kept.
   const onSignal = (sig: NodeJS.Signals): void => {
     aborted = true;
-    log(`${sig}: stopping; partial results in ${join(args.out, 'results.json')}`);
+    log(`${sig}: stopping; partial results in ${resultsFile(args, r)}`);
     r.meta.errors.push(`interrupted by ${sig}`);
     save(args, r);
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  log(`bench: N=${args.runs}, intervals ${args.intervalsMs.map((i) => formatDuration(i)).join(', ')}, phases ${args.phases.join(',')}`);
-  for (const I of args.intervalsMs) {
-    if (aborted) break;
-    try {
-      await intervalPhase(args, I, r);
-    } catch (error) {
-      log(`!! advert ${formatDuration(I)}: ${(error as Error).stack ?? String(error)}`);
-      r.meta.errors.push(`advert ${formatDuration(I)}: ${(error as Error).message}`);
+  log(`bench: N=${args.runs}, intervals ${args.intervalsMs.map((i) => formatDuration(i)).join(', ')}, phases ${args.phases.join(',')}${args.clouds ? `, clouds ${args.clouds.join(',')}` : ''}, subnet ${args.subnet}, load ${r.meta.machine.loadBefore}`);
+  for (const cloud of args.clouds ?? (['exoscale'] as const)) {
+    for (const I of args.intervalsMs) {
+      if (aborted) break;
+      try {
+        await intervalPhase(args, I, r, cloud);
+      } catch (error) {
+        log(`!! ${cloud} advert ${formatDuration(I)}: ${(error as Error).stack ?? String(error)}`);
+        r.meta.errors.push(`${args.clouds ? `${cloud} ` : ''}advert ${formatDuration(I)}: ${(error as Error).message}`);
+      }
     }
   }
-  if (args.phases.includes('resources') && !aborted) {
+  if (args.phases.includes('resources') && !aborted && !args.clouds) {
     try {
       await peersPhase(args, r);
     } catch (error) {

@@ -1,14 +1,16 @@
 /**
  * ipwarden on a 3-host lab: real daemons (LocalCluster) inside the hosts' namespaces, each with the
- * ip-alias action (the address on e0, like keepalived's virtual_ipaddress), the exoscale-eip action
- * against the API simulator on the lab bridge, and a `file` check (weight 0: a failed check = FAULT).
+ * ip-alias action (the address on e0, like keepalived's virtual_ipaddress), the cloud's action
+ * (exoscale-eip by default, against the API simulator on the lab bridge; any cloud of
+ * bench/lib/clouds.ts with `cloud`), and a `file` check (weight 0: a failed check = FAULT).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lab } from '../../test/lib/netns.js';
 import { LocalCluster } from '../../src/lab/local-cluster.js';
-import { startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
+import type { EipLab } from '../../src/lab/exoscale-lab.js';
+import { startBenchCloud, type BenchCloud } from './clouds.js';
 import { AddressMonitor } from './ip-monitor.js';
 import { priorityOf, type Tool, type Transition } from './tool.js';
 
@@ -21,14 +23,26 @@ export interface ToolOptions {
   checkIntervalMs: number;
   /** The shared address the tool puts on the MASTER's e0 (in the lab's subnet). */
   vip: string;
-  /** Extra keys of each node's exoscale-eip action (e.g. reconcile for the chaos campaign). */
+  /** Extra keys of each node's cloud action (e.g. reconcile for the chaos campaign). */
   eipAction?: Record<string, unknown>;
+  /**
+   * Starts the cloud for the tool's temporary directory (default: Exoscale's simulator on the lab's
+   * bridge address, the address `vip`, operation time apiDelayMs).
+   */
+  cloud?: (dir: string) => Promise<BenchCloud>;
+}
+
+/** The default cloud: Exoscale's simulator listening on the lab's bridge address. */
+export function exoscaleOnBridge(opts: ToolOptions): (dir: string) => Promise<BenchCloud> {
+  if (!opts.lab.bridgeAddress) throw new Error('the default (Exoscale) cloud needs a lab with bridgeAddress: pass `cloud` otherwise');
+  const reach = { host: opts.lab.bridgeAddress };
+  return (dir) => startBenchCloud('exoscale', { nodes: opts.lab.hosts.length, dir, opTimeMs: opts.apiDelayMs, address: opts.vip, reach, ...(opts.eipAction ? { action: opts.eipAction } : {}) });
 }
 
 export async function startIpwarden(opts: ToolOptions): Promise<IpwardenTool> {
   const { lab } = opts;
   const { vip } = opts;
-  let eip: EipLab | undefined;
+  let cloud: BenchCloud | undefined;
   const cluster: LocalCluster = new LocalCluster({
     nodes: lab.hosts.length,
     intervalMs: opts.intervalMs,
@@ -52,14 +66,14 @@ export async function startIpwarden(opts: ToolOptions): Promise<IpwardenTool> {
         },
       ],
       // ip-alias first: the local address does not wait for the API.
-      actions: [{ plugin: 'ip-alias', device: 'e0' }, ...((eip?.instanceExtras(i).actions as unknown[]) ?? [])],
+      actions: [{ plugin: 'ip-alias', device: 'e0' }, ...(cloud ? [cloud.action(i)] : [])],
     }),
     spawner: (i, argv, fd) => lab.spawn(i, argv, { stdio: ['ignore', fd, fd] }),
   });
   const tool = new IpwardenTool(lab, opts.intervalMs, cluster, new AddressMonitor(lab, vip));
   try {
-    eip = await startEipLab({ nodes: lab.hosts.length, dir: cluster.dir, operationDelayMs: opts.apiDelayMs, simulator: { host: lab.bridgeAddress! }, ...(opts.eipAction ? { action: opts.eipAction } : {}) });
-    tool.eipLab = eip;
+    cloud = await (opts.cloud ?? exoscaleOnBridge(opts))(cluster.dir);
+    tool.cloudLab = cloud;
     await cluster.prepare();
     for (let i = 0; i < lab.hosts.length; i++) writeFileSync(join(cluster.dir, `health-${i}`), '0\n');
     await tool.vip.start();
@@ -73,7 +87,7 @@ export async function startIpwarden(opts: ToolOptions): Promise<IpwardenTool> {
 export class IpwardenTool implements Tool {
   readonly name = 'ipwarden' as const;
   readonly resetsEip = false;
-  eipLab: EipLab | undefined;
+  cloudLab: BenchCloud | undefined;
   readonly #exits = new Map<number, Promise<void>>();
 
   constructor(
@@ -83,8 +97,15 @@ export class IpwardenTool implements Tool {
     readonly vip: AddressMonitor,
   ) {}
 
+  get cloud(): BenchCloud {
+    return this.cloudLab!;
+  }
+
+  /** The Exoscale lab (the chaos campaign's view); only with the Exoscale cloud. */
   get eip(): EipLab {
-    return this.eipLab!;
+    const lab = this.cloudLab?.eipLab;
+    if (!lab) throw new Error(`ipwarden tool: no Exoscale lab (cloud ${this.cloudLab?.cloud ?? 'not started'})`);
+    return lab;
   }
 
   get dir(): string {
@@ -156,6 +177,6 @@ export class IpwardenTool implements Tool {
     this.vip.stop();
     await this.cluster.stopAll().catch(() => undefined);
     await this.cluster.destroy();
-    await this.eipLab?.close();
+    await this.cloudLab?.close();
   }
 }

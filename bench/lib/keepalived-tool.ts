@@ -1,8 +1,10 @@
 /**
  * keepalived 2.2.7 (Debian) on a 3-host lab, configured like ipwarden: VRRPv3, unicast peers, the
  * address on e0 (virtual_ipaddress), a vrrp_script testing a file (weight 0: failure = FAULT), and a
- * notify script per state that stamps the time it fires and, on MASTER, moves the Elastic IP in the
- * API simulator the way a keepalived user would (`ipwarden eip attach --exclusive`, a one-shot CLI).
+ * notify script per state that stamps the time it fires and, on MASTER, moves the floating address in
+ * the cloud's simulator the way a keepalived user would: the command of bench/lib/clouds.ts (the
+ * cloud's official CLI where Debian ships one: hcloud, aws; curl for DigitalOcean; a one-shot
+ * `ipwarden eip attach --exclusive` for Exoscale).
  */
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -10,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Lab } from '../../test/lib/netns.js';
-import { CLI_ENTRY, sleep } from '../../src/lab/local-cluster.js';
-import { LAB_EIP, startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
+import { sleep } from '../../src/lab/local-cluster.js';
+import type { BenchCloud } from './clouds.js';
 import { AddressMonitor } from './ip-monitor.js';
 import { priorityOf, type Tool, type Transition } from './tool.js';
-import type { ToolOptions } from './ipwarden-tool.js';
+import { exoscaleOnBridge, type ToolOptions } from './ipwarden-tool.js';
 
 const KEEPALIVED = '/usr/sbin/keepalived';
 
@@ -28,7 +30,6 @@ export function keepalivedConf(p: {
   checkIntervalMs: number;
   healthFile: string;
   notify: string;
-  instanceId: string;
 }): string {
   const advert = (p.intervalMs / 1000).toFixed(2).replace(/\.?0+$/, '');
   return `global_defs {
@@ -60,9 +61,9 @@ ${p.peers.map((a) => `    ${a}`).join('\n')}
   track_script {
     health
   }
-  notify_master "${p.notify} MASTER ${p.index} ${p.instanceId}"
-  notify_backup "${p.notify} BACKUP ${p.index} ${p.instanceId}"
-  notify_fault "${p.notify} FAULT ${p.index} ${p.instanceId}"
+  notify_master "${p.notify} MASTER ${p.index}"
+  notify_backup "${p.notify} BACKUP ${p.index}"
+  notify_fault "${p.notify} FAULT ${p.index}"
 }
 `;
 }
@@ -85,18 +86,18 @@ export async function startKeepalived(opts: ToolOptions): Promise<KeepalivedTool
   const { vip } = opts;
   const tool = new KeepalivedTool(lab, opts.intervalMs, dir, new AddressMonitor(lab, vip));
   try {
-    const eip = await startEipLab({ nodes: lab.hosts.length, dir, operationDelayMs: opts.apiDelayMs, simulator: { host: lab.bridgeAddress! } });
-    tool.eipLab = eip;
+    const cloud = await (opts.cloud ?? exoscaleOnBridge(opts))(dir);
+    tool.cloudLab = cloud;
     const notify = join(dir, 'notify.sh');
     writeFileSync(
       notify,
       `#!/bin/sh
-# $1 = state, $2 = node index, $3 = its instance id. Stamp first (the measured "fired" time), then act like a user's script.
+# $1 = state, $2 = node index. Stamp first (the measured "fired" time), then act like a user's script.
 echo "$(date +%s%N) $1" >> ${dir}/notify-$2
 if [ "$1" = MASTER ]; then
-  ${process.execPath} ${CLI_ENTRY} eip attach --exclusive --address ${LAB_EIP} --instance "$3" --zone ${eip.sim.zone} \\
-    --endpoint ${eip.sim.endpoint} --api-key file:${dir}/exoscale-api-key --api-secret file:${dir}/exoscale-api-secret \\
-    >> ${dir}/notify-$2.eip.log 2>&1
+  case "$2" in
+${lab.hosts.map((_, i) => `    ${i}) ${cloud.notifyCommand(i)} \\\n      >> ${dir}/notify-$2.api.log 2>&1 ;;`).join('\n')}
+  esac
   echo "$(date +%s%N) ATTACHED-$?" >> ${dir}/notify-$2
 fi
 `,
@@ -124,7 +125,6 @@ fi
           checkIntervalMs: opts.checkIntervalMs,
           healthFile: node.health,
           notify: `${notify}`,
-          instanceId: eip.instanceIds[i]!,
         }),
       );
       tool.nodes.push(node);
@@ -160,7 +160,7 @@ export class KeepalivedTool implements Tool {
   readonly name = 'keepalived' as const;
   readonly resetsEip = true;
   readonly nodes: KNode[] = [];
-  eipLab: EipLab | undefined;
+  cloudLab: BenchCloud | undefined;
 
   constructor(
     readonly lab: Lab,
@@ -169,8 +169,8 @@ export class KeepalivedTool implements Tool {
     readonly vip: AddressMonitor,
   ) {}
 
-  get eip(): EipLab {
-    return this.eipLab!;
+  get cloud(): BenchCloud {
+    return this.cloudLab!;
   }
 
   async start(i: number): Promise<void> {
@@ -269,7 +269,7 @@ export class KeepalivedTool implements Tool {
       if (this.running(n.index)) this.signal(n.index, 'SIGTERM');
     }
     await Promise.race([Promise.all(this.nodes.map((n) => n.exit)), sleep(3000)]);
-    await this.eipLab?.close();
+    await this.cloudLab?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

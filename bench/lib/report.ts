@@ -6,6 +6,8 @@ import { durationText as formatDuration } from '../../src/config/schema.js';
 import { FAILOVER_SCENARIOS, SCENARIO_TITLES, type FailoverScenario, type LossResult, type TrialResult } from './scenarios.js';
 import { summarize, type Summary } from './stats.js';
 import type { BenchResults, ResourceRow } from './results.js';
+import { cloudSummaryTable, opTimeText } from './cloud-report.js';
+import { closingSections } from './report-parts.js';
 
 type Metric = 'vipMs' | 'eipMs' | 'electedMs';
 
@@ -176,14 +178,21 @@ function resourceTable(rows: ResourceRow[]): string[] {
   return lines;
 }
 
-function anomalies(trials: TrialResult[]): string[] {
-  const odd = trials.filter((t) => t.note);
-  if (!odd.length) return ['None: every trial ended with one new master holding the address and the EIP.'];
-  return odd.map((t) => `- ${t.tool} ${SCENARIO_TITLES[t.scenario]} @${formatDuration(t.intervalMs)} run ${t.run + 1}: ${t.note}${t.timeline ? ` (${t.timeline})` : ""}`);
+/** The section pointing to CLOUD-RESULTS.md, with its summary table. */
+export function cloudSection(clouds: BenchResults): string[] {
+  const c = clouds.meta.clouds ?? [];
+  return [
+    '## Per cloud',
+    '',
+    `The same failovers with each cloud's action against that cloud's simulator (${c.map((x) => `${x.title} ${opTimeText(x.opTimeMs)}`).join(', ')} simulated operation time; the real clouds' times differ), measured from the cloud's side (its holder history): [CLOUD-RESULTS.md](CLOUD-RESULTS.md), ${clouds.meta.date.slice(0, 10)}, with keepalived + the cloud's CLI side by side there. ipwarden:`,
+    '',
+    ...cloudSummaryTable(clouds),
+    '',
+  ];
 }
 
-/** The whole RESULTS.md; `notes` is the hand-written analysis appended at the end. */
-export function renderReport(r: BenchResults, opts: { chart?: string; notes?: string } = {}): string {
+/** The whole RESULTS.md; `notes` is the hand-written analysis appended at the end; `clouds`: a cloud run's results, summarised with a pointer to CLOUD-RESULTS.md. */
+export function renderReport(r: BenchResults, opts: { chart?: string; notes?: string; clouds?: BenchResults } = {}): string {
   const m = r.meta;
   const checks = targetChecks(r);
   const out = [
@@ -194,9 +203,10 @@ export function renderReport(r: BenchResults, opts: { chart?: string; notes?: st
     `- Machine: ${m.machine.cpu}, ${m.machine.cores} cores (load average ${m.machine.loadBefore} at the start${m.machine.loadAfter ? `, ${m.machine.loadAfter} at the end` : ''}; the benchmark itself makes part of it), ${m.machine.memoryGb} GB, Linux ${m.machine.kernel}, Node ${m.machine.node}, ${m.machine.keepalived}.`,
     `- N = ${m.runs} trials per scenario, tool and advert interval${m.quick ? ' (--quick smoke run: too few for p90/p99 to mean much)' : ''}; with N < 100, p99 is interpolated between the two largest samples and sits close to the max.`,
     `- Timers equal for both: advert ${m.intervalsMs.map((i) => formatDuration(i)).join(' and ')}, dead ratio 3 (keepalived: master down = 3 × advert + skew); health check every ${formatDuration(m.checkIntervalMs)}, fall 1, rise 1, weight 0 (keepalived's vrrp_script cannot run more often than once a second); simulated API operation time ${formatDuration(m.apiDelayMs)}.`,
-    '- Topology: per tool, 3 hosts (network namespaces) on one bridge (198.51.100.0/24: ipwarden .10-.12 sharing .50, keepalived .13-.15 sharing .51), priorities 150/100/50, preemption on, unicast peers; each tool has its own Exoscale API simulator on the bridge address. Both clusters run at the same time; trials alternate ipwarden, keepalived.',
+    `- Topology: per tool, 3 hosts (network namespaces) on one bridge (${m.subnet ?? '198.51.100.0/24'}: ipwarden .10-.12 sharing .50, keepalived .13-.15 sharing .51), priorities 150/100/50, preemption on, unicast peers; each tool has its own Exoscale API simulator ${m.subnet ? 'in this process, reached from the hosts through a relay in a 7th namespace (.16)' : 'on the bridge address'}. Both clusters run at the same time; trials alternate ipwarden, keepalived.`,
     '- Each fault is injected on node 0, the MASTER, at a random phase of the advert cycle (uniform over one interval; for the health-check scenario over the longer check interval); times are from the injection.',
     '',
+    ...(opts.clouds ? cloudSection(opts.clouds) : []),
     '## Targets',
     '',
     '| target | required | measured (ipwarden) | met |',
@@ -240,12 +250,7 @@ export function renderReport(r: BenchResults, opts: { chart?: string; notes?: st
     '',
     ...resourceTable(r.resources),
     '',
-    '## Anomalies',
-    '',
-    ...anomalies(r.trials),
-    ...(m.errors.length ? ['', 'Phases that failed:', ...m.errors.map((e) => `- ${e}`)] : []),
-    '',
+    ...closingSections(r.trials, m.errors, 'None: every trial ended with one new master holding the address and the EIP.', opts.notes),
   ];
-  if (opts.notes) out.push('## Notes', '', opts.notes.trim(), '');
   return out.join('\n');
 }

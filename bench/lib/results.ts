@@ -1,6 +1,7 @@
 /** The benchmark's raw results (written as JSON, read back to render the report). */
 import type { LossResult, TrialResult } from './scenarios.js';
 import type { ProcessUsage } from './resources.js';
+import type { BenchCloudName } from './clouds.js';
 
 export interface ResourceRow {
   tool: 'ipwarden' | 'keepalived';
@@ -27,6 +28,10 @@ export interface BenchMeta {
   apiDelayMs: number;
   checkIntervalMs: number;
   resourceSeconds: number;
+  /** The labs' subnet (absent in runs before --subnet: 198.51.100.0/24). */
+  subnet?: string;
+  /** Cloud run: the clouds, each one's simulated operation time and where it comes from. */
+  clouds?: { cloud: BenchCloudName; title: string; plugin: string; holderMode: 'single' | 'multi'; opTimeMs: number; opTimeSource: string; peer: string }[];
   durationS?: number;
   /** Anything that went wrong outside a trial (a phase that failed). */
   errors: string[];
@@ -54,6 +59,7 @@ export function mergeResults(parts: BenchResults[]): BenchResults {
       runs: Math.max(...parts.map((p) => p.meta.runs)),
       intervalsMs: union(parts.map((p) => p.meta.intervalsMs)),
       scenarios: union(parts.map((p) => p.meta.scenarios)),
+      ...(parts.some((p) => p.meta.clouds) ? { clouds: [...new Map(parts.flatMap((p) => p.meta.clouds ?? []).map((c) => [c.cloud, c])).values()] } : {}),
       durationS: parts.reduce((s, p) => s + (p.meta.durationS ?? 0), 0),
       machine: { ...first.meta.machine, ...(parts.at(-1)!.meta.machine.loadAfter ? { loadAfter: parts.at(-1)!.meta.machine.loadAfter } : {}) },
       errors: parts.flatMap((p, i) => p.meta.errors.map((e) => (parts.length > 1 ? `part ${i + 1}: ${e}` : e))),

@@ -5,11 +5,12 @@
  *   elected  the first other node's transition to MASTER, as the tool recorded it
  *            (ipwarden: its log line; keepalived: its notify_master script's first line)
  *   vip      the address appearing on that node's e0 (kernel event, `ip monitor`)
- *   eip      the simulator attaching the Elastic IP to that node's instance
- * then undoes the fault and waits for the steady state again.
+ *   eip      the cloud's simulator putting the floating address on that node's target (its holder history)
+ * and, from the same history and the simulator's request log, how long the address had no holder,
+ * how long two, and how many API calls the failover took; then undoes the fault and waits for the
+ * steady state again.
  */
 import { sleep } from '../../src/lab/local-cluster.js';
-import { LAB_EIP } from '../../src/lab/exoscale-lab.js';
 import type { Tool, Transition } from './tool.js';
 
 export const FAILOVER_SCENARIOS = ['sigkill', 'hostloss', 'sigterm', 'check'] as const;
@@ -25,6 +26,8 @@ export const SCENARIO_TITLES: Record<FailoverScenario | 'loss', string> = {
 
 export interface TrialResult {
   tool: string;
+  /** The cloud of the floating address (absent: exoscale, results before the clouds were generalised). */
+  cloud?: string;
   intervalMs: number;
   scenario: FailoverScenario;
   run: number;
@@ -35,6 +38,13 @@ export interface TrialResult {
   eipMs?: number;
   /** When the simulator received the new master's attach call (the API's own time is eipMs - this). */
   eipRequestMs?: number;
+  /** Longest stretch without a holder from the fault until the new master held the address (+ a short grace), ms. */
+  unheldMs?: number;
+  /** Longest stretch with two or more holders in the same window, ms. */
+  multiHolderMs?: number;
+  /** API calls the simulator served in that window (metadata excluded), and how many changed holders. */
+  apiCalls?: number;
+  mutatingCalls?: number;
   /** check scenario: when node 0 left MASTER (FAULT). */
   faultMs?: number;
   /** Nodes (other than 0) that became MASTER during the trial: more than 1 = an extra election. */
@@ -64,22 +74,22 @@ export async function waitSteady(tool: Tool, timeoutMs: number): Promise<{ waite
   const started = Date.now();
   const deadline = started + timeoutMs;
   let lastBad = '';
-  const inst0 = tool.eip.instanceIds[0]!;
+  const inst0 = tool.cloud.targets[0]!;
   let goodSince: number | undefined;
   let last = '';
   while (Date.now() < deadline) {
     const states = await tool.states();
     const vip = tool.vip.holders();
-    let holders = tool.eip.holders();
+    let holders = tool.cloud.holders();
     const electionOk = states[0] === 'MASTER' && states.slice(1).every((s) => s === 'BACKUP') && vip.join() === '0';
-    if (electionOk && tool.resetsEip && holders.join() !== inst0 && idleScripts(tool)) {
-      // keepalived has no way to re-claim the EIP when its master never left MASTER (host-loss heal):
-      // the bench puts it back, so every trial starts alike.
-      tool.eip.sim.state.setHolders(LAB_EIP, [inst0]);
-      holders = tool.eip.holders();
+    if (electionOk && tool.resetsEip && holders.join() !== inst0 && idleScripts(tool) && tool.cloud.setHolder) {
+      // keepalived has no way to re-claim the address when its master never left MASTER (host-loss heal),
+      // or when its script failed (a locked floating IP): the bench puts it back, so every trial starts alike.
+      await tool.cloud.setHolder(inst0);
+      holders = tool.cloud.holders();
     }
     const ok = electionOk && holders.join() === inst0 && idleScripts(tool);
-    last = `states ${states.map((s) => s ?? 'down').join(',')}; address on ${vip.map((h) => `h${h}`).join(',') || 'none'}; EIP on ${holders.map((h) => tool.eip.name(h)).join(',') || 'none'}`;
+    last = `states ${states.map((s) => s ?? 'down').join(',')}; address on ${vip.map((h) => `h${h}`).join(',') || 'none'}; ${tool.cloud.cloud} address on ${holders.map((h) => tool.cloud.name(h)).join(',') || 'none'}`;
     if (ok) {
       goodSince ??= Date.now();
       if (Date.now() - goodSince >= stableFor(tool.intervalMs)) return { waitedMs: goodSince - started, lastBad };
@@ -89,7 +99,7 @@ export async function waitSteady(tool: Tool, timeoutMs: number): Promise<{ waite
     }
     await sleep(Math.min(100, tool.intervalMs));
   }
-  throw new Error(`${tool.name}: no steady state (h0 MASTER with address and EIP) within ${timeoutMs} ms: ${last}`);
+  throw new Error(`${tool.name}: no steady state (h0 MASTER with the address here and in the cloud) within ${timeoutMs} ms: ${last}`);
 }
 
 function idleScripts(tool: Tool): boolean {
@@ -156,27 +166,27 @@ function firstMasterAfter(transitions: Transition[], since: number): Transition 
 export async function runTrial(tool: Tool, scenario: FailoverScenario, run: number, checkIntervalMs: number): Promise<TrialResult> {
   const I = tool.intervalMs;
   const settled = await waitSteady(tool, 60_000 + 30 * I);
-  const eventsBefore = tool.eip.sim.state.events().at(-1)?.seq ?? 0;
-  const requestsBefore = tool.eip.sim.state.requests().at(-1)?.seq ?? 0;
   const t0 = await inject(tool, scenario, checkIntervalMs);
-  const result: TrialResult = { tool: tool.name, intervalMs: I, scenario, run, masters: 0, settleMs: settled.waitedMs };
+  const result: TrialResult = { tool: tool.name, cloud: tool.cloud.cloud, intervalMs: I, scenario, run, masters: 0, settleMs: settled.waitedMs };
   // restoring the steady state after the previous trial took long: say what it was waiting for
   if (settled.waitedMs > 5000 + 10 * I) result.settleNote = settled.lastBad;
-  // Done when a new master has the address and the EIP, or at the deadline.
-  const deadline = t0 + 10 * I + 15_000;
+  // Done when a new master has the address and holds it in the cloud, or at the deadline.
+  const deadline = t0 + 10 * I + 15_000 + 3 * tool.cloud.opTimeMs;
   let vipAt: { host: number; t: number } | undefined;
   let eipAt: number | undefined;
   while (Date.now() < deadline) {
     vipAt ??= tool.vip.firstAddAfter(t0, 0);
     if (vipAt) {
-      const inst = tool.eip.instanceIds[vipAt.host]!;
-      eipAt = tool.eip.sim.state.events(eventsBefore).find((e) => e.type === 'attach' && e.eip?.ip === LAB_EIP && e.instance === inst)?.t;
+      const target = tool.cloud.targets[vipAt.host]!;
+      eipAt = tool.cloud.holderEvents(t0).find((e) => e.holders.includes(target))?.t;
       if (eipAt !== undefined) break;
     }
     await tool.vip.changed(Math.min(50, I));
   }
-  // let late notify lines land (keepalived's scripts are asynchronous)
-  await sleep(100);
+  // let late notify lines land (keepalived's scripts are asynchronous), and a late release show in the history
+  await sleep(eipAt !== undefined ? 500 : 100);
+  const stretches = tool.cloud.stretches(t0);
+  const calls = tool.cloud.apiCalls(t0);
   const trans = tool.transitions();
   const elected = firstMasterAfter(trans, t0);
   const took = vipAt?.host ?? elected?.node;
@@ -184,11 +194,15 @@ export async function runTrial(tool: Tool, scenario: FailoverScenario, run: numb
   if (elected) result.electedMs = elected.t - t0;
   if (vipAt) result.vipMs = vipAt.t - t0;
   if (eipAt !== undefined) result.eipMs = eipAt - t0;
-  const inst = took !== undefined ? tool.eip.instanceIds[took] : undefined;
-  const req = tool.eip.sim.state
-    .requests(requestsBefore)
-    .find((r) => r.call === 'attach-instance-to-elastic-ip' && r.path.includes(':attach'));
-  if (req && inst) result.eipRequestMs = req.t - t0;
+  // the call that put it there: the last attaching call before it held (DigitalOcean's one action call also unassigns)
+  const req = eipAt !== undefined ? calls.filter((c) => c.mutating && c.t <= eipAt! && !/unassign|detach|disassociate/.test(c.call)).at(-1) : undefined;
+  if (req) result.eipRequestMs = req.t - t0;
+  if (eipAt !== undefined) {
+    result.unheldMs = stretches.maxUnheldMs;
+    result.multiHolderMs = stretches.maxMultiHolderMs;
+    result.apiCalls = calls.length;
+    result.mutatingCalls = calls.filter((c) => c.mutating).length;
+  }
   if (scenario === 'check') {
     const fault = trans.find((t) => t.node === 0 && t.to === 'FAULT' && t.t >= t0);
     if (fault) result.faultMs = fault.t - t0;
@@ -196,15 +210,16 @@ export async function runTrial(tool: Tool, scenario: FailoverScenario, run: numb
   result.masters = new Set(trans.filter((t) => t.to === 'MASTER' && t.node !== 0 && t.t >= t0).map((t) => t.node)).size;
   const notes: string[] = [];
   if (!vipAt) notes.push('address never appeared on another node');
-  if (vipAt && eipAt === undefined) notes.push('EIP never attached to the new master');
+  if (vipAt && eipAt === undefined) notes.push(`the ${tool.cloud.title} address never reached the new master`);
   if (result.masters > 1) notes.push(`${result.masters} nodes became MASTER`);
+  if (tool.cloud.holderMode === 'single' && stretches.maxMultiHolderMs > 0) notes.push(`two holders for ${stretches.maxMultiHolderMs} ms on a single-holder cloud`);
   if (notes.length) result.note = notes.join('; ');
   const end = Date.now();
-  const sim = tool.eip.sim.state.events(eventsBefore).filter((e) => (e.type === 'attach' || e.type === 'detach') && e.eip?.ip === LAB_EIP);
   result.timeline = [
     ...trans.filter((t) => t.t >= t0 && t.t <= end).map((t) => ({ t: t.t, what: `h${t.node} ${t.to}` })),
     ...tool.vip.events.filter((e) => e.t >= t0 && e.t <= end).map((e) => ({ t: e.t, what: `h${e.host} address${e.added ? '+' : '-'}` })),
-    ...sim.map((e) => ({ t: e.t, what: `${tool.eip.name(e.instance ?? '')} EIP ${e.type}` })),
+    ...tool.cloud.holderEvents(t0).map((e) => ({ t: e.t, what: `cloud: ${e.holders.map((h) => tool.cloud.name(h)).join('+') || 'none'}` })),
+    ...calls.filter((c) => c.mutating).map((c) => ({ t: c.t, what: `API ${c.call}` })),
   ]
     .sort((a, b) => a.t - b.t)
     .map((e) => `${e.what} @${Math.round(e.t - t0)}`)

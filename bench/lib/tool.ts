@@ -4,7 +4,7 @@
  * MASTER in the steady state; preemption is on for both.
  */
 import type { Lab } from '../../test/lib/netns.js';
-import type { EipLab } from '../../src/lab/exoscale-lab.js';
+import type { BenchCloud } from './clouds.js';
 import type { AddressMonitor } from './ip-monitor.js';
 
 export type ToolName = 'ipwarden' | 'keepalived';
@@ -25,8 +25,8 @@ export interface Tool {
   readonly dir: string;
   /** The address on e0 of the MASTER (the tool adds it: ip-alias / virtual_ipaddress). */
   readonly vip: AddressMonitor;
-  /** The Exoscale API simulator on this lab's bridge, and the simulated instance of each node. */
-  readonly eip: EipLab;
+  /** The cloud holding the floating address (its simulator), and each node's target there. */
+  readonly cloud: BenchCloud;
   /** Starts node i's daemon; resolves when it runs (not when it has settled). */
   start(i: number): Promise<void>;
   /** True while node i's daemon runs. */
@@ -43,7 +43,7 @@ export interface Tool {
   transitions(): Transition[];
   /** PIDs of node i's daemon processes (for CPU/RSS). */
   pids(i: number): number[];
-  /** The EIP holders the steady state wants: node 0's instance only. keepalived's script path is reset by the bench. */
+  /** The steady state wants the floating address on node 0's target only; keepalived's is put back by the bench when its scripts cannot (host-loss heal). */
   readonly resetsEip: boolean;
   close(): Promise<void>;
 }

@@ -23,9 +23,12 @@
  *
  *    Safety: no node can become MASTER without etcd (the leader key is claimed in a transaction). A
  *    peer that reaches etcd again says so at once (etcdOk true), and does not campaign before
- *    deadRatio x interval + the step-down time have passed since: by then the holder has either
- *    heard the report and stepped down, or found the peer silent for deadRatio x interval and
- *    stepped down, and its BACKUP actions had the step-down time to run. The holder's lease itself
+ *    deadRatio x interval + the step-down time have passed since (regainWaitMs). The holder keeps
+ *    holding after that report for at most (deadRatio - 1) x interval counted from the peer's last
+ *    "etcd lost" advert (its own renewal normally comes back meanwhile: etcd is back), or until that
+ *    advert is deadRatio x interval old if the report never arrives: either way it has stepped down
+ *    before the peer may campaign, and its BACKUP actions had the step-down time to run (advert
+ *    delivery assumed well under one interval). The holder's lease itself
  *    cannot expire while etcd has no quorum; when etcd is reachable but not from any node, the
  *    lease may expire, and every node reaching etcd again is held back by the same rule.
  */
@@ -51,6 +54,8 @@ export interface EtcdPeer {
   /** Heard within deadRatio x interval (and no port unreachable since). */
   alive: boolean;
   etcd?: EtcdReport;
+  /** The last time it was heard reporting etcd lost (ok false), with the leader it named then. */
+  lastLost?: { at: number; leader: string | undefined; token: bigint };
 }
 
 /** This node as the hold decision needs it. */
@@ -84,6 +89,16 @@ export function regainWaitMs(t: SideChannelTimers): number {
   return t.deadRatio * t.intervalMs + t.stepDownMs;
 }
 
+/**
+ * How long a holder keeps holding after a peer that agreed reports etcd reachable again (the
+ * holder's own renewal usually follows within a renewal period): deadRatio x interval - interval,
+ * so it has stepped down, with the step-down time and one interval to spare, before that peer may
+ * campaign (regainWaitMs after it reached etcd).
+ */
+export function regainHoldMs(t: Pick<SideChannelTimers, 'intervalMs' | 'deadRatio'>): number {
+  return (t.deadRatio - 1) * t.intervalMs;
+}
+
 export class EtcdPeerTable {
   private readonly peers = new Map<string, EtcdPeer>();
 
@@ -105,6 +120,8 @@ export class EtcdPeerTable {
     const alive = old ? this.isAlive(old, now) : false;
     const gone = p.priority === 0 || p.state === 'STOP';
     const rec: EtcdPeer = { id: p.nodeId, address: from, state: p.state, priority: p.priority, lastSeen: now, alive: !gone, ...(p.etcd ? { etcd: p.etcd } : {}) };
+    const lastLost = p.etcd && !p.etcd.ok ? { at: now, leader: p.etcd.leader, token: p.etcd.token } : old?.lastLost;
+    if (lastLost) rec.lastLost = lastLost;
     this.peers.set(p.nodeId, rec);
     return (
       !old ||
@@ -151,8 +168,10 @@ export class EtcdPeerTable {
       if (!prev || p.lastSeen > prev.lastSeen) byAddress.set(p.address, p);
     }
     const graceEnds = self.deadline + holdGraceMs(this.timers);
+    const regainHold = regainHoldMs(this.timers);
     let recheckAt = Infinity;
     const stillOk: string[] = [];
+    const regained: string[] = [];
     const agreeing: string[] = [];
     for (const address of configured) {
       const p = byAddress.get(address);
@@ -166,13 +185,23 @@ export class EtcdPeerTable {
         const sees = r.leader ? `${r.leader} (term ${r.token})` : 'no leader';
         return { hold: false, reason: `peer ${p.id} sees ${sees}, not us (term ${self.token})` };
       }
-      if (r.ok) stillOk.push(p.id);
-      else agreeing.push(p.id);
       recheckAt = Math.min(recheckAt, p.lastSeen + this.deadMs);
+      if (!r.ok) agreeing.push(p.id);
+      else if (p.lastLost && p.lastLost.leader === self.id && p.lastLost.token === self.token && now - p.lastLost.at < regainHold) {
+        // it agreed a moment ago and reaches etcd again: it waits regainWaitMs before any campaign
+        regained.push(p.id);
+        recheckAt = Math.min(recheckAt, p.lastLost.at + regainHold);
+      } else stillOk.push(p.id);
     }
     if (stillOk.length) {
-      if (now >= graceEnds) return { hold: false, reason: `peer ${stillOk.join(', ')} still reaches etcd` };
-      return { hold: true, pending: true, reason: `waiting for ${stillOk.join(', ')} to report etcd lost too`, recheckAt: Math.min(recheckAt, graceEnds) };
+      // before any peer turned back: the reports may still be turning (renewals just overdue)
+      if (regained.length === 0 && now < graceEnds) {
+        return { hold: true, pending: true, reason: `waiting for ${stillOk.join(', ')} to report etcd lost too`, recheckAt: Math.min(recheckAt, graceEnds) };
+      }
+      return { hold: false, reason: `peer ${stillOk.join(', ')} reaches etcd` };
+    }
+    if (regained.length) {
+      return { hold: true, pending: false, reason: `peer ${regained.join(', ')} reaches etcd again and waits before any campaign; holding until our own renewal (at most ${regainHold} ms)`, recheckAt };
     }
     return { hold: true, pending: false, reason: `every peer (${agreeing.join(', ')}) cannot reach etcd either and sees us as MASTER, term ${self.token}`, recheckAt };
   }

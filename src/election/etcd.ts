@@ -441,9 +441,7 @@ export class EtcdElection implements ElectionBackend {
     const now = monotonic();
     const hold = this.holdVerdict(now);
     if (this.policy.mustStepDown(now, this.self())) {
-      const why = hold && !hold.hold ? ` (onEtcdLoss hold-if-peers-agree: ${hold.reason})` : '';
-      this.stepDown(`cannot renew the etcd lease: stepping down before it can expire${why}`);
-      this.holdLogged = undefined;
+      this.stepDown('cannot renew the etcd lease: stepping down before it can expire');
       return;
     }
     if (hold?.hold && !hold.pending && this.holdLogged === undefined) {
@@ -587,6 +585,9 @@ export class EtcdElection implements ElectionBackend {
   /** Involuntary: no renewal in time. BACKUP actions now; the key is kept (we may resume). */
   private stepDown(reason: string): void {
     if (this.policy.role !== 'master') return;
+    const hold = this.holdVerdict();
+    if (hold && !hold.hold) reason += ` (onEtcdLoss hold-if-peers-agree: ${hold.reason})`;
+    this.holdLogged = undefined;
     this.policy.suspend(monotonic());
     const lease = this.keeper?.lease;
     const info = lease ? ` (last renewal ${formatDuration(monotonic() - lease.validFrom)} ago, TTL ${formatDuration(lease.grantedTtlMs)})` : ' (lease lost)';

@@ -6,7 +6,7 @@
  * after etcd comes back.
  */
 import t from 'tap';
-import { EtcdPeerTable, holdGraceMs, regainWaitMs, reportsEtcdOk } from '../../src/election/etcd-peers.js';
+import { EtcdPeerTable, holdGraceMs, regainHoldMs, regainWaitMs, reportsEtcdOk } from '../../src/election/etcd-peers.js';
 import { EtcdPolicy, type SelfView } from '../../src/election/etcd-policy.js';
 import type { EtcdReport, Packet } from '../../src/protocol/types.js';
 
@@ -77,9 +77,31 @@ t.test('hold-if-peers-agree: a peer still reporting etcd ok gets one renewal per
   const v = table.holdVerdict(5000, self, [A, B]);
   t.match(v, { hold: true, pending: true, reason: /waiting for b to report etcd lost too/ });
   t.equal(v.hold && v.recheckAt, 5000 + grace, 're-checked when the grace ends');
-  t.match(table.holdVerdict(5000 + grace, self, [A, B]), { hold: false, reason: /peer b still reaches etcd/ }, 'still ok at the end of the grace: step down');
+  t.match(table.holdVerdict(5000 + grace, self, [A, B]), { hold: false, reason: /peer b reaches etcd/ }, 'still ok at the end of the grace: step down');
   t.ok(table.heard(5200, B, advert('b', lost())), 'its report turning is a change');
   t.match(table.holdVerdict(5000 + grace, self, [A, B]), { hold: true, pending: false });
+});
+
+t.test('hold-if-peers-agree: a peer that agreed and reaches etcd again is held to its wait; the holder holds a little longer', async (t) => {
+  const self = { id: 'me', token: 42n, deadline: 5000 };
+  const hold = regainHoldMs(TIMERS);
+  t.equal(hold, 2000, '(deadRatio - 1) x interval');
+  t.ok(hold + TIMERS.stepDownMs + TIMERS.intervalMs <= regainWaitMs(TIMERS), 'the holder has stepped down, actions done, an interval before the peer may campaign');
+  const table = new EtcdPeerTable(TIMERS);
+  table.heard(9000, A, advert('a', lost()));
+  table.heard(9000, B, advert('b', lost()));
+  t.match(table.holdVerdict(9100, self, [A, B]), { hold: true, pending: false });
+  table.heard(9500, B, advert('b', { ok: true, leader: 'me', token: 42n }));
+  const v = table.holdVerdict(9600, self, [A, B]);
+  t.match(v, { hold: true, pending: false, reason: /peer b reaches etcd again and waits before any campaign/ });
+  t.equal(v.hold && v.recheckAt, 9000 + hold, 'until its last "etcd lost" advert is regainHoldMs old');
+  t.match(table.holdVerdict(9000 + hold, self, [A, B]), { hold: false, reason: /peer b reaches etcd/ });
+
+  const never = new EtcdPeerTable(TIMERS);
+  never.heard(9000, A, advert('a', lost()));
+  never.heard(9000, B, advert('b', lost('x', 7n)));
+  never.heard(9500, B, advert('b', { ok: true, leader: 'me', token: 42n }));
+  t.match(never.holdVerdict(9600, { ...self, deadline: 8000 }, [A, B]), { hold: false, reason: /peer b reaches etcd/ }, 'it never agreed with us: no extra hold');
 });
 
 t.test('our own report: etcd ok until a renewal is half a period overdue', async (t) => {

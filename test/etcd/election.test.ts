@@ -16,10 +16,9 @@ import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { CLI_ENTRY, LocalCluster, sleep, type LabNode } from '../../src/lab/local-cluster.js';
 import { ETCD_ELECTION_TIMEOUT_MS, EtcdCluster, freeTcpPort } from '../lib/etcd-cluster.js';
-import { TcpProxy } from '../lib/tcp-proxy.js';
 import { requireEnv } from '../lib/env.js';
 import { startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
-import { recorded } from '../lib/etcd-lab.js';
+import { etcdProxies, recorded } from '../lib/etcd-lab.js';
 
 const TTL = 3000;
 const RENEW = TTL / 4;
@@ -87,19 +86,7 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
   await etcd.start();
 
   /** One set of proxies per node (index) -> etcd member. */
-  const proxies: TcpProxy[][] = [];
-  t.teardown(async () => {
-    for (const list of proxies) for (const p of list) await p.close();
-  });
-  for (let i = 0; i < 3; i++) {
-    const list: TcpProxy[] = [];
-    for (const m of etcd.members) {
-      const p = new TcpProxy(m.clientPort);
-      await p.listen();
-      list.push(p);
-    }
-    proxies.push(list);
-  }
+  const proxies = await etcdProxies(t, etcd, 3);
 
   let scenario = 0;
   let metricsAddress = '';

@@ -15,10 +15,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalCluster, sleep } from '../../src/lab/local-cluster.js';
 import { ETCD_ELECTION_TIMEOUT_MS, EtcdCluster } from '../lib/etcd-cluster.js';
-import { TcpProxy } from '../lib/tcp-proxy.js';
 import { requireEnv } from '../lib/env.js';
 import { stableMaster } from '../lib/cluster-watch.js';
-import { masterOverlaps, recorded } from '../lib/etcd-lab.js';
+import { etcdProxies, masterOverlaps, recorded } from '../lib/etcd-lab.js';
 
 const TTL = 3000;
 const RENEW = TTL / 4;
@@ -34,19 +33,7 @@ t.test('onEtcdLoss hold-if-peers-agree with real etcd and daemons', { skip }, as
   const etcd = new EtcdCluster({ members: 3 });
   t.teardown(() => etcd.destroy());
   await etcd.start();
-  const proxies: TcpProxy[][] = [];
-  t.teardown(async () => {
-    for (const list of proxies) for (const p of list) await p.close();
-  });
-  for (let i = 0; i < 3; i++) {
-    const list: TcpProxy[] = [];
-    for (const m of etcd.members) {
-      const p = new TcpProxy(m.clientPort);
-      await p.listen();
-      list.push(p);
-    }
-    proxies.push(list);
-  }
+  const proxies = await etcdProxies(t, etcd, 3);
   const [, a, b] = etcd.members as [unknown, (typeof etcd.members)[number], (typeof etcd.members)[number]];
 
   /** `partitioned`: lab1 and lab2 list each other at a port nobody listens on (no heartbeats between them). */

@@ -4,6 +4,30 @@
  * timestamps, not polls of the control sockets one after another (which miss short overlaps).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { Test } from 'tap';
+import { TcpProxy } from './tcp-proxy.js';
+import type { EtcdCluster } from './etcd-cluster.js';
+
+/**
+ * One TCP proxy per daemon (index) and etcd member, closed at teardown: a daemon's etcd traffic
+ * goes through its own proxies, so it alone can be cut off from etcd (blackhole()).
+ */
+export async function etcdProxies(t: Test, etcd: EtcdCluster, nodes: number): Promise<TcpProxy[][]> {
+  const proxies: TcpProxy[][] = [];
+  t.teardown(async () => {
+    for (const list of proxies) for (const p of list) await p.close();
+  });
+  for (let i = 0; i < nodes; i++) {
+    const list: TcpProxy[] = [];
+    for (const m of etcd.members) {
+      const p = new TcpProxy(m.clientPort);
+      await p.listen();
+      list.push(p);
+    }
+    proxies.push(list);
+  }
+  return proxies;
+}
 
 export interface Recorded {
   node: string;

@@ -210,9 +210,4 @@ export class EtcdPeerTable {
   list(now: number): (EtcdPeer & { lastSeenAgoMs: number })[] {
     return [...this.peers.values()].map((p) => ({ ...p, alive: this.isAlive(p, now), lastSeenAgoMs: Math.max(0, Math.round(now - p.lastSeen)) }));
   }
-
-  /** Forgets peers no longer configured (a reload or discovery removed them). */
-  retain(configured: readonly string[]): void {
-    for (const [id, p] of this.peers) if (!configured.includes(p.address)) this.peers.delete(id);
-  }
 }

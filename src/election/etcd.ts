@@ -376,6 +376,8 @@ export class EtcdElection implements ElectionBackend {
       this.log.warn({ asked: this.timers.ttlMs, granted: lease.grantedTtlMs }, `etcd granted a ${formatDuration(lease.grantedTtlMs)} lease for the ${formatDuration(this.timers.ttlMs)} asked (its minimum TTL): failover takes that long`);
     }
     this.log.info({ lease: hexLease(lease.id), event: 'lease-granted' }, `lease ${hexLease(lease.id)} granted (TTL ${formatDuration(lease.grantedTtlMs)})`);
+    // our etcd report turns ok now (and, under hold-if-peers-agree, the wait before a campaign starts)
+    this.reportChanged();
     this.wake();
   }
 

@@ -164,6 +164,8 @@ t.test('config print shows election keys with secrets redacted', async (t) => {
   );
   const p = printableConfig(l) as { election: Record<string, unknown> };
   t.same(p.election, { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], ttl: '4s', heartbeat: true, onEtcdLoss: 'hold-if-peers-agree', auth: { user: 'u', password: '[redacted]' }, tls: { key: 'file:/k.pem' } });
+  const plain = printableConfig(loaded(base({ election: { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'] } }))) as { election: Record<string, unknown> };
+  t.same(plain.election, { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], heartbeat: false, onEtcdLoss: 'release' }, 'the etcd-loss policy in effect is shown when not written');
 });
 
 t.test('config check across nodes: same backend and prefix everywhere', async (t) => {

@@ -182,6 +182,13 @@ t.test('config check across nodes: same backend and prefix everywhere', async (t
   t.match(mixed.problems, [/instance web: election backend differs: .*two MASTERs/]);
   const prefixes = checkCluster([{ file: 'a.yaml', config: node('a', etcd) }, { file: 'b.yaml', config: node('b', { ...etcd, prefix: '/other' }) }]);
   t.match(prefixes.problems, [/instance web: election prefix differs: .*separate leader keys/]);
+  const hold = { ...etcd, heartbeat: true, onEtcdLoss: 'hold-if-peers-agree' };
+  const policies = checkCluster([{ file: 'a.yaml', config: node('a', hold) }, { file: 'b.yaml', config: node('b', etcd) }]);
+  t.same(policies.problems, []);
+  t.ok(policies.warnings.some((w) => /instance web: election heartbeat differs: .*hold-if-peers-agree never holds/.test(w)), 'heartbeat on one node only: warned');
+  t.ok(policies.warnings.some((w) => /instance web: election onEtcdLoss differs: .*use the same everywhere/.test(w)), 'onEtcdLoss differs: warned');
+  const both = checkCluster([{ file: 'a.yaml', config: node('a', hold) }, { file: 'b.yaml', config: node('b', hold) }]);
+  t.ok(both.warnings.some((w) => /a\.yaml does not list b's node\.bind .* in peers/.test(w)), 'with heartbeats the peers are checked as for the heartbeat election');
 });
 
 t.test('ttl below 3s: the real failover bound is ttl + 0.5 s (etcd expiry scan), config check says so', async (t) => {

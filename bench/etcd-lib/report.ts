@@ -324,6 +324,12 @@ export function renderEtcdReport(r: EtcdBenchResults, opts: { notes?: string } =
     '',
     '## etcd load',
     '',
+    ...(m.loadFrom
+      ? [
+          `Not rerun: these load results are those of \`${m.loadFrom.command}\` on ${m.loadFrom.date} (machine load average ${m.loadFrom.machine.loadBefore} at its start${m.loadFrom.concurrent.length ? `; shared with ${m.loadFrom.concurrent.join('; ')}` : ''}), kept with \`--load-from\`: the failover run above changed nothing the load phase measures.`,
+          '',
+        ]
+      : []),
     `Daemons with many shared IPs (each its own instance on the etcd backend, no checks, no actions). Instance i prefers daemon i mod N, then the next ones; every daemon holds instances/N leaderships. Windows: steady state ${m.loadSeconds} s after convergence + 2 × ttl; then the SIGKILL of lab1 and ${m.burstSeconds} s after it.`,
     '',
     '- requests = client gRPC messages (`grpc_server_msg_received_total`, a unary call is one, each keepalive is one); RPCs = calls and streams started (`grpc_server_started_total`; ipwarden opens a short LeaseKeepAlive stream per renewal).',

@@ -216,6 +216,13 @@ async function main(): Promise<void> {
     failover: [],
     load: [],
   };
+  if (args.loadFrom) {
+    const earlier = JSON.parse(readFileSync(args.loadFrom, 'utf8')) as EtcdBenchResults;
+    r.load = earlier.load;
+    r.meta.loadSeconds = earlier.meta.loadSeconds;
+    r.meta.burstSeconds = earlier.meta.burstSeconds;
+    r.meta.loadFrom = { date: earlier.meta.loadFrom?.date ?? earlier.meta.date, command: earlier.meta.loadFrom?.command ?? earlier.meta.command, machine: earlier.meta.loadFrom?.machine ?? earlier.meta.machine, concurrent: earlier.meta.loadFrom?.concurrent ?? earlier.meta.concurrent };
+  }
   let aborted = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (aborted) return;

@@ -29,6 +29,8 @@ export interface EtcdBenchArgs {
   json: string;
   /** Re-render the report from this JSON, run nothing. */
   reportOnly?: string;
+  /** With --only failover: keep the load results of this earlier results JSON (the report says so and names its date). */
+  loadFrom?: string;
   /** Markdown appended to the report under "Notes" (default bench/etcd-lib/notes.md when it exists). */
   notes?: string;
   help: boolean;
@@ -49,6 +51,7 @@ export const USAGE = `Usage: npm run bench:etcd -- [options]
   --out FILE            Markdown report (default bench/ETCD-RESULTS.md)
   --json FILE           raw results (default bench/etcd-lib/results.json)
   --report-only FILE    render the report from a results JSON, run nothing
+  --load-from FILE      with --only failover: keep the load tables of an earlier results JSON (dated in the report)
   --notes FILE          Markdown appended under "Notes" (default bench/etcd-lib/notes.md if present)
 Needs etcd and etcdctl (Debian: etcd-server, etcd-client) and ss (iproute2). Loopback only; no root needed.`;
 
@@ -88,6 +91,7 @@ export function parseEtcdBenchArgs(argv: string[]): EtcdBenchArgs {
       out: { type: 'string' },
       json: { type: 'string' },
       'report-only': { type: 'string' },
+      'load-from': { type: 'string' },
       notes: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -103,10 +107,12 @@ export function parseEtcdBenchArgs(argv: string[]): EtcdBenchArgs {
     if (ms === undefined || ms % 1000 !== 0 || ms < 1000 || ms > 60_000) throw new Error(`--load-ttl: expected whole seconds 1s..60s like "3s", got ${JSON.stringify(ttlText)}`);
     loadTtlMs = ms;
   }
+  const phases = list(values.only, '--only', PHASES, PHASES);
+  if (values['load-from'] !== undefined && phases.includes('load')) throw new Error('--load-from: only with --only failover (the load phase would replace those results)');
   return {
     runs: int(values.runs, '--runs', quick ? 3 : 20, 1, 1000),
     quick,
-    phases: list(values.only, '--only', PHASES, PHASES),
+    phases,
     scenarios: list(values.scenarios, '--scenarios', FAILOVER_SCENARIOS.map((s) => s.id), FAILOVER_SCENARIOS.map((s) => s.id)),
     faults: list(values.faults, '--faults', FAULTS, FAULTS),
     nodes,
@@ -118,6 +124,7 @@ export function parseEtcdBenchArgs(argv: string[]): EtcdBenchArgs {
     out: values.out ?? 'bench/ETCD-RESULTS.md',
     json: values.json ?? 'bench/etcd-lib/results.json',
     ...(values['report-only'] ? { reportOnly: values['report-only'] } : {}),
+    ...(values['load-from'] ? { loadFrom: values['load-from'] } : {}),
     ...(values.notes ? { notes: values.notes } : {}),
     help: values.help ?? false,
   };

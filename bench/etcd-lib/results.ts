@@ -19,6 +19,8 @@ export interface EtcdBenchMeta {
   errors: string[];
   /** Stopped by Ctrl-C: partial results. */
   aborted?: boolean;
+  /** The load results were kept from an earlier run (--load-from), not measured in this one. */
+  loadFrom?: { date: string; command: string; machine: EtcdBenchMeta['machine']; concurrent: string[] };
 }
 
 export interface EtcdBenchResults {

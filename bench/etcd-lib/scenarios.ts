@@ -4,7 +4,8 @@
  * preempt on: lab1 is the MASTER of every steady state, lab2 takes over when lab1 fails.
  *
  * Faults: SIGKILL (the daemon dies, its host lives: its UDP port answers ICMP port unreachable,
- * which the heartbeat engine takes as "master left"), and SIGSTOP (the daemon freezes: no adverts,
+ * which the heartbeat engine takes as "master left", and etcd with heartbeats as proof to revoke
+ * the dead master's lease: the crash fast path), and SIGSTOP (the daemon freezes: no adverts,
  * no renewals, no ICMP, like a hung or cut-off host; it is SIGKILLed and restarted afterwards).
  *
  * Measured: the fault -> the new MASTER's own transition time (status lastTransition.at), both
@@ -18,7 +19,7 @@ import { DEFAULT_RAFT, FAST_RAFT, type RaftTimers } from './etcd-raft.js';
 export const FAULTS = ['sigkill', 'sigstop'] as const;
 export type Fault = (typeof FAULTS)[number];
 
-export type FailoverScenarioId = 'etcd-3s' | 'heartbeat-1s' | 'etcd-1s' | 'heartbeat-333ms' | 'etcd-1s-default-raft';
+export type FailoverScenarioId = 'etcd-3s' | 'heartbeat-1s' | 'etcd-1s' | 'heartbeat-333ms' | 'etcd-1s-default-raft' | 'etcd-3s-fast' | 'etcd-1s-fast';
 
 export interface FailoverScenario {
   id: FailoverScenarioId;
@@ -28,7 +29,9 @@ export interface FailoverScenario {
   ttlMs?: number;
   /** etcd: the raft timers of the etcd cluster it runs on. */
   raft?: RaftTimers;
-  /** Heartbeat advert interval (etcd instances: unused). */
+  /** etcd: also exchange heartbeats (election.heartbeat: the crash fast path). */
+  heartbeat?: boolean;
+  /** Heartbeat advert interval (etcd instances: only with `heartbeat`). */
   intervalMs: number;
   deadRatio: number;
   /** The nominal detection time: the TTL (etcd) or deadRatio × interval (heartbeat). */
@@ -44,6 +47,9 @@ export const FAILOVER_SCENARIOS: readonly FailoverScenario[] = [
   { id: 'etcd-1s', title: 'etcd, ttl 1s (etcd raft 50/500 ms)', backend: 'etcd', ttlMs: 1000, raft: FAST_RAFT, intervalMs: 1000, deadRatio: 3, nominalMs: 1000, phaseMs: 250 },
   { id: 'heartbeat-333ms', title: 'heartbeat, interval 333ms × deadRatio 3', backend: 'heartbeat', intervalMs: 333, deadRatio: 3, nominalMs: 999, phaseMs: 333 },
   { id: 'etcd-1s-default-raft', title: 'etcd, ttl 1s asked, etcd default raft (100/1000 ms)', backend: 'etcd', ttlMs: 1000, raft: DEFAULT_RAFT, intervalMs: 1000, deadRatio: 3, nominalMs: 1000, phaseMs: 250 },
+  // the crash fast path: etcd plus heartbeats; phase over the advert interval (detection is the next advert)
+  { id: 'etcd-3s-fast', title: 'etcd, ttl 3s + heartbeats 1s × 3 (crash fast path)', backend: 'etcd', ttlMs: 3000, raft: DEFAULT_RAFT, heartbeat: true, intervalMs: 1000, deadRatio: 3, nominalMs: 3000, phaseMs: 1000 },
+  { id: 'etcd-1s-fast', title: 'etcd, ttl 1s (etcd raft 50/500 ms) + heartbeats 333ms × 3 (crash fast path)', backend: 'etcd', ttlMs: 1000, raft: FAST_RAFT, heartbeat: true, intervalMs: 333, deadRatio: 3, nominalMs: 1000, phaseMs: 333 },
 ];
 
 export function scenarioById(id: string): FailoverScenario | undefined {
@@ -83,7 +89,8 @@ export interface ScenarioCluster {
 /** One scenario's cluster, configured, nothing started (register its cleanup, then startScenario). */
 export function createScenario(s: FailoverScenario, firstHost: number, etcd?: { endpoints: string[]; prefix: string }): ScenarioCluster {
   if (s.backend === 'etcd' && !etcd) throw new Error(`${s.id}: needs an etcd cluster`);
-  const election = s.backend === 'etcd' ? { backend: 'etcd', endpoints: etcd!.endpoints, prefix: etcd!.prefix, ttl: `${s.ttlMs! / 1000}s` } : undefined;
+  const election =
+    s.backend === 'etcd' ? { backend: 'etcd', endpoints: etcd!.endpoints, prefix: etcd!.prefix, ttl: `${s.ttlMs! / 1000}s`, ...(s.heartbeat ? { heartbeat: true } : {}) } : undefined;
   const cluster = new LocalCluster({
     nodes: 3,
     intervalMs: s.intervalMs,

@@ -42,8 +42,12 @@ export function formatStatus(s: DaemonStatus, now = Date.now()): string {
       const lease = e.lease
         ? `lease ${e.lease} ttl ${ago(e.grantedTtlMs ?? e.ttlMs)} remaining ${ago(e.leaseRemainingMs ?? 0)}, renewed ${ago(e.lastRenewalAgoMs ?? 0)} ago in ${e.lastRenewalLatencyMs ?? 0}ms`
         : 'no lease';
-      const term = e.fencingToken ? `, term ${e.fencingToken}, steps down in ${ago(e.stepDownInMs ?? 0)} without renewal` : '';
+      const term = e.fencingToken ? `, term ${e.fencingToken}, ${e.holding ? `HOLDING past the step-down deadline (onEtcdLoss hold-if-peers-agree): ${e.holding}` : `steps down in ${ago(e.stepDownInMs ?? 0)} without renewal`}` : '';
       lines.push(`  ${i.instance} election: etcd ${e.keyPrefix} ${lease}${term}${e.error ? `; ERROR ${e.error.message}` : ''}`);
+      if (e.heartbeat) {
+        const peers = e.heartbeat.peers.map((p) => `${p.id} ${p.alive ? `${p.state} ${ago(p.lastSeenAgoMs)} ago` : 'dead'}${p.etcdOk === undefined ? '' : p.etcdOk ? ' etcd ok' : ' etcd LOST'}`);
+        lines.push(`  ${i.instance} heartbeats: every ${ago(e.heartbeat.intervalMs)}, our etcd ${e.heartbeat.etcdOk ? 'ok' : 'LOST'}; peers: ${peers.join(', ') || 'none heard'}`);
+      }
     }
     if (i.takeoverAt !== undefined && i.state === 'BACKUP' && !i.master) lines.push(`  ${i.instance}: no live master; takes over in ${ago(i.takeoverAt - now)} unless one is heard`);
     if (failed.length) lines.push(`  ${i.instance}: WARNING ${failed.length} action(s) failing`);

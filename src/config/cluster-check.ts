@@ -140,11 +140,15 @@ export function checkCluster(nodes: readonly ClusterNode[]): ClusterReport {
       if (prefix) problems.push(`${prefix}: the nodes would use separate leader keys (two MASTERs)`);
       const ttl = differs('election ttl', (i) => i.election?.ttlMs ?? 0, formatDuration);
       if (ttl) warnings.push(`${ttl}: failover and step-down times differ per node; use the same everywhere`);
+      const heartbeat = differs('election heartbeat', (i) => i.election?.heartbeat ?? false, String);
+      if (heartbeat) warnings.push(`${heartbeat}: nodes without heartbeats neither give nor use the crash fast path's proof, and a MASTER with onEtcdLoss hold-if-peers-agree never holds (those peers send no etcd report)`);
+      const loss = differs('election onEtcdLoss', (i) => i.election?.onEtcdLoss ?? 'release', String);
+      if (loss) warnings.push(`${loss}: an etcd outage drops the IP on some nodes and not on others; use the same everywhere`);
     }
 
     // peers: every other node's specific bind address should be listed
     for (const { node, inst } of having) {
-      if (discoversPeers(inst) || inst.election) continue; // etcd instances need no heartbeat peers
+      if (discoversPeers(inst) || (inst.election && !inst.election.heartbeat)) continue; // etcd instances without heartbeats need no peers
       for (const other of having) {
         if (other.node === node) continue;
         const bind = other.node.config.node.bind;

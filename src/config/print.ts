@@ -9,7 +9,7 @@ import { durationText, type ActionEntryConfig, type CheckEntryConfig, type Insta
 import type { LoadedConfig } from './load.js';
 import { isSecretKeyName, redactSecretRef } from './secret.js';
 import { dumpYaml } from './yaml.js';
-import type { ElectionConfig } from '../election/config.js';
+import { ELECTION_DEFAULTS, type ElectionConfig } from '../election/config.js';
 
 export type PrintFormat = 'yaml' | 'json';
 
@@ -60,10 +60,15 @@ function printableAction(a: ActionEntryConfig): Record<string, unknown> {
   };
 }
 
-/** `election:` as written (only the keys set; ttl back to text); secrets redacted by key name. */
+/**
+ * `election:` as written (only the keys set; ttl back to text), plus, where backend etcd is set,
+ * the etcd-loss policy in effect (heartbeat, onEtcdLoss: what happens when etcd is lost should be
+ * visible); secrets redacted by key name.
+ */
 function printableElection(e: ElectionConfig): Record<string, unknown> {
   const { ttl, ...rest } = e;
-  return { ...rest, ...(ttl !== undefined ? { ttl: durationText(ttl) } : {}) };
+  const policy = e.backend === 'etcd' ? { heartbeat: e.heartbeat ?? ELECTION_DEFAULTS.heartbeat, onEtcdLoss: e.onEtcdLoss ?? ELECTION_DEFAULTS.onEtcdLoss } : {};
+  return { ...rest, ...policy, ...(ttl !== undefined ? { ttl: durationText(ttl) } : {}) };
 }
 
 function printableInstance(i: InstanceConfig): Record<string, unknown> {

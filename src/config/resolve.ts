@@ -155,6 +155,9 @@ function collect(loaded: LoadedConfig, opts: ResolveOptions): { resolved?: Resol
   }));
   for (const inst of instances) {
     if (inst.peers.length === 0 && !inst.discovery && !inst.election) out.warn(`instances.${inst.name}.peers: no peers: this node alone decides and will be MASTER`);
+    if (inst.peers.length === 0 && !inst.discovery && inst.election?.heartbeat) {
+      out.warn(`instances.${inst.name}.peers: election.heartbeat is on but there are no peers to exchange heartbeats with (no crash fast path${inst.election.onEtcdLoss === 'hold-if-peers-agree' ? ', and hold-if-peers-agree never holds' : ''})`);
+    }
   }
   const keepalived = Object.entries(config.keepalived?.instances ?? {}).map(([name, inst]) => ({
     name,

@@ -309,8 +309,8 @@ const discoveryEntrySchema = doc(
 const instanceSchema = z.strictObject({
   address: doc(ipAddress(), 'The shared IP (IPv4 or IPv6); unique across instances. Required.'),
   priority: doc(int(1, 254).default(DEFAULTS.priority), 'Election priority 1..254; the highest live priority is MASTER.'),
-  interval: doc(duration(20, 60_000).prefault(DEFAULTS.interval), 'Advert interval (20ms..60s). Heartbeat only: an error on an etcd-elected instance.'),
-  deadRatio: doc(int(2, 20).default(DEFAULTS.deadRatio), 'A peer silent for interval × deadRatio is dead (2..20). Heartbeat only: an error on an etcd-elected instance.'),
+  interval: doc(duration(20, 60_000).prefault(DEFAULTS.interval), 'Advert interval (20ms..60s). Heartbeat only: an error on an etcd-elected instance unless election.heartbeat is true.'),
+  deadRatio: doc(int(2, 20).default(DEFAULTS.deadRatio), 'A peer silent for interval × deadRatio is dead (2..20). Heartbeat only: an error on an etcd-elected instance unless election.heartbeat is true.'),
   preempt: doc(bool().default(DEFAULTS.preempt), 'Take over from a lower-priority MASTER.'),
   preemptDelay: doc(duration(0, 3_600_000).prefault(DEFAULTS.preemptDelay), 'Wait this long before preempting (0s..1h).'),
   peers: doc(
@@ -319,7 +319,7 @@ const instanceSchema = z.strictObject({
         endpoint('expected an IP address with an optional port, like "198.51.100.11" or "[2001:db8::1]:12345"', DEFAULT_HEARTBEAT_PORT),
       )
       .default([]),
-    'The other nodes: "ip", "ip:port" or "[ipv6]:port"; the port defaults to the node.bind port. Heartbeat only: an error on an etcd-elected instance.',
+    'The other nodes: "ip", "ip:port" or "[ipv6]:port"; the port defaults to the node.bind port. Heartbeat only: an error on an etcd-elected instance unless election.heartbeat is true.',
   ),
   checks: doc(z.array(checkEntrySchema).default([]), 'Health checks that can fault the instance or change its priority.'),
   actions: actionsList(),
@@ -444,19 +444,32 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** Instance keys that only the heartbeat election uses (a config error on an etcd-elected instance). */
 export const HEARTBEAT_ONLY_KEYS = ['interval', 'deadRatio', 'peers'] as const;
 
+/** An instance's merged `election` key (its own over the top level's), read from raw data. */
+function electionKey(top: unknown, inst: unknown, key: string): unknown {
+  const own = isRecord(inst) && isRecord(inst.election) ? inst.election[key] : undefined;
+  return own !== undefined ? own : isRecord(top) ? top[key] : undefined;
+}
+
+/** Elected through etcd (election.backend etcd), from raw data. */
+function etcdElected(top: unknown, inst: unknown): boolean {
+  return (electionKey(top, inst, 'backend') ?? 'heartbeat') === 'etcd';
+}
+
+/** Sends heartbeats: every heartbeat-elected instance, and etcd-elected ones with election.heartbeat true. */
+function exchangesHeartbeats(top: unknown, inst: unknown): boolean {
+  return !etcdElected(top, inst) || electionKey(top, inst, 'heartbeat') === true;
+}
+
 /**
- * An etcd-elected instance exchanges no heartbeats: the heartbeat's own keys, as written (not
- * their defaults: this reads the raw file data), would be silently ignored.
+ * An etcd-elected instance without election.heartbeat exchanges no heartbeats: the heartbeat's own
+ * keys, as written (not their defaults: this reads the raw file data), would be silently ignored.
  */
 function heartbeatKeysOnEtcd(raw: unknown, report: Report): void {
   if (!isRecord(raw) || !isRecord(raw.instances)) return;
-  const top = isRecord(raw.election) ? raw.election.backend : undefined;
   for (const [name, inst] of Object.entries(raw.instances)) {
-    if (!isRecord(inst)) continue;
-    const backend = (isRecord(inst.election) && inst.election.backend !== undefined ? inst.election.backend : top) ?? 'heartbeat';
-    if (backend !== 'etcd') continue;
+    if (!isRecord(inst) || exchangesHeartbeats(raw.election, inst)) continue;
     for (const key of HEARTBEAT_ONLY_KEYS) {
-      if (inst[key] !== undefined) report(['instances', name, key], 'a heartbeat setting, but this instance is elected through etcd (election.backend etcd): remove it');
+      if (inst[key] !== undefined) report(['instances', name, key], 'a heartbeat setting, but this instance is elected through etcd without heartbeats (election.backend etcd): remove it, or set election.heartbeat: true');
     }
   }
 }
@@ -475,11 +488,18 @@ function crossCheck(value: unknown, report: Report): void {
   if (instanceCount === 0 && Object.keys(keepalived).length === 0 && (value.instances === undefined || isRecord(value.instances))) {
     report(['instances'], 'expected at least one instance (or a keepalived: section for scripts mode), got none');
   }
-  const topBackend = isRecord(value.election) ? value.election.backend : undefined;
-  const backendOf = (inst: unknown) => (isRecord(inst) && isRecord(inst.election) && inst.election.backend !== undefined ? inst.election.backend : topBackend) ?? 'heartbeat';
-  const heartbeatInstances = Object.values(instances).filter((inst) => backendOf(inst) !== 'etcd').length;
+  const heartbeatInstances = Object.values(instances).filter((inst) => exchangesHeartbeats(value.election, inst)).length;
   if (protocol === 'ipwarden' && heartbeatInstances > 0 && value.secret === undefined) {
     report(['secret'], 'required with protocol ipwarden: the heartbeat key (env:NAME, file:PATH, credential:NAME), or set protocol: exoip');
+  }
+  if (protocol === 'exoip') {
+    // exoip's 24-byte heartbeat has no room for the etcd report the peers' agreement travels in
+    for (const [name, inst] of Object.entries(instances)) {
+      if (etcdElected(value.election, inst) && electionKey(value.election, inst, 'onEtcdLoss') === 'hold-if-peers-agree') {
+        const own = isRecord(inst) && isRecord(inst.election) && inst.election.onEtcdLoss !== undefined;
+        report(own ? ['instances', name, 'election', 'onEtcdLoss'] : ['election', 'onEtcdLoss'], 'hold-if-peers-agree needs protocol ipwarden (exoip heartbeats cannot carry the peers\' etcd report)');
+      }
+    }
   }
 
   if (Array.isArray(value.secret)) {

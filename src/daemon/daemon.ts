@@ -158,7 +158,7 @@ export class Daemon {
       const state = readPersistentState(this.settings.stateFile, this.log);
       this.maintenance = new Set(state.maintenance);
     }
-    // etcd-elected instances exchange no heartbeats: no socket unless a heartbeat instance needs it
+    // etcd-elected instances exchange no heartbeats (unless election.heartbeat): no socket unless an instance needs it
     if (usesHeartbeat(this.settings.instances)) await this.openTransport();
     if (this.settings.metrics) {
       // loaded only when configured: prom-client costs RSS in every daemon that does not export metrics
@@ -462,9 +462,9 @@ function allPeers(instances: readonly InstanceSettings[], discovered: readonly E
   return [...seen.values()];
 }
 
-/** True when an instance is elected by the heartbeat engine (it needs the UDP socket). */
+/** True when an instance sends heartbeats (the heartbeat engine, or etcd with election.heartbeat): it needs the UDP socket. */
 function usesHeartbeat(instances: readonly InstanceSettings[]): boolean {
-  return instances.some((i) => !i.election);
+  return instances.some((i) => !i.election || i.election.heartbeat);
 }
 
 /** "instances.web.actions[0] (eip): create failed: ..." for an action's create() failure; the message otherwise. */

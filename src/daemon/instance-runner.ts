@@ -144,6 +144,18 @@ export class InstanceRunner {
         preemptDelayMs: settings.preemptDelayMs,
         log: this.log,
         onTransition: (t) => this.runTransition(t),
+        ...(settings.election.heartbeat
+          ? {
+              heartbeat: {
+                transport,
+                instanceKey: this.key,
+                address: settings.address,
+                intervalMs: settings.intervalMs,
+                deadRatio: settings.deadRatio,
+                peers: () => this.peerEndpoints(),
+              },
+            }
+          : {}),
       });
     } else {
       this.election = new HeartbeatElection({

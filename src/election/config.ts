@@ -12,7 +12,11 @@ import { z } from 'zod';
 import { formatDuration, parseDuration } from '../util/duration.js';
 import { resolveSecret, SecretError } from '../config/secret.js';
 
-export const ELECTION_DEFAULTS = { backend: 'heartbeat', prefix: '/ipwarden', ttl: '3s' } as const;
+export const ELECTION_DEFAULTS = { backend: 'heartbeat', prefix: '/ipwarden', ttl: '3s', heartbeat: false, onEtcdLoss: 'release' } as const;
+
+/** What a MASTER does when it cannot renew its etcd lease (see etcd-peers.ts and ipwarden(8)). */
+export const ETCD_LOSS_POLICIES = ['release', 'hold-if-peers-agree'] as const;
+export type EtcdLossPolicy = (typeof ETCD_LOSS_POLICIES)[number];
 
 /**
  * etcd (3.4, Debian's etcd-server) looks for expired leases every 500 ms (lessor runLoop) and then
@@ -90,6 +94,14 @@ export const electionSchema = describe(
       ttlSchema,
       `Lease TTL, whole seconds 1s..5m (default ${ELECTION_DEFAULTS.ttl}). A MASTER renews every ttl/4 and steps down after ttl/2 without a renewal; a dead MASTER is replaced within about ttl. etcd may grant more than asked (its minimum is 1.5 × its election timeout).`,
     ).optional(),
+    heartbeat: describe(
+      z.boolean({ error: 'expected true or false' }),
+      'backend etcd: also exchange UDP heartbeats with the instance\'s peers (interval, deadRatio, peers and the top-level secret then apply). A backup with proof that the MASTER\'s daemon died while its host is up (ICMP port unreachable) revokes its lease: failover within one interval instead of the TTL. Needed by onEtcdLoss hold-if-peers-agree. Default false.',
+    ).optional(),
+    onEtcdLoss: describe(
+      z.enum(ETCD_LOSS_POLICIES, { error: `expected one of ${ETCD_LOSS_POLICIES.join(', ')}` }),
+      'backend etcd: what a MASTER does when it cannot renew its lease. "release" (default): step down before the lease can expire. "hold-if-peers-agree": keep the IP while every configured peer answers over the heartbeat channel that it cannot reach etcd either and sees this node as MASTER with the same fencing token; one peer silent or disagreeing and it steps down as with release. Needs heartbeat: true.',
+    ).optional(),
     tls: describe(
       z.strictObject({
         ca: describe(secretRef('a PEM CA certificate'), 'CA certificate(s) (PEM) that sign the etcd server certificates: file:PATH, env:NAME or credential:NAME; default the system CAs.').optional(),
@@ -126,6 +138,9 @@ export interface EtcdElectionSettings {
   prefix: string;
   /** Lease TTL asked for, ms (whole seconds). */
   ttlMs: number;
+  /** Heartbeats with the instance's peers too (crash fast path, onEtcdLoss hold-if-peers-agree). */
+  heartbeat: boolean;
+  onEtcdLoss: EtcdLossPolicy;
   tls?: EtcdTlsSettings;
   auth?: { user: string; password: string };
 }
@@ -195,10 +210,16 @@ export function resolveElections(
       endpoints: endpoints.map((e) => e.replace(/\/$/, '')),
       prefix: merged.prefix ?? ELECTION_DEFAULTS.prefix,
       ttlMs: merged.ttl ?? parseDuration(ELECTION_DEFAULTS.ttl)!,
+      heartbeat: merged.heartbeat ?? ELECTION_DEFAULTS.heartbeat,
+      onEtcdLoss: merged.onEtcdLoss ?? ELECTION_DEFAULTS.onEtcdLoss,
     };
+    let ok = true;
+    if (settings.onEtcdLoss === 'hold-if-peers-agree' && !settings.heartbeat) {
+      problem(`${at('onEtcdLoss')}: hold-if-peers-agree needs ${local?.heartbeat !== undefined ? `instances.${name}.election` : 'election'}.heartbeat: true (the peers answer over the heartbeat channel)`);
+      ok = false;
+    }
     const short = shortTtlWarning(at('ttl'), settings.ttlMs);
     if (short) warn(short);
-    let ok = true;
     if (merged.tls) {
       const where = at('tls');
       if (secure === 0) {

@@ -12,7 +12,9 @@
  *   ones waits rank x skew (a better one that does not act is skipped). A freshly registered
  *   candidate waits holdOff first, so nodes started together see each other before anyone claims.
  * - A MASTER steps down when its lease has not been renewed for stepDown (< TTL): it stops acting
- *   before etcd can expire the lease and elect another node (fencing by time).
+ *   before etcd can expire the lease and elect another node (fencing by time). With onEtcdLoss
+ *   hold-if-peers-agree it keeps acting while the peers agree (etcd-peers.ts: `holding`), and a
+ *   node that reaches etcd again does not campaign before `campaignFrom`.
  * - A MASTER yields when a strictly better candidate with preempt on has been registered for that
  *   candidate's preemptDelay (the preempting node's settings, as with heartbeats).
  * - A node that stepped down because it could not renew, and whose lease survived (etcd was
@@ -63,6 +65,13 @@ export interface SelfView {
   renewedAt?: number;
   /** When this node's candidate key was confirmed written (with its current priority); undefined = not registered. */
   registeredAt?: number;
+  /**
+   * onEtcdLoss hold-if-peers-agree: past the step-down deadline, every peer agrees that we keep
+   * acting (EtcdPeerTable.holdVerdict). Only counts while the lease is not known lost.
+   */
+  holding?: boolean;
+  /** hold-if-peers-agree: no campaign before this time (we reached etcd again recently). */
+  campaignFrom?: number;
 }
 
 /**
@@ -122,9 +131,15 @@ export class EtcdPolicy {
 
   constructor(private readonly timers: PolicyTimers) {}
 
-  /** True when the holder's time is up: no acknowledged renewal within the step-down deadline. */
+  /**
+   * True when the holder's time is up: no acknowledged renewal within the step-down deadline, and
+   * no agreement of the peers to hold through the etcd outage (onEtcdLoss hold-if-peers-agree).
+   * A lease known lost (no lease id) always ends the term.
+   */
   mustStepDown(now: number, self: SelfView): boolean {
-    return this.role === 'master' && (self.validUntil === undefined || now >= self.validUntil);
+    if (this.role !== 'master') return false;
+    if (self.leaseId === undefined || self.validUntil === undefined) return true;
+    return now >= self.validUntil && self.holding !== true;
   }
 
   /** Involuntary step-down: the key may still be ours; resume needs a renewal sent after `now`. */
@@ -228,6 +243,7 @@ export class EtcdPolicy {
     }
     if (!self.healthy || !this.leaseValid(now, self) || self.registeredAt === undefined) return { kind: 'none' };
     if (now < self.registeredAt + this.timers.holdOffMs) return { kind: 'none' };
+    if (self.campaignFrom !== undefined && now < self.campaignFrom) return { kind: 'none' };
     const rank = this.rank(self, view.candidates);
     if (rank > 0 && now < (this.vacantSince ?? now) + rank * this.timers.skewMs) return { kind: 'none' };
     return { kind: 'campaign', ...this.takeoverCause(self, view, rank) };
@@ -258,13 +274,14 @@ export class EtcdPolicy {
   nextWakeup(self: SelfView): number {
     let t = Infinity;
     if (this.role === 'master') {
-      if (self.validUntil !== undefined) t = Math.min(t, self.validUntil);
+      // holding past the deadline: the shell's deadline timer re-checks the peers' agreement
+      if (self.validUntil !== undefined && !self.holding) t = Math.min(t, self.validUntil);
       for (const [id, since] of this.betterSince) {
         const c = this.lastCandidates.find((x) => x.id === id);
         if (c) t = Math.min(t, since + c.preemptDelayMs);
       }
     } else if (this.role === 'backup' && this.vacantSince !== undefined && self.registeredAt !== undefined && self.healthy) {
-      t = Math.min(t, Math.max(self.registeredAt + this.timers.holdOffMs, this.vacantSince + this.rank(self, this.lastCandidates) * this.timers.skewMs));
+      t = Math.min(t, Math.max(self.registeredAt + this.timers.holdOffMs, this.vacantSince + this.rank(self, this.lastCandidates) * this.timers.skewMs, self.campaignFrom ?? -Infinity));
     }
     return t;
   }

@@ -14,7 +14,12 @@
  * stopped acting (BACKUP actions started) at least ttl/2 before etcd can expire its lease and
  * let another node claim the key; re-read the keys every ttl/2 and on every watch event.
  *
- * The decisions are in etcd-policy.ts; this file does the etcd calls, the timers and the
+ * With election.heartbeat the nodes also exchange adverts over the heartbeat transport
+ * (etcd-peers.ts): a backup with proof that the MASTER's daemon died on a live host revokes its
+ * lease (crash fast path), and onEtcdLoss hold-if-peers-agree lets a MASTER keep acting through
+ * an etcd outage while every peer agrees.
+ *
+ * The decisions are in etcd-policy.ts and etcd-peers.ts; this file does the etcd calls, the timers and the
  * transitions. Transitions carry the fencing token: the etcd revision at which this node wrote
  * the leader key for its current term.
  */
@@ -28,6 +33,11 @@ import type { EtcdElectionSettings } from './config.js';
 import { acquireEtcd, describeEtcdError, type EtcdConnection, type EtcdErrorKind } from './etcd-client.js';
 import { EtcdPolicy, type CandidateRecord, type Decision, type EtcdView, type Role, type SelfView } from './etcd-policy.js';
 import { LeaseKeeper, withTimeout, type LeaseInfo } from './lease-keeper.js';
+import { EtcdPeerTable, regainWaitMs, reportsEtcdOk, type EtcdPeer, type HoldVerdict } from './etcd-peers.js';
+import { instancePeerKeys } from './heartbeat.js';
+import type { HeartbeatTransport } from '../daemon/transport.js';
+import type { Endpoint } from '../config/endpoint.js';
+import type { EtcdReport, Packet } from '../protocol/types.js';
 
 /** The timers of an etcd election, all derived from the lease TTL (documented in ipwarden(8)). */
 export interface EtcdTimers {
@@ -94,6 +104,11 @@ export interface ElectionStatus {
   fencingToken?: string;
   /** Whether the last etcd calls succeeded. */
   connected: boolean;
+  onEtcdLoss: 'release' | 'hold-if-peers-agree';
+  /** MASTER holding past its step-down deadline because every peer agrees (hold-if-peers-agree): why. */
+  holding?: string;
+  /** election.heartbeat: the peers heard over the heartbeat channel and their etcd reports. */
+  heartbeat?: { intervalMs: number; deadRatio: number; etcdOk: boolean; peers: { id: string; address: string; state: InstanceState; alive: boolean; lastSeenAgoMs: number; etcdOk?: boolean; leader?: string; token?: string }[] };
   error?: { kind: EtcdErrorKind; message: string; sinceAgoMs: number; failures: number };
 }
 
@@ -107,6 +122,20 @@ export interface EtcdElectionOptions {
   log: Logger;
   /** Runs the transition's actions; settles when they are done (a holder releases the key after). */
   onTransition(t: ElectionTransition): Promise<void>;
+  /** election.heartbeat: the heartbeat side channel. */
+  heartbeat?: EtcdHeartbeatOptions;
+}
+
+/** The heartbeat side channel of an etcd-elected instance (election.heartbeat: true). */
+export interface EtcdHeartbeatOptions {
+  transport: Pick<HeartbeatTransport, 'sendToAll' | 'send' | 'peerKeys'>;
+  instanceKey: number;
+  /** The shared address (the transport signs per instance address). */
+  address: string;
+  intervalMs: number;
+  deadRatio: number;
+  /** The instance's peers: configured and discovered. */
+  peers(): readonly Endpoint[];
 }
 
 const monotonic = (): number => performance.now();
@@ -151,6 +180,12 @@ export class EtcdElection implements ElectionBackend {
   private releaseReady = true;
   private stopping: Promise<void> | undefined;
   private failure: Failure | undefined;
+  /** election.heartbeat: peers heard, adverts timer, what we last advertised about etcd. */
+  private side: { table: EtcdPeerTable; opts: EtcdHeartbeatOptions; timer?: NodeJS.Timeout; flipTimer?: NodeJS.Timeout; lastOk: boolean } | undefined;
+  /** hold-if-peers-agree: when our etcd report last turned ok (no campaign for regainWaitMs after). */
+  private regainedAt: number | undefined;
+  /** The hold reason last logged (once per outage). */
+  private holdLogged: string | undefined;
   private readonly log: Logger;
   private readonly leaderKey: string;
   private readonly candidateKey: string;
@@ -166,6 +201,14 @@ export class EtcdElection implements ElectionBackend {
     this.candidateKey = `${this.keyPrefix}candidates/${opts.nodeId}`;
     this.fitness = initialFitness(opts.priority);
     this.recomputeHealth();
+    if (opts.heartbeat) {
+      const h = opts.heartbeat;
+      this.side = { table: new EtcdPeerTable(this.sideTimers(h.intervalMs, h.deadRatio)), opts: h, lastOk: false };
+    }
+  }
+
+  private sideTimers(intervalMs: number, deadRatio: number) {
+    return { intervalMs, deadRatio, renewMs: this.timers.renewMs, stepDownMs: this.timers.stepDownMs };
   }
 
   get currentState(): InstanceState {
@@ -199,7 +242,10 @@ export class EtcdElection implements ElectionBackend {
         this.wake();
         break;
       case 'packet':
+        this.onAdvert(input.from, input.packet);
+        break;
       case 'unreachable':
+        this.onUnreachable(input.from);
         break;
     }
   }
@@ -207,6 +253,12 @@ export class EtcdElection implements ElectionBackend {
   /** A reload: new priority or preemption settings, the election goes on. */
   reconfigure(change: ElectionChange): void {
     this.settings = { priority: change.priority, preempt: change.preempt, preemptDelayMs: change.preemptDelayMs };
+    const side = this.side;
+    if (side && (change.intervalMs !== undefined || change.deadRatio !== undefined)) {
+      side.opts = { ...side.opts, intervalMs: change.intervalMs ?? side.opts.intervalMs, deadRatio: change.deadRatio ?? side.opts.deadRatio };
+      side.table.reconfigure(this.sideTimers(side.opts.intervalMs, side.opts.deadRatio));
+      if (this.state !== 'INIT' && !this.stopping) this.armAdverts();
+    }
     this.fitness = { ...this.fitness, priority: change.priority };
     this.onHealth();
   }
@@ -234,6 +286,7 @@ export class EtcdElection implements ElectionBackend {
       `etcd election: keys ${this.keyPrefix}, lease TTL ${formatDuration(t.ttlMs)}, renew every ${formatDuration(t.renewMs)}, step down after ${formatDuration(t.stepDownMs)} without renewal`,
     );
     keeper.start();
+    this.armAdverts();
     this.wake();
   }
 
@@ -258,6 +311,12 @@ export class EtcdElection implements ElectionBackend {
       const wasMaster = this.state === 'MASTER';
       const token = wasMaster ? this.token : undefined;
       this.policy.role = 'backup';
+      if (this.side) {
+        clearTimeout(this.side.timer);
+        clearTimeout(this.side.flipTimer);
+        // goodbye: the peers mark us gone (no port-unreachable proof to act on when the socket closes)
+        if (this.state !== 'INIT') this.advertise('all', true);
+      }
       if (this.state !== 'INIT') {
         const done = this.transition('STOP', 'shutting down', 'shutdown', token);
         if (wasMaster) await Promise.race([done, sleep(this.timers.stepDownMs)]);
@@ -317,14 +376,17 @@ export class EtcdElection implements ElectionBackend {
       this.log.warn({ asked: this.timers.ttlMs, granted: lease.grantedTtlMs }, `etcd granted a ${formatDuration(lease.grantedTtlMs)} lease for the ${formatDuration(this.timers.ttlMs)} asked (its minimum TTL): failover takes that long`);
     }
     this.log.info({ lease: hexLease(lease.id), event: 'lease-granted' }, `lease ${hexLease(lease.id)} granted (TTL ${formatDuration(lease.grantedTtlMs)})`);
+    // our etcd report turns ok now (and, under hold-if-peers-agree, the wait before a campaign starts)
+    this.reportChanged();
     this.wake();
   }
 
   private onRenewed(): void {
     const wasFailing = this.failure !== undefined;
     this.ok();
+    this.reportChanged();
     this.armDeadline();
-    if (wasFailing || this.policy.role === 'suspended') this.wake();
+    if (wasFailing || this.policy.role === 'suspended' || this.holdLogged !== undefined) this.wake();
   }
 
   private onLeaseLost(id: string): void {
@@ -344,21 +406,166 @@ export class EtcdElection implements ElectionBackend {
       priority: this.health.priority,
       ...(lease ? { leaseId: lease.id, validUntil: lease.validFrom + this.timers.stepDownMs, renewedAt: lease.validFrom } : {}),
       ...(this.registered && lease && this.registered.lease === lease.id ? { registeredAt: this.registered.since } : {}),
+      ...(this.holdVerdict()?.hold ? { holding: true } : {}),
+      ...(this.regainedAt !== undefined && this.side ? { campaignFrom: this.regainedAt + regainWaitMs(this.sideTimers(this.side.opts.intervalMs, this.side.opts.deadRatio)) } : {}),
     };
+  }
+
+  /**
+   * hold-if-peers-agree, for a MASTER at or past its step-down deadline with its lease not known
+   * lost: the peers' verdict (undefined: the policy does not apply now).
+   */
+  private holdVerdict(now = monotonic()): HoldVerdict | undefined {
+    const side = this.side;
+    const lease = this.keeper?.lease;
+    if (!side || this.opts.settings.onEtcdLoss !== 'hold-if-peers-agree' || this.policy.role !== 'master' || !lease) return undefined;
+    const deadline = lease.validFrom + this.timers.stepDownMs;
+    if (now < deadline) return undefined;
+    return side.table.holdVerdict(now, { id: this.opts.nodeId, token: this.token, deadline }, this.peerKeys());
+  }
+
+  private peerKeys(): string[] {
+    return this.side ? instancePeerKeys(this.side.opts.transport, this.side.opts.peers()) : [];
   }
 
   /** The step-down deadline, checked on its own timer so no etcd call can delay it. */
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
     if (this.policy.role !== 'master') return;
-    const until = this.self().validUntil;
-    const delay = until === undefined ? 0 : Math.max(0, until - monotonic());
+    const now = monotonic();
+    const hold = this.holdVerdict(now);
+    const until = hold?.hold ? hold.recheckAt : this.self().validUntil;
+    const delay = until === undefined ? 0 : Math.max(0, until - now);
     this.deadlineTimer = setTimeout(() => this.checkDeadline(), Math.ceil(delay));
   }
 
   private checkDeadline(): void {
-    if (this.policy.mustStepDown(monotonic(), this.self())) this.stepDown('cannot renew the etcd lease: stepping down before it can expire');
-    else this.armDeadline();
+    const now = monotonic();
+    const hold = this.holdVerdict(now);
+    if (this.policy.mustStepDown(now, this.self())) {
+      this.stepDown('cannot renew the etcd lease: stepping down before it can expire');
+      return;
+    }
+    if (hold?.hold && !hold.pending && this.holdLogged === undefined) {
+      this.holdLogged = hold.reason;
+      this.log.warn({ event: 'etcd-loss-hold', fencingToken: String(this.token) }, `cannot renew the etcd lease; holding MASTER (onEtcdLoss hold-if-peers-agree): ${hold.reason}`);
+    } else if (!hold && this.holdLogged !== undefined) {
+      this.holdLogged = undefined;
+      this.log.info({ event: 'etcd-loss-hold-end' }, 'etcd renews our lease again: no longer holding on the peers\' agreement');
+    }
+    this.armDeadline();
+  }
+
+  // ------------------------------------------------------------------ heartbeat side channel
+
+  /** What our adverts say about etcd: renewals fine, and the leader key as we know it. */
+  private report(now = monotonic()): EtcdReport {
+    const ok = reportsEtcdOk(now, this.keeper?.lease?.validFrom, this.timers.renewMs);
+    if (this.state === 'MASTER' && this.token !== undefined) return { ok, leader: this.opts.nodeId, token: this.token };
+    const leader = this.view?.leader;
+    return leader ? { ok, leader: leader.node, token: leader.revision } : { ok, token: 0n };
+  }
+
+  private advertise(to: string, goodbye = false): void {
+    const side = this.side;
+    if (!side) return;
+    const packet = {
+      kind: 'advert' as const,
+      instanceKey: side.opts.instanceKey,
+      nodeId: this.opts.nodeId,
+      priority: goodbye ? 0 : this.health.priority,
+      state: goodbye ? ('STOP' as const) : this.state,
+      intervalMs: side.opts.intervalMs,
+      nonce: 0,
+      etcd: this.report(),
+    };
+    if (to === 'all') side.opts.transport.sendToAll(this.peerKeys(), packet, side.opts.address);
+    else side.opts.transport.send(to, packet, side.opts.address);
+  }
+
+  /** Adverts every interval (each also notices our etcd report turning). */
+  private armAdverts(): void {
+    const side = this.side;
+    if (!side) return;
+    clearTimeout(side.timer);
+    const loop = () => {
+      if (this.stopping) return;
+      this.reportChanged(false);
+      this.advertise('all');
+      side.timer = setTimeout(loop, side.opts.intervalMs);
+    };
+    loop();
+  }
+
+  /**
+   * Our etcd report may have turned: advertise at once when it did (a holder's peers must hear a
+   * regained etcd without waiting for the next interval), note a regain (no campaign for a while
+   * under hold-if-peers-agree), and time the turn to false (renewal half a period overdue).
+   */
+  private reportChanged(send = true): void {
+    const side = this.side;
+    if (!side) return;
+    const now = monotonic();
+    const ok = reportsEtcdOk(now, this.keeper?.lease?.validFrom, this.timers.renewMs);
+    if (ok !== side.lastOk) {
+      side.lastOk = ok;
+      if (ok && this.opts.settings.onEtcdLoss === 'hold-if-peers-agree') this.regainedAt = now;
+      if (send) this.advertise('all');
+    }
+    clearTimeout(side.flipTimer);
+    const validFrom = this.keeper?.lease?.validFrom;
+    if (ok && validFrom !== undefined) {
+      side.flipTimer = setTimeout(() => this.reportChanged(), Math.ceil(validFrom + 1.5 * this.timers.renewMs - now) + 1);
+    }
+  }
+
+  private onAdvert(from: string, packet: Packet): void {
+    const side = this.side;
+    if (!side || this.state === 'INIT') return;
+    const known = side.table.list(monotonic()).some((p) => p.id === packet.nodeId && p.alive);
+    if (!side.table.heard(monotonic(), from, packet)) return;
+    // a peer we did not know (or thought gone): our advert at once, so both sides know each other
+    if (!known && packet.priority > 0 && packet.state !== 'STOP') this.advertise(from);
+    if (this.policy.role === 'master') this.checkDeadline();
+  }
+
+  /**
+   * ICMP port unreachable from a peer's heartbeat port: a peer heard alive there has a dead daemon
+   * on a live host. If it holds the leader key, revoke its lease: the crash fast path.
+   */
+  private onUnreachable(from: string): void {
+    const side = this.side;
+    if (!side || this.state === 'INIT') return;
+    for (const peer of side.table.unreachable(monotonic(), from)) {
+      this.log.warn({ peer: peer.id, event: 'peer-dead' }, `peer ${peer.id} unreachable: its heartbeat port is closed (daemon down, host up)`);
+      if (this.policy.role !== 'master' && this.view?.leader?.node === peer.id) void this.revokeDead(peer);
+    }
+  }
+
+  /** Reads the leader key; if it still names `peer`, revokes the lease it is under. */
+  private async revokeDead(peer: EtcdPeer): Promise<void> {
+    const client = this.conn?.client;
+    if (!client || this.stopping) return;
+    try {
+      const res = await client.kv.range({ key: Buffer.from(this.leaderKey) });
+      const kv = res.kvs[0];
+      if (!kv || kv.value.toString() !== peer.id) {
+        this.log.debug({ peer: peer.id }, `the leader key no longer names ${peer.id}: nothing to revoke`);
+        return;
+      }
+      const lease = String(kv.lease);
+      if (lease === '0' || lease === this.keeper?.lease?.id) return;
+      await client.leaseClient.leaseRevoke({ ID: lease });
+      this.ok();
+      this.log.warn(
+        { peer: peer.id, lease: hexLease(lease), event: 'dead-master-revoked' },
+        `master ${peer.id}'s daemon is down (its heartbeat port answers ICMP port unreachable) while its host is up: revoked its lease ${hexLease(lease)}, electing a new master now`,
+      );
+      this.wake();
+    } catch (err) {
+      if (/lease not found/i.test(String((err as Error)?.message))) return; // expired meanwhile: the same outcome
+      this.fail(err, "revoking a dead master's lease");
+    }
   }
 
   // ------------------------------------------------------------------ transitions
@@ -370,6 +577,8 @@ export class EtcdElection implements ElectionBackend {
     this.since = monotonic();
     this.lastTransition = { from, to, reason, at: this.since };
     if (to !== 'MASTER') clearTimeout(this.deadlineTimer);
+    // the peers hear a change of state at once (STOP: the goodbye in stop())
+    if (to !== 'STOP') this.advertise('all');
     return this.opts.onTransition({ from, to, reason, cause, priority: this.health.priority, ...(fencingToken !== undefined ? { fencingToken } : {}) }).catch((err) => {
       this.log.error({ err: (err as Error).message }, 'transition actions failed');
     });
@@ -378,6 +587,9 @@ export class EtcdElection implements ElectionBackend {
   /** Involuntary: no renewal in time. BACKUP actions now; the key is kept (we may resume). */
   private stepDown(reason: string): void {
     if (this.policy.role !== 'master') return;
+    const hold = this.holdVerdict();
+    if (hold && !hold.hold) reason += ` (onEtcdLoss hold-if-peers-agree: ${hold.reason})`;
+    this.holdLogged = undefined;
     this.policy.suspend(monotonic());
     const lease = this.keeper?.lease;
     const info = lease ? ` (last renewal ${formatDuration(monotonic() - lease.validFrom)} ago, TTL ${formatDuration(lease.grantedTtlMs)})` : ' (lease lost)';
@@ -667,7 +879,25 @@ export class EtcdElection implements ElectionBackend {
       renewIntervalMs: this.timers.renewMs,
       stepDownAfterMs: this.timers.stepDownMs,
       connected: this.failure === undefined && lease !== undefined,
+      onEtcdLoss: this.opts.settings.onEtcdLoss,
     };
+    const hold = this.holdVerdict(now);
+    if (hold?.hold) st.holding = hold.reason;
+    if (this.side) {
+      st.heartbeat = {
+        intervalMs: this.side.opts.intervalMs,
+        deadRatio: this.side.opts.deadRatio,
+        etcdOk: reportsEtcdOk(now, lease?.validFrom, this.timers.renewMs),
+        peers: this.side.table.list(now).map((p) => ({
+          id: p.id,
+          address: p.address,
+          state: p.state,
+          alive: p.alive,
+          lastSeenAgoMs: p.lastSeenAgoMs,
+          ...(p.etcd ? { etcdOk: p.etcd.ok, ...(p.etcd.leader ? { leader: p.etcd.leader, token: String(p.etcd.token) } : {}) } : {}),
+        })),
+      };
+    }
     if (lease) {
       st.lease = hexLease(lease.id);
       st.grantedTtlMs = lease.grantedTtlMs;

@@ -33,6 +33,12 @@ export interface HeartbeatElectionOptions {
   onPeerDead(e: { peer: { id: string; address: PeerRef }; reason: string; state: InstanceState }): void;
 }
 
+/** The transport's keys of an instance's peers (the transport serves every instance's). */
+export function instancePeerKeys(transport: Pick<HeartbeatTransport, 'peerKeys'>, peers: readonly Endpoint[]): string[] {
+  const mine = new Set(peers.map(endpointKey));
+  return transport.peerKeys().filter((k) => mine.has(k));
+}
+
 export class HeartbeatElection implements ElectionBackend {
   readonly kind = 'heartbeat';
   readonly engine: InstanceEngine;
@@ -162,8 +168,7 @@ export class HeartbeatElection implements ElectionBackend {
     const c = this.targets;
     const version = this.opts.transport.peersVersion;
     if (c && c.transportVersion === version && c.own === own && c.discovered === discovered) return c.keys;
-    const mine = new Set([...own, ...(discovered ?? [])].map(endpointKey));
-    const keys = this.opts.transport.peerKeys().filter((k) => mine.has(k));
+    const keys = instancePeerKeys(this.opts.transport, [...own, ...(discovered ?? [])]);
     this.targets = { transportVersion: version, own, discovered, keys };
     return keys;
   }

@@ -105,8 +105,9 @@ export class LocalCluster {
     const top = { ...(this.opts.extras ?? {}), ...(this.opts.nodeExtras?.(n.index) ?? {}) };
     const extras = { ...(this.opts.instanceExtras?.(n.index) ?? {}), ...override };
     const backend = (v: unknown) => (v && typeof v === 'object' ? (v as { backend?: unknown }).backend : undefined);
-    // an etcd-elected instance takes no heartbeat keys (interval, deadRatio, peers)
-    const etcd = (backend(extras.election) ?? backend(top.election)) === 'etcd';
+    // an etcd-elected instance takes no heartbeat keys (interval, deadRatio, peers) unless election.heartbeat is on
+    const heartbeat = (v: unknown) => (v && typeof v === 'object' ? (v as { heartbeat?: unknown }).heartbeat : undefined);
+    const etcd = (backend(extras.election) ?? backend(top.election)) === 'etcd' && (heartbeat(extras.election) ?? heartbeat(top.election)) !== true;
     const instance = {
       address: this.opts.sharedAddress ?? '198.51.100.50',
       priority: n.priority,

@@ -17,15 +17,25 @@
  * |     21 |     8 | timestamp     | uint64 ms since the epoch, at most Number.MAX_SAFE_INTEGER             |
  * |     29 |     4 | intervalMs    | uint32                                                                 |
  * |     33 |     4 | nonce         | uint32                                                                 |
- * |     37 |     1 | flags         | bit 0: master vouch follows; bits 1..7 must be 0                       |
+ * |     37 |     1 | flags         | bit 0: master vouch follows; bit 1: etcd report follows; bits 2..7: 0  |
  * |     38 |    (4)| heardAgoMs    | uint32, only when flags bit 0 is set (saturates at 2^32-1)             |
  * |        |    (1)| masterIdLen   | 1..64, only with the vouch                                             |
  * |        |    (n)| masterId      | UTF-8, only with the vouch                                             |
+ * |        |    (1)| etcdFlags     | only when flags bit 1 is set: bit 0 etcdOk; bits 1..7 must be 0        |
+ * |        |    (8)| etcdToken     | uint64, the leader key's revision the sender last read (0: none)       |
+ * |        |    (1)| etcdLeaderLen | 0..64 (0: the sender knows no leader)                                  |
+ * |        |    (n)| etcdLeader    | UTF-8 node id named by the leader key                                  |
  * |      v |     1 | nodeIdLen     | 1..64                                                                  |
  * |    v+1 |     m | nodeId        | UTF-8 (strict: no invalid sequences, no surrogates; a BOM is kept)     |
  * |      t |    32 | tag           | HMAC-SHA256(key[keyId], bytes 0..t-1)                                  |
  *
- * Sizes: 72 bytes minimum (no vouch, 1-byte node id), MAX_PACKET_BYTES = 204 maximum. Nothing may follow the tag.
+ * Sizes: 72 bytes minimum (no vouch, 1-byte node id), MAX_PACKET_BYTES = 278 maximum (204 without the etcd
+ * report). Nothing may follow the tag.
+ *
+ * The etcd report (flags bit 1) is sent only by instances elected through etcd with `election.heartbeat: true`
+ * (the crash fast path and onEtcdLoss hold-if-peers-agree); every other packet is byte for byte what earlier
+ * versions send, so heartbeat clusters mix versions freely. A version without the report rejects such a packet
+ * as 'malformed' (or 'oversized'): it never ran heartbeats on an etcd-elected instance, so it never had to read one.
  *
  * Decoding order (first failure wins): size > MAX -> 'oversized'; magic -> 'bad-magic'; version -> 'bad-version';
  * structure (length fields, flags) -> 'truncated' / 'malformed'; key id -> 'unknown-key-id'; tag -> 'bad-tag';
@@ -34,7 +44,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { InstanceState } from '../plugins/api.js';
-import type { MasterVouch, Packet, PacketKind, RejectReason } from './types.js';
+import type { EtcdReport, MasterVouch, Packet, PacketKind, RejectReason } from './types.js';
 
 /** A heartbeat key: HMAC-SHA256 secret and the id that names it on the wire. */
 export interface HeartbeatKey {
@@ -72,13 +82,18 @@ const OFF = {
 } as const;
 const HEADER_BYTES = 38;
 const FLAG_VOUCH = 0x01;
+const FLAG_ETCD = 0x02;
 const VOUCH_FIXED_BYTES = 5;
+/** etcdFlags, etcdToken, etcdLeaderLen. */
+const ETCD_FIXED_BYTES = 10;
+const ETCD_OK = 0x01;
+const UINT64_MAX = (1n << 64n) - 1n;
 
 /** Smallest valid packet: header, 1-byte node id, tag. */
 export const MIN_PACKET_BYTES = HEADER_BYTES + 1 + 1 + TAG_BYTES;
 /** Largest valid packet; anything longer is rejected as 'oversized' before it is looked at. */
 export const MAX_PACKET_BYTES =
-  HEADER_BYTES + VOUCH_FIXED_BYTES + MAX_NODE_ID_BYTES + 1 + MAX_NODE_ID_BYTES + TAG_BYTES;
+  HEADER_BYTES + VOUCH_FIXED_BYTES + MAX_NODE_ID_BYTES + ETCD_FIXED_BYTES + MAX_NODE_ID_BYTES + 1 + MAX_NODE_ID_BYTES + TAG_BYTES;
 
 const UINT32_MAX = 0xffff_ffff;
 
@@ -162,9 +177,14 @@ export function encodePacket(p: Packet, key: HeartbeatKey): Buffer {
     }
     heardAgoMs = Math.min(ago, UINT32_MAX);
   }
+  const etcd = p.etcd;
+  const etcdLeader = etcd?.leader !== undefined ? idBytes(etcd.leader, 'etcd.leader') : Buffer.alloc(0);
+  if (etcd && (typeof etcd.token !== 'bigint' || etcd.token < 0n || etcd.token > UINT64_MAX)) {
+    throw new RangeError(`packet.etcd.token: expected an integer 0..2^64-1, got ${String(etcd.token)}`);
+  }
 
   const bodyBytes =
-    HEADER_BYTES + (masterId ? VOUCH_FIXED_BYTES + masterId.length : 0) + 1 + nodeId.length;
+    HEADER_BYTES + (masterId ? VOUCH_FIXED_BYTES + masterId.length : 0) + (etcd ? ETCD_FIXED_BYTES + etcdLeader.length : 0) + 1 + nodeId.length;
   const buf = Buffer.alloc(bodyBytes + TAG_BYTES);
   MAGIC.copy(buf, OFF.magic);
   buf[OFF.version] = PROTOCOL_VERSION;
@@ -178,13 +198,20 @@ export function encodePacket(p: Packet, key: HeartbeatKey): Buffer {
   buf.writeBigUInt64BE(BigInt(uint(p.timestamp, Number.MAX_SAFE_INTEGER, 'timestamp')), OFF.timestamp);
   buf.writeUInt32BE(uint(p.intervalMs, UINT32_MAX, 'intervalMs'), OFF.intervalMs);
   buf.writeUInt32BE(uint(p.nonce, UINT32_MAX, 'nonce'), OFF.nonce);
-  buf[OFF.flags] = masterId ? FLAG_VOUCH : 0;
+  buf[OFF.flags] = (masterId ? FLAG_VOUCH : 0) | (etcd ? FLAG_ETCD : 0);
   let off = HEADER_BYTES;
   if (masterId) {
     buf.writeUInt32BE(heardAgoMs, off);
     buf[off + 4] = masterId.length;
     masterId.copy(buf, off + VOUCH_FIXED_BYTES);
     off += VOUCH_FIXED_BYTES + masterId.length;
+  }
+  if (etcd) {
+    buf[off] = etcd.ok ? ETCD_OK : 0;
+    buf.writeBigUInt64BE(etcd.token, off + 1);
+    buf[off + 9] = etcdLeader.length;
+    etcdLeader.copy(buf, off + ETCD_FIXED_BYTES);
+    off += ETCD_FIXED_BYTES + etcdLeader.length;
   }
   buf[off] = nodeId.length;
   nodeId.copy(buf, off + 1);
@@ -197,14 +224,20 @@ export function encodePacket(p: Packet, key: HeartbeatKey): Buffer {
 const checkedKeys = new WeakSet<HeartbeatKey>();
 
 type Layout =
-  | { ok: true; vouch?: { heardAgoMs: number; idStart: number; idEnd: number }; nodeStart: number; bodyEnd: number }
+  | {
+      ok: true;
+      vouch?: { heardAgoMs: number; idStart: number; idEnd: number };
+      etcd?: { ok: boolean; token: bigint; idStart: number; idEnd: number };
+      nodeStart: number;
+      bodyEnd: number;
+    }
   | { ok: false; reason: RejectReason };
 
 /** Locates the variable parts from the length fields only. Never reads past `buf.length`. */
 function layout(buf: Buffer): Layout {
   if (buf.length < HEADER_BYTES) return { ok: false, reason: 'truncated' };
   const flags = buf[OFF.flags]!;
-  if ((flags & ~FLAG_VOUCH) !== 0) return { ok: false, reason: 'malformed' };
+  if ((flags & ~(FLAG_VOUCH | FLAG_ETCD)) !== 0) return { ok: false, reason: 'malformed' };
   let off = HEADER_BYTES;
   let vouch: { heardAgoMs: number; idStart: number; idEnd: number } | undefined;
   if (flags & FLAG_VOUCH) {
@@ -216,6 +249,17 @@ function layout(buf: Buffer): Layout {
     off = idStart + len;
     vouch = { heardAgoMs, idStart, idEnd: off };
   }
+  let etcd: { ok: boolean; token: bigint; idStart: number; idEnd: number } | undefined;
+  if (flags & FLAG_ETCD) {
+    if (buf.length < off + ETCD_FIXED_BYTES) return { ok: false, reason: 'truncated' };
+    const etcdFlags = buf[off]!;
+    if ((etcdFlags & ~ETCD_OK) !== 0) return { ok: false, reason: 'malformed' };
+    const len = buf[off + 9]!;
+    if (len > MAX_NODE_ID_BYTES) return { ok: false, reason: 'malformed' };
+    const idStart = off + ETCD_FIXED_BYTES;
+    etcd = { ok: (etcdFlags & ETCD_OK) !== 0, token: buf.readBigUInt64BE(off + 1), idStart, idEnd: idStart + len };
+    off = idStart + len;
+  }
   if (buf.length < off + 1) return { ok: false, reason: 'truncated' };
   const nodeLen = buf[off]!;
   if (nodeLen < 1 || nodeLen > MAX_NODE_ID_BYTES) return { ok: false, reason: 'malformed' };
@@ -223,7 +267,7 @@ function layout(buf: Buffer): Layout {
   const bodyEnd = nodeStart + nodeLen;
   if (buf.length < bodyEnd + TAG_BYTES) return { ok: false, reason: 'truncated' };
   if (buf.length > bodyEnd + TAG_BYTES) return { ok: false, reason: 'malformed' };
-  return vouch ? { ok: true, vouch, nodeStart, bodyEnd } : { ok: true, nodeStart, bodyEnd };
+  return { ok: true, ...(vouch ? { vouch } : {}), ...(etcd ? { etcd } : {}), nodeStart, bodyEnd };
 }
 
 /**
@@ -259,6 +303,16 @@ export function decodePacket(buf: Buffer, keys: readonly HeartbeatKey[]): Decode
     if (id === undefined) return { ok: false, reason: 'malformed' };
     master = { id, heardAgoMs: where.vouch.heardAgoMs };
   }
+  let etcd: EtcdReport | undefined;
+  if (where.etcd) {
+    const e = where.etcd;
+    etcd = { ok: e.ok, token: e.token };
+    if (e.idEnd > e.idStart) {
+      const leader = decodeUtf8(buf.subarray(e.idStart, e.idEnd));
+      if (leader === undefined) return { ok: false, reason: 'malformed' };
+      etcd.leader = leader;
+    }
+  }
   if (!kind || !state || nodeId === undefined || timestamp > BigInt(Number.MAX_SAFE_INTEGER)) {
     return { ok: false, reason: 'malformed' };
   }
@@ -275,5 +329,6 @@ export function decodePacket(buf: Buffer, keys: readonly HeartbeatKey[]): Decode
     nonce: buf.readUInt32BE(OFF.nonce),
   };
   if (master) packet.master = master;
+  if (etcd) packet.etcd = etcd;
   return { ok: true, packet, keyId };
 }

@@ -13,6 +13,21 @@ export interface MasterVouch {
   heardAgoMs: number;
 }
 
+/**
+ * What an etcd-elected node with heartbeats on (election.heartbeat) says about etcd in its adverts:
+ * whether it can renew its lease, and the leader key as it last read it. The MASTER holds through
+ * an etcd outage (onEtcdLoss hold-if-peers-agree) only while every peer reports ok false and names
+ * it with the same token.
+ */
+export interface EtcdReport {
+  /** The sender's lease renewals are acknowledged (within its step-down deadline). */
+  ok: boolean;
+  /** Node id the leader key named when last read; undefined: no leader known. */
+  leader?: string;
+  /** That key's mod revision (the term's fencing token); 0n: no leader known. */
+  token: bigint;
+}
+
 export interface Packet {
   kind: PacketKind;
   /** 32-bit key derived from the instance's shared address (see instanceKey()). */
@@ -34,6 +49,8 @@ export interface Packet {
   nonce: number;
   /** Vouch, on adverts from non-masters; undefined when the sender knows no master. */
   master?: MasterVouch;
+  /** etcd report, on adverts of etcd-elected instances with heartbeats; undefined otherwise. */
+  etcd?: EtcdReport;
 }
 
 /** Why a datagram was dropped; every reason is counted. */

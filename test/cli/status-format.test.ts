@@ -53,3 +53,18 @@ t.test('failing actions are flagged; STOP is shown as such', async (t) => {
   t.match(out, /exoscale-eip\.onMaster FAILED \(exoscale: 503\) 5\.0s ago/);
   t.match(out, /WARNING 1 action\(s\) failing/);
 });
+
+t.test('etcd with heartbeats: a MASTER holding through an etcd outage says so, with what its peers report', async (t) => {
+  const election = {
+    backend: 'etcd' as const, endpoints: ['http://127.0.0.1:2379'], keyPrefix: '/ipwarden/web/', role: 'master' as const, lease: '1f', ttlMs: 3000, grantedTtlMs: 3000,
+    leaseRemainingMs: 0, lastRenewalAgoMs: 9000, lastRenewalLatencyMs: 2, renewIntervalMs: 750, stepDownAfterMs: 1500, fencingToken: '42', connected: false,
+    onEtcdLoss: 'hold-if-peers-agree' as const, holding: 'every peer (lb2) cannot reach etcd either and sees us as MASTER, term 42',
+    heartbeat: { intervalMs: 1000, deadRatio: 3, etcdOk: false, peers: [{ id: 'lb2', address: '198.51.100.12:12345', state: 'BACKUP' as const, alive: true, lastSeenAgoMs: 300, etcdOk: false, leader: 'lb1', token: '42' }] },
+  };
+  const out = formatStatus(status(inst({ state: 'MASTER', master: 'lb1', election })), NOW);
+  t.match(out, /web election: etcd \/ipwarden\/web\/ lease 1f .*term 42, HOLDING past the step-down deadline \(onEtcdLoss hold-if-peers-agree\): every peer \(lb2\) cannot reach etcd either/);
+  t.match(out, /web heartbeats: every 1\.0s, our etcd LOST; peers: lb2 BACKUP 300ms ago etcd LOST/);
+  const normal = formatStatus(status(inst({ state: 'MASTER', master: 'lb1', election: { ...election, holding: undefined, stepDownInMs: 800, heartbeat: { ...election.heartbeat, etcdOk: true, peers: [] } } })), NOW);
+  t.match(normal, /term 42, steps down in 800ms without renewal/);
+  t.match(normal, /our etcd ok; peers: none heard/);
+});

@@ -30,8 +30,12 @@ t.test('an etcd-only config needs no secret; a heartbeat instance still does', a
 t.test('heartbeat-only keys on an etcd instance are errors naming the key', async (t) => {
   for (const [key, value] of [['interval', '1s'], ['deadRatio', 3], ['peers', ['198.51.100.11']]] as const) {
     const r = checkConfigData({ election: etcd, instances: { web: { address: '198.51.100.50', [key]: value } } });
-    t.same(r.ok ? [] : r.problems, [`instances.web.${key}: a heartbeat setting, but this instance is elected through etcd (election.backend etcd): remove it`], key);
+    t.same(r.ok ? [] : r.problems, [`instances.web.${key}: a heartbeat setting, but this instance is elected through etcd without heartbeats (election.backend etcd): remove it, or set election.heartbeat: true`], key);
   }
+  const withHeartbeat = checkConfigData({ secret: 'env:K', election: { ...etcd, heartbeat: true }, instances: { web: { address: '198.51.100.50', interval: '1s', deadRatio: 3, peers: ['198.51.100.11'] } } });
+  t.ok(withHeartbeat.ok, `election.heartbeat: true takes the heartbeat keys (${withHeartbeat.ok ? '' : withHeartbeat.problems.join('; ')})`);
+  const noSecret = checkConfigData({ election: { ...etcd, heartbeat: true }, instances: { web: { address: '198.51.100.50', peers: ['198.51.100.11'] } } });
+  t.match(noSecret.ok ? [] : noSecret.problems, [/^secret: required with protocol ipwarden/], 'and needs the heartbeat key');
   const onInstance = checkConfigData({ secret: 'env:K', instances: { web: { address: '198.51.100.50', election: etcd, interval: '1s' } } });
   t.match(onInstance.ok ? [] : onInstance.problems, [/^instances\.web\.interval: a heartbeat setting/], 'backend set on the instance');
   const heartbeat = checkConfigData({ secret: 'env:K', election: etcd, instances: { web: { address: '198.51.100.50', election: { backend: 'heartbeat' }, interval: '1s', peers: ['198.51.100.11'] } } });

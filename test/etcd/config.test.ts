@@ -89,12 +89,39 @@ t.test('an instance overrides the top-level keys one by one', async (t) => {
   );
   const r = resolveConfig(loaded(raw), { registry, env: { K: KEY } });
   const by = new Map(r.instances.map((i) => [i.name, i.election]));
-  t.same(by.get('web'), { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/lb', ttlMs: 5000 });
-  t.same(by.get('api'), { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/lb', ttlMs: 2000 });
+  const defaultsOf = { heartbeat: false, onEtcdLoss: 'release' };
+  t.same(by.get('web'), { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/lb', ttlMs: 5000, ...defaultsOf });
+  t.same(by.get('api'), { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/lb', ttlMs: 2000, ...defaultsOf });
   t.equal(by.get('old'), undefined, 'backend heartbeat on one instance');
   t.notOk(r.warnings.some((w) => /instances\.web\.peers/.test(w)), 'etcd instances need no heartbeat peers');
   const defaults = resolveConfig(loaded(base({ election: { backend: 'etcd', endpoints: ['http://127.0.0.1:2379/'] } })), { registry, env: { K: KEY } });
-  t.same(defaults.instances[0]!.election, { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/ipwarden', ttlMs: 3000 }, 'defaults: /ipwarden, 3s');
+  t.same(
+    defaults.instances[0]!.election,
+    { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/ipwarden', ttlMs: 3000, heartbeat: false, onEtcdLoss: 'release' },
+    'defaults: /ipwarden, 3s, no heartbeats, onEtcdLoss release',
+  );
+});
+
+t.test('heartbeat and onEtcdLoss: validated, errors name the key', async (t) => {
+  const r = checkConfigData(base({ election: { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], heartbeat: 'yes', onEtcdLoss: 'keep' } }));
+  const text = r.ok ? '' : r.problems.join('\n');
+  t.match(text, /election\.heartbeat: expected true or false/);
+  t.match(text, /election\.onEtcdLoss: expected one of release, hold-if-peers-agree/);
+  const etcd = { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'] };
+  t.same(problems(base({ election: { ...etcd, onEtcdLoss: 'hold-if-peers-agree' } })), [
+    'election.onEtcdLoss: hold-if-peers-agree needs election.heartbeat: true (the peers answer over the heartbeat channel)',
+  ]);
+  t.same(problems(base({ election: etcd }, { web: { address: '198.51.100.50', election: { onEtcdLoss: 'hold-if-peers-agree', heartbeat: false } } })), [
+    'instances.web.election.onEtcdLoss: hold-if-peers-agree needs instances.web.election.heartbeat: true (the peers answer over the heartbeat channel)',
+  ], 'names the keys where they are written');
+  const ok = resolveConfig(loaded(base({ election: { ...etcd, heartbeat: true, onEtcdLoss: 'hold-if-peers-agree' } }, { web: { address: '198.51.100.50', peers: ['198.51.100.11'], interval: '500ms' } })), { registry, env: { K: KEY } });
+  t.match(ok.instances[0], { interval: 500, peers: [{ host: '198.51.100.11' }], election: { heartbeat: true, onEtcdLoss: 'hold-if-peers-agree' } });
+  const lonely = resolveConfig(loaded(base({ election: { ...etcd, heartbeat: true, onEtcdLoss: 'hold-if-peers-agree' } })), { registry, env: { K: KEY } });
+  t.ok(lonely.warnings.some((w) => /^instances\.web\.peers: election\.heartbeat is on but there are no peers.*hold-if-peers-agree never holds/.test(w)), 'no peers: warned');
+  const exoip = checkConfigData({ protocol: 'exoip', node: { id: 'lb1' }, election: { ...etcd, heartbeat: true, onEtcdLoss: 'hold-if-peers-agree' }, instances: { web: { address: '198.51.100.50', peers: ['198.51.100.11'] } } });
+  t.match(exoip.ok ? [] : exoip.problems, [/^election\.onEtcdLoss: hold-if-peers-agree needs protocol ipwarden/], 'exoip heartbeats cannot carry the report');
+  const exoipFast = checkConfigData({ protocol: 'exoip', node: { id: 'lb1' }, election: { ...etcd, heartbeat: true }, instances: { web: { address: '198.51.100.50', peers: ['198.51.100.11'] } } });
+  t.ok(exoipFast.ok, 'the crash fast path alone works with exoip heartbeats');
 });
 
 t.test('TLS material and password are read and checked at resolve time; problems named once', { skip: requireEnv({ bins: ['openssl'] }) }, async (t) => {
@@ -132,9 +159,13 @@ t.test('TLS material and password are read and checked at resolve time; problems
 });
 
 t.test('config print shows election keys with secrets redacted', async (t) => {
-  const l = loaded(base({ election: { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], ttl: '4s', auth: { user: 'u', password: 'literal-pw' }, tls: { key: 'file:/k.pem' } } }));
+  const l = loaded(
+    base({ election: { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], ttl: '4s', heartbeat: true, onEtcdLoss: 'hold-if-peers-agree', auth: { user: 'u', password: 'literal-pw' }, tls: { key: 'file:/k.pem' } } }),
+  );
   const p = printableConfig(l) as { election: Record<string, unknown> };
-  t.same(p.election, { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], ttl: '4s', auth: { user: 'u', password: '[redacted]' }, tls: { key: 'file:/k.pem' } });
+  t.same(p.election, { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], ttl: '4s', heartbeat: true, onEtcdLoss: 'hold-if-peers-agree', auth: { user: 'u', password: '[redacted]' }, tls: { key: 'file:/k.pem' } });
+  const plain = printableConfig(loaded(base({ election: { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'] } }))) as { election: Record<string, unknown> };
+  t.same(plain.election, { backend: 'etcd', endpoints: ['https://127.0.0.1:2379'], heartbeat: false, onEtcdLoss: 'release' }, 'the etcd-loss policy in effect is shown when not written');
 });
 
 t.test('config check across nodes: same backend and prefix everywhere', async (t) => {
@@ -151,6 +182,13 @@ t.test('config check across nodes: same backend and prefix everywhere', async (t
   t.match(mixed.problems, [/instance web: election backend differs: .*two MASTERs/]);
   const prefixes = checkCluster([{ file: 'a.yaml', config: node('a', etcd) }, { file: 'b.yaml', config: node('b', { ...etcd, prefix: '/other' }) }]);
   t.match(prefixes.problems, [/instance web: election prefix differs: .*separate leader keys/]);
+  const hold = { ...etcd, heartbeat: true, onEtcdLoss: 'hold-if-peers-agree' };
+  const policies = checkCluster([{ file: 'a.yaml', config: node('a', hold) }, { file: 'b.yaml', config: node('b', etcd) }]);
+  t.same(policies.problems, []);
+  t.ok(policies.warnings.some((w) => /instance web: election heartbeat differs: .*hold-if-peers-agree never holds/.test(w)), 'heartbeat on one node only: warned');
+  t.ok(policies.warnings.some((w) => /instance web: election onEtcdLoss differs: .*use the same everywhere/.test(w)), 'onEtcdLoss differs: warned');
+  const both = checkCluster([{ file: 'a.yaml', config: node('a', hold) }, { file: 'b.yaml', config: node('b', hold) }]);
+  t.ok(both.warnings.some((w) => /a\.yaml does not list b's node\.bind .* in peers/.test(w)), 'with heartbeats the peers are checked as for the heartbeat election');
 });
 
 t.test('ttl below 3s: the real failover bound is ttl + 0.5 s (etcd expiry scan), config check says so', async (t) => {

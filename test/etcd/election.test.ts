@@ -8,7 +8,7 @@
  * TTL 3 s: renewals every 750 ms, step-down after 1.5 s without one.
  */
 import t, { type Test } from 'tap';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -16,9 +16,9 @@ import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { CLI_ENTRY, LocalCluster, sleep, type LabNode } from '../../src/lab/local-cluster.js';
 import { ETCD_ELECTION_TIMEOUT_MS, EtcdCluster, freeTcpPort } from '../lib/etcd-cluster.js';
-import { TcpProxy } from '../lib/tcp-proxy.js';
 import { requireEnv } from '../lib/env.js';
 import { startEipLab, type EipLab } from '../../src/lab/exoscale-lab.js';
+import { etcdProxies, recorded } from '../lib/etcd-lab.js';
 
 const TTL = 3000;
 const RENEW = TTL / 4;
@@ -30,19 +30,6 @@ const RECORDER = fileURLToPath(new URL('../lib/recorder-action.mjs', import.meta
  * file reads) stalls every daemon's etcd traffic and makes the MASTER step down, as it must.
  */
 const skip = requireEnv({ bins: ['etcd', 'etcdctl'] });
-
-interface Recorded {
-  node: string;
-  from: string;
-  to: string;
-  token: string | null;
-  at: number;
-}
-
-function recorded(file: string): Recorded[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Recorded);
-}
 
 /** Samples every node's state; records instants with more than one MASTER. */
 function sampler(c: LocalCluster) {
@@ -99,19 +86,7 @@ t.test('etcd election with real etcd and daemons', { skip }, async (t) => {
   await etcd.start();
 
   /** One set of proxies per node (index) -> etcd member. */
-  const proxies: TcpProxy[][] = [];
-  t.teardown(async () => {
-    for (const list of proxies) for (const p of list) await p.close();
-  });
-  for (let i = 0; i < 3; i++) {
-    const list: TcpProxy[] = [];
-    for (const m of etcd.members) {
-      const p = new TcpProxy(m.clientPort);
-      await p.listen();
-      list.push(p);
-    }
-    proxies.push(list);
-  }
+  const proxies = await etcdProxies(t, etcd, 3);
 
   let scenario = 0;
   let metricsAddress = '';

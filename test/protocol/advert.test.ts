@@ -68,10 +68,48 @@ t.test('round trip keeps every field', async (t) => {
   }
   t.equal(encodePacket(packet({ nodeId: 'a' }), key1).length, MIN_PACKET_BYTES, 'smallest packet');
   t.equal(
-    encodePacket(packet({ nodeId: 'n'.repeat(64), master: { id: 'm'.repeat(64), heardAgoMs: 1 } }), key1).length,
+    encodePacket(packet({ nodeId: 'n'.repeat(64), master: { id: 'm'.repeat(64), heardAgoMs: 1 }, etcd: { ok: true, leader: 'l'.repeat(64), token: 1n } }), key1).length,
     MAX_PACKET_BYTES,
     'largest packet',
   );
+});
+
+t.test('etcd report (flags bit 1): round trip, only when sent, and the bytes of packets without it unchanged', async (t) => {
+  const cases: Packet[] = [
+    packet({ state: 'BACKUP', etcd: { ok: false, leader: 'lb2', token: 12345n } }),
+    packet({ state: 'MASTER', etcd: { ok: true, leader: 'lb1', token: 2n ** 64n - 1n } }),
+    packet({ state: 'BACKUP', etcd: { ok: true, token: 0n } }),
+    packet({ state: 'BACKUP', master: { id: 'lb2', heardAgoMs: 7 }, etcd: { ok: false, leader: '東京', token: 9n } }),
+  ];
+  for (const p of cases) {
+    const buf = encodePacket(p, key1);
+    t.same(decodePacket(buf, [key1]), { ok: true, packet: p, keyId: 1 }, JSON.stringify(p.etcd, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
+  }
+  const plain = decodePacket(encodePacket(packet(), key1), [key1]);
+  t.ok(plain.ok && !('etcd' in plain.packet), 'no report decoded from a packet without one');
+  // the layout of a packet with the report: flags 0x02, then etcdFlags, token, leader length, leader
+  const buf = encodePacket(packet({ etcd: { ok: true, leader: 'lb1', token: 0x0102030405060708n } }), key1);
+  t.equal(buf[37], 0x02, 'etcd flag');
+  t.equal(buf[38], 0x01, 'etcdOk');
+  t.equal(buf.readBigUInt64BE(39), 0x0102030405060708n, 'token');
+  t.equal(buf[47], 3, 'leader length');
+  t.equal(buf.subarray(48, 51).toString(), 'lb1');
+  t.equal(buf[51], 3, 'node id length');
+  // a packet without the report is what version 1 always sent: flags 0, node id at 38 (see the layout test)
+  t.equal(encodePacket(packet(), key1)[37], 0, 'no report: flags byte as before');
+
+  const edit = (at: number, value: number): Buffer => {
+    const copy = Buffer.from(buf);
+    copy[at] = value;
+    return resign(copy, key1);
+  };
+  t.equal(reason(edit(38, 0x03)), 'malformed', 'reserved etcdFlags bit');
+  t.equal(reason(edit(47, 65)), 'malformed', 'leader length 65');
+  t.equal(reason(edit(48, 0xff)), 'malformed', 'invalid UTF-8 in the leader');
+  t.equal(reason(edit(47, 60)), 'truncated', 'leader length beyond the datagram');
+  t.throws(() => encodePacket(packet({ etcd: { ok: true, token: -1n } }), key1), /packet\.etcd\.token/);
+  t.throws(() => encodePacket(packet({ etcd: { ok: true, token: 2n ** 64n } }), key1), /packet\.etcd\.token/);
+  t.throws(() => encodePacket(packet({ etcd: { ok: true, leader: '', token: 1n } }), key1), /packet\.etcd\.leader/);
 });
 
 t.test('layout: magic, version, key id and fixed offsets', async (t) => {
@@ -185,7 +223,7 @@ t.test('every rejection reason', async (t) => {
   t.equal(reason(edit(good, 5, 4)), 'malformed', 'kind 4');
   t.equal(reason(edit(good, 11, 0)), 'malformed', 'state 0');
   t.equal(reason(edit(good, 11, 6)), 'malformed', 'state 6');
-  t.equal(reason(edit(good, 37, 0x03)), 'malformed', 'reserved flag bit');
+  t.equal(reason(edit(good, 37, 0x05)), 'malformed', 'reserved flag bit');
   const bigTs = Buffer.from(good);
   bigTs.writeBigUInt64BE(2n ** 63n, 21);
   t.equal(reason(resign(bigTs, key1)), 'malformed', 'timestamp beyond 2^53');

@@ -9,7 +9,8 @@ import type { Logger } from '../log.js';
 import { InstanceEngine } from '../engine/instance.js';
 import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState } from '../engine/types.js';
 import type { Clock, Timers } from '../plugins/check-runner.js';
-import { endpointKey, type HeartbeatTransport } from '../daemon/transport.js';
+import { formatEndpoint } from '../config/endpoint.js';
+import type { HeartbeatTransport } from '../daemon/transport.js';
 import type { Endpoint } from '../config/endpoint.js';
 import type { PeerRef } from '../engine/types.js';
 import type { ElectionBackend, ElectionChange, ElectionTransition } from './backend.js';
@@ -162,7 +163,7 @@ export class HeartbeatElection implements ElectionBackend {
     const c = this.targets;
     const version = this.opts.transport.peersVersion;
     if (c && c.transportVersion === version && c.own === own && c.discovered === discovered) return c.keys;
-    const mine = new Set([...own, ...(discovered ?? [])].map(endpointKey));
+    const mine = new Set([...own, ...(discovered ?? [])].map(formatEndpoint));
     const keys = this.opts.transport.peerKeys().filter((k) => mine.has(k));
     this.targets = { transportVersion: version, own, discovered, keys };
     return keys;

@@ -8,7 +8,7 @@
  * Every failure is mapped to a CloudApiError whose message is the client's own one-line message
  * ("exoscale: attach elastic-ip …: 403 forbidden: …") and whose `cause` is the Exoscale error.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 import { CloudApiError, type CallOptions, type CloudErrorKind, type FloatingIpProvider } from '../cloud/provider.js';
 import type { ExoscaleClient } from './client.js';
 import {

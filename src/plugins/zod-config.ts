@@ -26,7 +26,10 @@ type StandardResult<Output> =
   | { readonly issues: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined }> };
 
 /** The validated value of a Standard Schema. */
-export type StandardOutput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['output'];
+export type StandardOutput<S> = S extends { readonly '~standard': { readonly types?: infer T } } ? (NonNullable<T> extends { readonly output: infer O } ? O : unknown) : unknown;
+
+/** A plugin's `parseConfig`. */
+export type ParseConfig<C> = (raw: Record<string, unknown>, env: PluginEnvironment) => ParseResult<C>;
 
 function pathOf(path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): (string | number)[] {
   return (path ?? []).map((seg) => {
@@ -41,10 +44,12 @@ function pathOf(path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>
  * Validation must be synchronous (a config is checked before the daemon starts): an async schema is
  * reported as an issue.
  */
-export function schemaConfig<S extends StandardSchemaV1, C = StandardOutput<S>>(
+export function schemaConfig<S extends StandardSchemaV1>(schema: S): ParseConfig<StandardOutput<S>>;
+export function schemaConfig<S extends StandardSchemaV1, C>(schema: S, finish: (value: StandardOutput<S>, env: PluginEnvironment) => C): ParseConfig<C>;
+export function schemaConfig<S extends StandardSchemaV1, C>(
   schema: S,
   finish?: (value: StandardOutput<S>, env: PluginEnvironment) => C,
-): (raw: Record<string, unknown>, env: PluginEnvironment) => ParseResult<C> {
+): ParseConfig<C> {
   return (raw, env) => {
     const r = schema['~standard'].validate(raw);
     if (r instanceof Promise) return { ok: false, issues: [{ path: [], message: 'the plugin\'s schema validates asynchronously; ipwarden needs a synchronous schema' }] };

@@ -6,10 +6,12 @@
  * The config is the plugin's keys as the rc file has them (parsed with the plugin's own parseConfig:
  * a bad config throws, naming each key). Time is fake while a run lasts: setTimeout/setInterval and
  * Date.now follow a virtual clock that jumps to the next timer whenever the plugin waits on timers
- * only (no socket, file or child process pending), so a plugin that waits 30 s is tested in
- * milliseconds, and `after` puts virtual time between transitions.
+ * only (no socket, file or child process opened, or none of them active for 100 ms of real time),
+ * so a plugin that waits 30 s is tested in milliseconds, and `after` puts virtual time between
+ * transitions. (AbortSignal.timeout() runs on Node's internal timers: it stays real.)
  */
 import type { ActionHandlers, ActionPlugin, CheckPlugin, CheckResult, ConfigIssue, InstanceState, Logger, PluginEnvironment } from './plugins/api.js';
+import { createHook } from 'node:async_hooks';
 import { resolveSecret } from './config/secret.js';
 import { parseDuration } from './util/duration.js';
 
@@ -141,27 +143,57 @@ function realTurn(realSetTimeout: typeof setTimeout, ms = 0): Promise<void> {
   return new Promise((r) => realSetTimeout(r, ms));
 }
 
-/** Kinds of pending work that mean "the plugin waits for the outside world", not for a timer. */
-function ioPending(baseline: Map<string, number>): boolean {
-  const now = new Map<string, number>();
-  for (const r of process.getActiveResourcesInfo()) if (r !== 'Timeout' && r !== 'Immediate') now.set(r, (now.get(r) ?? 0) + 1);
-  for (const [k, n] of now) if (n > (baseline.get(k) ?? 0)) return true;
-  return false;
+/** Resource kinds that are timers or promise plumbing, not the outside world. */
+const NOT_IO = new Set(['Timeout', 'Immediate', 'TIMERWRAP', 'PROMISE', 'TickObject', 'Microtask']);
+/** With I/O handles open (a keep-alive socket...), time jumps only after this much real quiet. */
+const QUIET_MS = 100;
+
+function ioResources(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of process.getActiveResourcesInfo()) if (!NOT_IO.has(r)) out.set(r, (out.get(r) ?? 0) + 1);
+  return out;
 }
 
-/** Awaits `p`, advancing the fake clock whenever the plugin waits on fake timers only. */
+/**
+ * Awaits `p`, advancing the fake clock when the plugin waits on fake timers only: at once when no
+ * I/O handle was opened since the run began, else after QUIET_MS of real time without any I/O
+ * callback (an idle keep-alive socket stays open; a busy one keeps calling back).
+ */
 async function settle<T>(p: Promise<T>, clock: FakeClock, deadline: number, what: string): Promise<T> {
   let done = false;
   p.then(() => (done = true), () => (done = true));
-  const baseline = new Map<string, number>();
-  for (const r of process.getActiveResourcesInfo()) if (r !== 'Timeout' && r !== 'Immediate') baseline.set(r, (baseline.get(r) ?? 0) + 1);
-  let idle = 0;
-  while (!done) {
-    await realTurn(clock.saved.setTimeout, idle > 3 ? 1 : 0);
-    if (done) break;
-    if (clock.saved.dateNow() > deadline) throw new Error(`${what}: did not settle within the run's time limit`);
-    if (ioPending(baseline)) idle = 0;
-    else if (++idle > 3 && clock.fireNext()) idle = 0;
+  const baseline = ioResources();
+  const realNow = () => clock.saved.dateNow();
+  let lastIo = realNow();
+  const io = new Set<number>();
+  const hook = createHook({
+    init(id, type) {
+      if (!NOT_IO.has(type)) io.add(id);
+    },
+    before(id) {
+      if (io.has(id)) lastIo = realNow();
+    },
+    destroy(id) {
+      io.delete(id);
+    },
+  }).enable();
+  try {
+    let turns = 0;
+    while (!done) {
+      await realTurn(clock.saved.setTimeout, turns > 3 ? 1 : 0);
+      if (done) break;
+      if (realNow() > deadline) throw new Error(`${what}: did not settle within the run's time limit`);
+      turns++;
+      if (turns <= 3) continue;
+      let openedIo = false;
+      for (const [k, n] of ioResources()) if (n > (baseline.get(k) ?? 0)) openedIo = true;
+      if ((!openedIo || realNow() - lastIo >= QUIET_MS) && clock.fireNext()) {
+        turns = 0;
+        lastIo = realNow();
+      }
+    }
+  } finally {
+    hook.disable();
   }
   return p;
 }
@@ -201,6 +233,7 @@ export async function runCheck<C>(plugin: CheckPlugin<C>, config: Record<string,
 // ------------------------------------------------------------------ actions
 
 /** One transition to deliver: a state, or a state after some (virtual) time. */
+/** `after`: virtual time (a duration or ms) after the previous transition's handler returned. */
 export type TransitionStep = InstanceState | { to: InstanceState; after?: string | number; reason?: string; cause?: string; priority?: number };
 
 /** What happened to one transition. */

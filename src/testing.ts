@@ -2,6 +2,7 @@
  * "ipwarden/testing": test a plugin in ten lines, the way the daemon drives it.
  *   const r = await runCheck(plugin, { pidfile: 'app.pid' }, { baseDir: dir });
  *   const log = await runAction(plugin, { url: 'http://127.0.0.1:8080/' }, ['MASTER', { to: 'BACKUP', after: '30s' }]);
+ *   const lists = await runDiscovery(plugin, { file: 'peers.txt' }, { times: 2 });
  *
  * The config is the plugin's keys as the rc file has them (parsed with the plugin's own parseConfig:
  * a bad config throws, naming each key). Time is fake while a run lasts: setTimeout/setInterval and
@@ -10,7 +11,7 @@
  * so a plugin that waits 30 s is tested in milliseconds, and `after` puts virtual time between
  * transitions. (AbortSignal.timeout() runs on Node's internal timers: it stays real.)
  */
-import type { ActionHandlers, ActionPlugin, CheckPlugin, CheckResult, ConfigIssue, InstanceState, Logger, PluginEnvironment } from './plugins/api.js';
+import type { ActionHandlers, ActionPlugin, CheckPlugin, CheckResult, ConfigIssue, DiscoveredPeer, DiscoveryPlugin, InstanceState, Logger, PluginEnvironment } from './plugins/api.js';
 import { createHook } from 'node:async_hooks';
 import { resolveSecret } from './config/secret.js';
 import { parseDuration } from './util/duration.js';
@@ -282,6 +283,45 @@ export async function runAction<C>(plugin: ActionPlugin<C>, config: Record<strin
       }
     } finally {
       if (handlers.close) await settleP(handlers.close());
+    }
+    return out;
+  });
+}
+
+// ------------------------------------------------------------------ discovery
+
+/**
+ * Creates the plugin's source for one instance and asks it for peers `times` times (default once),
+ * `every` (virtual time) apart, as the daemon's refresh does; closes it at the end. One list per ask,
+ * or the error message when an ask threw (the daemon keeps the last good list then).
+ */
+export async function runDiscovery<C>(
+  plugin: DiscoveryPlugin<C>,
+  config: Record<string, unknown>,
+  opts: RunOptions & { times?: number; every?: string; bind?: { host: string; port: number }; between?: (i: number) => void | Promise<void> } = {},
+): Promise<(DiscoveredPeer[] | { error: string })[]> {
+  const parsed = parse(plugin, config, opts);
+  const instance = opts.instance ?? { name: 'test', address: '198.51.100.10' };
+  const node = { id: opts.nodeId ?? 'test-node', bind: opts.bind ?? { host: '198.51.100.11', port: 12345 } };
+  const everyMs = parseDuration(opts.every ?? '60s');
+  if (everyMs === undefined) throw new Error(`runDiscovery: every ${JSON.stringify(opts.every)} is not a duration`);
+  return withFakeTime(opts, `discovery ${plugin.name}`, async (clock, settleP) => {
+    const source = await settleP(Promise.resolve(plugin.create({ config: parsed, log: opts.log ?? quiet, instance, node })));
+    const out: (DiscoveredPeer[] | { error: string })[] = [];
+    try {
+      for (let i = 0; i < (opts.times ?? 1); i++) {
+        if (i > 0) {
+          await opts.between?.(i);
+          await clock.advance(everyMs);
+        }
+        try {
+          out.push(await settleP(source.discover(new AbortController().signal)));
+        } catch (err) {
+          out.push({ error: (err as Error)?.message ?? String(err) });
+        }
+      }
+    } finally {
+      if (source.close) await settleP(source.close());
     }
     return out;
   });

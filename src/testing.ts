@@ -148,6 +148,8 @@ function realTurn(realSetTimeout: typeof setTimeout, ms = 0): Promise<void> {
 const NOT_IO = new Set(['Timeout', 'Immediate', 'TIMERWRAP', 'PROMISE', 'TickObject', 'Microtask']);
 /** With I/O handles open (a keep-alive socket...), time jumps only after this much real quiet. */
 const QUIET_MS = 100;
+/** In-flight requests (a file read, a DNS lookup, a connect, a write, a child process): time waits for them. */
+const IN_FLIGHT = /Req|ConnectWrap|WriteWrap|ShutdownWrap|ProcessWrap/;
 
 function ioResources(): Map<string, number> {
   const out = new Map<string, number>();
@@ -156,9 +158,10 @@ function ioResources(): Map<string, number> {
 }
 
 /**
- * Awaits `p`, advancing the fake clock when the plugin waits on fake timers only: at once when no
- * I/O handle was opened since the run began, else after QUIET_MS of real time without any I/O
- * callback (an idle keep-alive socket stays open; a busy one keeps calling back).
+ * Awaits `p`, advancing the fake clock when the plugin waits on fake timers only: never while a
+ * request is in flight (a file read, a lookup, a connect, a child process), at once when no I/O
+ * handle was opened since the run began, else after QUIET_MS of real time without any I/O callback
+ * (an idle keep-alive socket stays open; a busy one keeps calling back).
  */
 async function settle<T>(p: Promise<T>, clock: FakeClock, deadline: number, what: string): Promise<T> {
   let done = false;
@@ -187,8 +190,14 @@ async function settle<T>(p: Promise<T>, clock: FakeClock, deadline: number, what
       turns++;
       if (turns <= 3) continue;
       let openedIo = false;
-      for (const [k, n] of ioResources()) if (n > (baseline.get(k) ?? 0)) openedIo = true;
-      if ((!openedIo || realNow() - lastIo >= QUIET_MS) && clock.fireNext()) {
+      let inFlight = false;
+      for (const [k, n] of ioResources()) {
+        if (n <= (baseline.get(k) ?? 0)) continue;
+        openedIo = true;
+        if (IN_FLIGHT.test(k)) inFlight = true;
+      }
+      if (inFlight) lastIo = realNow();
+      else if ((!openedIo || realNow() - lastIo >= QUIET_MS) && clock.fireNext()) {
         turns = 0;
         lastIo = realNow();
       }

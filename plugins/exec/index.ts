@@ -43,6 +43,10 @@ export default defineCheck<ExecConfig>({
   kind: 'check',
   name: 'exec',
   description: 'A command exits 0 (keepalived vrrp_script semantics)',
+  flags: [
+    { name: 'command', key: 'command', arg: 'COMMAND', description: 'command line (keepalived-style quoting, no shell)' },
+    { name: 'user', key: 'user', arg: 'USER', description: 'run as this user (needs root)' },
+  ],
   parseConfig(raw) {
     const r = parseRaw(raw);
     if (!r.ok) return r;

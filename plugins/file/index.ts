@@ -26,6 +26,10 @@ export default defineCheck<FileConfig>({
   kind: 'check',
   name: 'file',
   description: 'A file holds 0 (keepalived track_file; missing file = init value)',
+  flags: [
+    { name: 'path', key: 'path', arg: 'FILE', description: 'file holding a number (0 passes)' },
+    { name: 'init', key: 'init', type: 'integer', arg: 'N', description: 'value while the file is missing (default 0)' },
+  ],
   parseConfig(raw, env) {
     const r = parseRaw(raw);
     if (!r.ok) return r;

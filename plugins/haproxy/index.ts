@@ -41,6 +41,12 @@ export default defineCheck<HaproxyConfig>({
   kind: 'check',
   name: 'haproxy',
   description: 'A HAProxy backend has enough servers UP (stats socket, show stat)',
+  flags: [
+    { name: 'socket', key: 'socket', arg: 'PATH|HOST:PORT', description: `stats socket (default ${DEFAULT_SOCKET})` },
+    { name: 'backend', key: 'backend', arg: 'NAME', description: 'backend to judge' },
+    { name: 'min-up', key: 'minUp', type: 'integer', arg: 'N', description: 'usable servers needed (default 1)' },
+    { name: 'frontend', key: 'frontend', arg: 'NAME', description: 'frontend that must be OPEN' },
+  ],
   parseConfig(raw, env) {
     const r = parseRaw(raw);
     if (!r.ok) return r;

@@ -101,6 +101,37 @@ export default defineCheck<HttpConfig>({
   kind: 'check',
   name: 'http',
   description: 'An HTTP(S) URL answers with an expected status (and body)',
+  flags: [
+    { name: 'url', key: 'url', arg: 'URL', description: 'URL to request' },
+    { name: 'method', key: 'method', arg: 'METHOD', description: 'request method (default GET)' },
+    {
+      name: 'expect',
+      key: 'expect',
+      type: 'list',
+      arg: 'STATUS',
+      description: 'accepted status or range, e.g. 200-299 (repeatable; default 200-399)',
+      parse: (values) => values.map((s) => (/^\d+$/.test(s.trim()) ? Number(s) : s)),
+    },
+    { name: 'body-match', key: 'bodyMatch', arg: 'REGEX', description: 'regex the body must match' },
+    {
+      name: 'header',
+      key: 'headers',
+      type: 'list',
+      arg: '"NAME: VALUE"',
+      description: 'request header (repeatable; the value may be an env:/file: secret reference)',
+      parse: (values) =>
+        Object.fromEntries(
+          values.map((h) => {
+            const m = /^([^:\s]+)\s*:\s?(.*)$/.exec(h);
+            if (!m) throw new Error(`expected "Name: value", got ${JSON.stringify(h)}`);
+            return [m[1]!, m[2]!];
+          }),
+        ),
+    },
+    { name: 'ca', key: 'tls.ca', arg: 'FILE', description: 'CA bundle to verify the server with' },
+    { name: 'insecure', key: 'tls.insecure', type: 'boolean', description: 'do not verify the TLS certificate' },
+    { name: 'follow-redirects', key: 'followRedirects', type: 'boolean', description: 'follow redirects' },
+  ],
   parseConfig(raw, env) {
     const r = parseRaw(raw);
     if (!r.ok) return r;

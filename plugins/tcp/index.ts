@@ -45,6 +45,12 @@ export default defineCheck<TcpConfig>({
   kind: 'check',
   name: 'tcp',
   description: 'A TCP port accepts connections (optionally: send a string, expect a reply)',
+  flags: [
+    { name: 'host', key: 'host', arg: 'HOST', description: 'host to connect to' },
+    { name: 'port', key: 'port', type: 'integer', arg: 'PORT', description: 'port to connect to' },
+    { name: 'send', key: 'send', arg: 'TEXT', description: 'text to send after connecting' },
+    { name: 'expect', key: 'expect', arg: 'REGEX', description: 'regex the answer must match' },
+  ],
   parseConfig(raw) {
     const r = parseRaw(raw);
     if (!r.ok) return r;

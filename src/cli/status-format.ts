@@ -52,5 +52,15 @@ export function formatStatus(s: DaemonStatus, now = Date.now()): string {
   lines.push(
     `heartbeats: sent ${s.counters.sent}, received ${s.counters.received}${rej.length ? `, dropped ${rej.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}${s.counters.sendErrors ? `, send errors ${s.counters.sendErrors}` : ''}`,
   );
+  if (s.eventLoop) lines.push(formatEventLoop(s.eventLoop, now));
   return `${lines.join('\n')}\n`;
+}
+
+/** "event loop: delay p50 10ms p99 12ms max 20ms (last 10s); blocked 2 times, last 5.0s ago: 5.0s during web/app (plugin x)" */
+export function formatEventLoop(e: NonNullable<DaemonStatus['eventLoop']>, now = Date.now()): string {
+  const delay = `event loop: delay p50 ${formatDuration(e.p50Ms)} p99 ${formatDuration(e.p99Ms)} max ${formatDuration(e.maxMs)} (last ${formatDuration(e.windowMs)})`;
+  if (!e.lastBlock) return delay;
+  const b = e.lastBlock;
+  const who = b.running.length ? ` during ${b.running.join(', ')}` : '';
+  return `${delay}; WARNING blocked ${e.blocks} time(s), last ${ago(now - Date.parse(b.at))} ago for ${formatDuration(b.ms)}${who}`;
 }

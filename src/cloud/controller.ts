@@ -12,6 +12,7 @@
  * |---------------------------|---------------------------------------------|--------------------------------------|
  * | MASTER                    | attached here, detached from every other    | attached here; dead peers revoked    |
  * | BACKUP, left MASTER       | handover: let go once another holder shows  | attached here                        |
+ * | STOP, a live peer takes over (cause handover) | handover                | released                             |
  * | BACKUP (otherwise)        | released (detached from here)               | attached here                        |
  * | FAULT, STOP               | released                                    | released                             |
  *

@@ -24,13 +24,17 @@ export type Desired = 'exclusive' | 'attached' | 'released' | 'handover' | 'keep
  * TransitionCause, when known). A MASTER that yields to a better peer (MASTER -> BACKUP, move) hands
  * over instead of releasing, so the address is never left on nobody. A MASTER that stepped down
  * because it lost etcd ('lease-lost') releases: that is the etcd backend's policy when etcd is lost
- * (another node may be elected where etcd has quorum).
+ * (another node may be elected where etcd has quorum). A MASTER that shuts down while a live peer can
+ * take over (cause 'handover', move) hands over too: released first, a single-holder address would sit
+ * on nobody for a whole API change (2-3 s on Hetzner and DigitalOcean) before the successor's attach.
  */
 export function desiredFor(state: InstanceState, strategy: Strategy, release: boolean, from?: InstanceState, cause?: string): Desired {
   if (state === 'MASTER') return strategy === 'move' ? 'exclusive' : 'attached';
   if (state === 'BACKUP' && strategy === 'all-healthy') return 'attached';
   if (state === 'INIT') return 'keep';
   if (!release) return 'keep';
+  // a MASTER shutting down while a live peer takes over (move): that peer's attach moves the address
+  if (state === 'STOP' && cause === 'handover' && strategy === 'move') return 'handover';
   return state === 'BACKUP' && from === 'MASTER' && cause !== 'lease-lost' ? 'handover' : 'released';
 }
 

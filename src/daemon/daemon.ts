@@ -11,6 +11,7 @@ import { InstanceRunner, systemShellClock, type InstanceSettings, type InstanceS
 import { ControlServer } from './control.js';
 import type { Metrics } from './metrics.js';
 import { readPersistentState, writePersistentState } from './state-file.js';
+import { LoopLagMonitor, type EventLoopStatus } from './loop-lag.js';
 import { describePlan, planReload, type ReloadPlan } from './reload-plan.js';
 import { ActionCreateError } from '../plugins/action-runner.js';
 import { formatPath } from '../config/issues.js';
@@ -50,6 +51,8 @@ export interface DaemonStatus {
   instances: InstanceStatus[];
   counters: TransportCounters;
   lastReload?: ReloadOutcome;
+  /** This daemon's event-loop delay and stalls (src/daemon/loop-lag.ts); absent before start. */
+  eventLoop?: EventLoopStatus;
 }
 
 /** A new config read for a reload (the CLI's loader: file, plugins, secrets). */
@@ -75,6 +78,9 @@ export class Daemon {
   private metrics: Metrics | undefined;
   /** Instances in maintenance (persisted in stateFile). */
   private maintenance = new Set<string>();
+  /** Event-loop lag; a stall names the in-process checks that ran during it. */
+  private readonly loopLag: LoopLagMonitor;
+  private loopLagStarted = false;
   /** Extra control commands (maintenance, switchover... added by later features). */
   readonly commands = new Map<string, (req: Record<string, unknown>) => Promise<unknown>>();
 
@@ -93,6 +99,7 @@ export class Daemon {
   ) {
     this.settings = settings;
     this.transport = this.makeTransport(settings);
+    this.loopLag = new LoopLagMonitor(log, (since) => [...this.runners.values()].flatMap((r) => r.inProcessChecksActiveSince(since)));
     this.commands.set('ping', async () => 'pong');
     this.commands.set('status', async () => this.status());
     this.commands.set('maintenance', async (req) => this.setMaintenance(req.on === true, typeof req.instance === 'string' ? req.instance : undefined, req.force === true));
@@ -146,6 +153,8 @@ export class Daemon {
   }
 
   private async doStart(): Promise<void> {
+    this.loopLag.start();
+    this.loopLagStarted = true;
     if (this.settings.stateFile) {
       const state = readPersistentState(this.settings.stateFile, this.log);
       this.maintenance = new Set(state.maintenance);
@@ -239,6 +248,7 @@ export class Daemon {
       instances: [...this.runners.values()].map((r) => r.status()),
       counters: structuredClone(this.transport.counters),
       ...(this.lastReload ? { lastReload: { ...this.lastReload } } : {}),
+      ...(this.loopLagStarted ? { eventLoop: this.loopLag.status() } : {}),
     };
   }
 
@@ -441,6 +451,7 @@ export class Daemon {
     this.transport.close();
     await this.control?.close();
     await this.metrics?.close();
+    this.loopLag.stop();
     this.log.info({ event: 'stopped' }, 'ipwarden stopped');
   }
 }

@@ -305,6 +305,11 @@ export class InstanceRunner {
     await d.start(FIRST_DISCOVERY_WAIT_MS);
   }
 
+  /** This instance's in-process checks whose code ran since a monotonic time (who blocked the event loop). */
+  inProcessChecksActiveSince(sinceMonotonic: number): string[] {
+    return this.checks.inProcessActiveSince(sinceMonotonic);
+  }
+
   /** Static peers plus discovered ones (deduplicated). */
   peerEndpoints(): Endpoint[] {
     const all = new Map<string, Endpoint>();

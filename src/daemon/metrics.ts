@@ -138,6 +138,19 @@ export class Metrics {
         },
       });
     counter('ipwarden_heartbeats_sent_total', 'Heartbeat datagrams sent', [], (s) => [[{}, s.counters.sent]]);
+    // the daemon's own event loop (src/daemon/loop-lag.ts): adverts are sent from it
+    new Gauge({
+      name: 'ipwarden_event_loop_delay_seconds',
+      help: 'Event-loop delay of the daemon over the last window (stat: p50, p99, max)',
+      labelNames: ['stat'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const e = snapshot().eventLoop;
+        if (e) for (const [stat, v] of [['p50', e.p50Ms], ['p99', e.p99Ms], ['max', e.maxMs]] as const) this.set({ stat }, v / 1000);
+      },
+    });
+    counter('ipwarden_event_loop_blocks_total', 'Event-loop stalls long enough to delay adverts (a warning names the in-process checks running then)', [], (s) => [[{}, s.eventLoop?.blocks ?? 0]]);
     counter('ipwarden_heartbeats_received_total', 'Heartbeat datagrams accepted', [], (s) => [[{}, s.counters.received]]);
     counter('ipwarden_heartbeats_rejected_total', 'Heartbeat datagrams dropped, by reason', ['reason'], (s) =>
       Object.entries(s.counters.rejected).map(([reason, v]) => [{ reason }, v ?? 0]),

@@ -1,7 +1,8 @@
 /**
  * Renders the man pages from their templates (man/src/*.in) and the code they describe: the
  * command table (commands and flags of ipwarden.8), the rc file's JSON Schema (every key of
- * ipwarden.rc.5, and the check/action scheduling keys of ipwarden-plugins.7) and the plugin API's
+ * ipwarden.rc.5, and the check/action scheduling keys of ipwarden-plugins.7), the flags the built-in
+ * check plugins declare (`ipwarden check PLUGIN --FLAG`, in ipwarden.8) and the plugin API's
  * declarations (src/plugins/api.ts, in ipwarden-plugins.7). `npm run man` writes man/; a test
  * fails when the committed pages drift.
  */
@@ -12,6 +13,9 @@ import { COMMANDS } from '../cli/commands.js';
 import { flagLabel } from '../cli/help.js';
 import { configJsonSchema } from '../config/schema.js';
 import { VERSION } from '../cli/version.js';
+import { asFlagSpec } from '../cli/check-flags.js';
+import { loadPlugins } from '../plugins/loader.js';
+import type { CheckPlugin } from '../plugins/api.js';
 
 /** The page date: fixed per release so builds are reproducible. */
 export const MAN_DATE = '2026-11-25';
@@ -31,22 +35,32 @@ export function roff(text: string): string {
     .replace(/[^\x00-\x7f]/g, (ch) => `\\[u${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`);
 }
 
-export function commandsSection(): string {
+/** The commands of ipwarden.8; `check` also lists the flags each of `checkPlugins` declares. */
+export function commandsSection(checkPlugins: readonly CheckPlugin<unknown>[] = []): string {
   const out: string[] = [];
   for (const c of COMMANDS) {
     out.push('.TP', `.B ipwarden ${c.name}${c.usage ? ` ${roff(c.usage)}` : ''}`, roff(c.summary.replace(/^./, (x) => x.toUpperCase())) + '.');
     if (c.details) out.push('.IP', roff(c.details.trim().replace(/\n/g, ' ')));
     const flags = Object.entries(c.flags);
-    if (flags.length) {
+    const plugins = c.name === 'check' ? checkPlugins.filter((p) => p.flags?.length) : [];
+    if (flags.length || plugins.length) {
       out.push('.RS');
       for (const [name, f] of flags) {
         const def = f.default !== undefined ? ` (default ${String(f.default)})` : '';
         out.push('.TP', `.B ${roff(flagLabel(name, f))}`, `${roff(f.description)}${roff(def)}.`);
       }
+      for (const p of plugins) {
+        for (const f of p.flags!) out.push('.TP', `.B ${roff(flagLabel(f.name, asFlagSpec(f)))}`, `${roff(`${p.name}: ${f.description}`)}.`);
+      }
       out.push('.RE');
     }
   }
   return out.join('\n');
+}
+
+/** The built-in check plugins, by name (their declared flags go into ipwarden.8). */
+export async function builtinCheckPlugins(): Promise<CheckPlugin<unknown>[]> {
+  return [...(await loadPlugins([])).checks.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 interface SchemaNode {
@@ -154,13 +168,14 @@ export function pluginApiSection(apiFile: string): string {
 const MAN_DIR = fileURLToPath(new URL('../../../man/', import.meta.url));
 
 /** Rendered pages by file name (ipwarden.8, ipwarden.rc.5, ...). */
-export function renderManPages(manDir = MAN_DIR): Record<string, string> {
+export async function renderManPages(manDir = MAN_DIR): Promise<Record<string, string>> {
+  const checkPlugins = await builtinCheckPlugins();
   const pages: Record<string, string> = {};
   for (const tpl of readdirSync(join(manDir, 'src')).filter((f) => f.endsWith('.in'))) {
     const text = readFileSync(join(manDir, 'src', tpl), 'utf8')
       .replaceAll('@DATE@', MAN_DATE)
       .replaceAll('@VERSION@', VERSION)
-      .replace('@COMMANDS@', () => commandsSection())
+      .replace('@COMMANDS@', () => commandsSection(checkPlugins))
       .replace('@KEYS@', () => keysSection())
       .replace('@CHECK_KEYS@', () => entryKeysSection('checks'))
       .replace('@ACTION_KEYS@', () => entryKeysSection('actions'))
@@ -172,5 +187,5 @@ export function renderManPages(manDir = MAN_DIR): Record<string, string> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  for (const [name, text] of Object.entries(renderManPages())) writeFileSync(join(MAN_DIR, name), text);
+  for (const [name, text] of Object.entries(await renderManPages())) writeFileSync(join(MAN_DIR, name), text);
 }

@@ -291,10 +291,25 @@ export class InstanceEngine {
     this.nextAdvertAt = now; // advertise at once so peers learn about us
   }
 
+  /**
+   * Shutting down: a goodbye advert (priority 0) lets the best live backup take over at once. A MASTER
+   * that knows such a successor stops with cause 'handover', so the actions can leave a single-holder
+   * cloud address for the successor's attach to move instead of releasing it first (no unheld window);
+   * with no live eligible peer the cause is 'shutdown' and the address is released as before.
+   */
   private stop(now: number, fx: Effect[]): void {
     if (this.state !== 'INIT') fx.push({ type: 'advert', to: 'all', goodbye: true });
     this.confirming = undefined;
-    this.transition(now, 'STOP', 'shutting down', fx, 'shutdown');
+    const successor = this.state === 'MASTER' ? this.bestEligible() : undefined;
+    if (successor) this.transition(now, 'STOP', `shutting down; ${successor.id} (priority ${successor.priority}) takes over`, fx, 'handover');
+    else this.transition(now, 'STOP', 'shutting down', fx, 'shutdown');
+  }
+
+  /** The live peer that becomes master when this node leaves, if any. */
+  private bestEligible(): { id: string; priority: number } | undefined {
+    let best: { id: string; priority: number } | undefined;
+    for (const p of this.eligible()) if (!best || outranks(p, best)) best = p;
+    return best;
   }
 
   /** Records a packet; false when nothing the election rules look at changed (no evaluation needed). */

@@ -29,13 +29,13 @@ export type CheckState = WeightedCheck;
 
 /**
  * Why a transition happened, as a small fixed set (metrics label); `reason` has the details.
- * startup, shutdown, fault, maintenance, recovered (checks pass again), yield (another master ranks
- * higher), preempt, master-dead (silent and unanswered), master-left (goodbye, FAULT, daemon down),
+ * startup, shutdown, handover (a MASTER shutting down while a live peer can take over), fault,
+ * maintenance, recovered (checks pass again), yield (another master ranks higher), preempt, master-dead (silent and unanswered), master-left (goodbye, FAULT, daemon down),
  * no-master (none heard since startup), lease-lost (etcd backend: the lease could not be renewed in
  * time or the leader key was lost).
  */
 export type TransitionCause =
-  | 'startup' | 'shutdown' | 'fault' | 'maintenance' | 'recovered' | 'yield' | 'preempt' | 'master-dead' | 'master-left' | 'no-master'
+  | 'startup' | 'shutdown' | 'handover' | 'fault' | 'maintenance' | 'recovered' | 'yield' | 'preempt' | 'master-dead' | 'master-left' | 'no-master'
   | 'lease-lost';
 
 /** A peer endpoint, as the shell names it ("198.51.100.11:12345"). */

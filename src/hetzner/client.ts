@@ -66,6 +66,11 @@ export class HetznerClient {
     this.http.close();
   }
 
+  /** How often a running action is polled (also how often a `locked` resource is tried again). */
+  get pollIntervalMs(): number {
+    return this.#opts.pollIntervalMs ?? 250;
+  }
+
   /** Every floating IP of the project (all pages). */
   listFloatingIps(opts: CallOptions = {}): Promise<FloatingIp[]> {
     return this.#listAll<FloatingIp>('list-floating-ips', 'floating_ips', 'floating_ips', {}, opts);
@@ -126,7 +131,7 @@ export class HetznerClient {
       {
         cloud: 'hetzner',
         what: `hetzner: ${what} (action ${action.id})`,
-        fastIntervalMs: this.#opts.pollIntervalMs ?? 250,
+        fastIntervalMs: this.pollIntervalMs,
         fastForMs: 10_000,
         slowIntervalMs: 1_000,
         timeoutMs: this.#opts.actionTimeoutMs ?? 60_000,

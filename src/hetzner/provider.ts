@@ -30,9 +30,11 @@ export interface HetznerTargetSettings {
 
 /** Attempts of one unassign (each after a fresh read of the holder). */
 const DETACH_ATTEMPTS = 6;
-/** After a `locked` unassign: how long, and how often, the holder is watched for another node's assign. */
+/**
+ * A `locked` answer: how long another action on the IP is waited out. It is re-checked at the client's
+ * action polling interval (250 ms by default).
+ */
 const LOCK_WAIT_MS = 10_000;
-const LOCK_POLL_MS = 250;
 
 function serverNumber(target: string): number {
   if (!isHetznerId(target)) throw new CloudApiError('hetzner', 'invalid', `hetzner: ${JSON.stringify(target)} is not a server id`);
@@ -92,7 +94,7 @@ export class HetznerFloatingIpProvider extends HetznerProviderBase implements Fl
 
   /**
    * Assign moves the address here. A `locked` answer means another action runs on the IP (in practice
-   * the old MASTER's unassign): it is waited out by re-trying every LOCK_POLL_MS, up to LOCK_WAIT_MS,
+   * the old MASTER's unassign): it is waited out by re-trying at the action polling interval, up to LOCK_WAIT_MS,
    * rather than through the HTTP layer's exponential backoff, whose later waits (0.8, 1.6 s…) would
    * all be time the address spends on nobody once that unassign ends.
    */
@@ -101,7 +103,8 @@ export class HetznerFloatingIpProvider extends HetznerProviderBase implements Fl
     const server = serverNumber(target);
     const wait = (ms: number) => sleep(ms, undefined, opts.signal ? { signal: opts.signal } : undefined);
     const what = `assign floating IP ${this.address} to server ${target}`;
-    for (let waited = 0; ; waited += LOCK_POLL_MS) {
+    const poll = this.client.pollIntervalMs;
+    for (let waited = 0; ; waited += poll) {
       try {
         const action = await this.client.assignFloatingIp(fip.id, server, { ...opts, once: true });
         await this.client.waitAction(action, what, opts);
@@ -111,7 +114,7 @@ export class HetznerFloatingIpProvider extends HetznerProviderBase implements Fl
         if (err.kind !== 'conflict') break; // rate limit, 5xx, connection: the HTTP layer's retries below
         if (waited >= LOCK_WAIT_MS) throw err;
       }
-      await wait(LOCK_POLL_MS);
+      await wait(poll);
     }
     await this.client.waitAction(await this.client.assignFloatingIp(fip.id, server, opts), what, opts);
   }
@@ -119,8 +122,8 @@ export class HetznerFloatingIpProvider extends HetznerProviderBase implements Fl
   /**
    * Unassign takes no server: it takes the address from whoever holds it. So it is sent only while the
    * API lists `target` as the holder, and never retried blindly. A `locked` answer means another action
-   * runs on the IP, in practice the new MASTER's assign: then the holder is watched (every
-   * LOCK_POLL_MS, up to LOCK_WAIT_MS) until it is no longer `target`, and only if it stays `target` is
+   * runs on the IP, in practice the new MASTER's assign: then the holder is watched (at the action
+   * polling interval, up to LOCK_WAIT_MS) until it is no longer `target`, and only if it stays `target` is
    * the unassign tried again. (Between the read and the unassign an assign can still slip in; the new
    * MASTER's confirming pass re-assigns it then.)
    */
@@ -136,8 +139,9 @@ export class HetznerFloatingIpProvider extends HetznerProviderBase implements Fl
       } catch (err) {
         if (!(err instanceof CloudApiError) || !err.retryable || attempt >= DETACH_ATTEMPTS) throw err;
         if (err.kind === 'conflict') {
-          for (let waited = 0; waited < LOCK_WAIT_MS; waited += LOCK_POLL_MS) {
-            await wait(LOCK_POLL_MS);
+          const poll = this.client.pollIntervalMs;
+          for (let waited = 0; waited < LOCK_WAIT_MS; waited += poll) {
+            await wait(poll);
             if (!(await this.holders(opts)).includes(target)) return;
           }
         } else await wait(err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, 5_000) : Math.min(2_000, 250 * 2 ** (attempt - 1)));

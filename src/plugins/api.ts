@@ -81,11 +81,39 @@ export interface CheckContext<C> {
   instance?: string;
 }
 
+/**
+ * One flag of `ipwarden check <plugin> --flag VALUE` (an ad hoc run, no config file): it sets a key
+ * of the raw config that parseConfig then validates, so its errors name the flag ("--port: ...").
+ * `type` says how the value is read: 'string' (the default), 'integer', 'boolean' (a switch that
+ * sets true) or 'list' (repeatable: every value, in order, as string[]). `parse` turns the value
+ * into the config value (throw an Error whose message says what was expected).
+ */
+export type CheckFlag = CheckFlagHelp &
+  (
+    | { type?: 'string'; parse?(value: string): unknown }
+    | { type: 'integer'; parse?(value: number): unknown }
+    | { type: 'boolean' }
+    | { type: 'list'; parse?(values: string[]): unknown }
+  );
+
+export interface CheckFlagHelp {
+  /** The flag without dashes, lower-case words joined by "-": "min-up". */
+  name: string;
+  /** The config key it sets; dotted for a nested key ("tls.ca"). */
+  key: string;
+  /** Placeholder of the value in --help ("N", "FILE"); not for 'boolean'. */
+  arg?: string;
+  /** One line of --help. */
+  description: string;
+}
+
 export interface CheckPlugin<C = unknown> {
   kind: 'check';
   /** The name used as `plugin:` in the rc file. */
   name: string;
   description?: string;
+  /** Optional: the flags of `ipwarden check <name>` (listed by `ipwarden check <name> --help`). */
+  flags?: readonly CheckFlag[];
   /** Validates the plugin's own keys; issues name the path inside the plugin config. */
   parseConfig(raw: Record<string, unknown>, env: PluginEnvironment): ParseResult<C>;
   /** One run of the check. Throwing, hanging or returning garbage counts as a failure. */
@@ -106,7 +134,8 @@ export interface TransitionEvent {
   /** Why (e.g. "peer lb1 dead after 3.0s"). */
   reason: string;
   /**
-   * Why, for programs: 'yield' (a better peer), 'shutdown', 'lease-lost' (etcd: stepped down without
+   * Why, for programs: 'yield' (a better peer), 'shutdown', 'handover' (a MASTER
+   * shutting down while a live peer takes over), 'lease-lost' (etcd: stepped down without
    * quorum), 'master-dead', 'preempt', 'fault', 'maintenance', 'recovered', 'startup'... Absent when the
    * transition did not come from an election (keepalived scripts mode).
    */

@@ -25,6 +25,12 @@
  * aborted through its signal AND counted as failed at the timeout whatever the plugin does; a plugin
  * that throws or returns something other than {ok: boolean, detail: string} fails with the reason;
  * errors in event listeners are logged, never thrown into the scheduler.
+ *
+ * Isolation: a check whose plugin was loaded from a module (third-party: `plugins:`, `--plugin`)
+ * runs in a worker thread of its own (src/plugins/isolation/isolated-check.ts), so a plugin that
+ * blocks cannot delay adverts; its timeout terminates the worker. The built-in checks run
+ * in-process: their I/O is asynchronous and their synchronous work (parsing `show stat`, a
+ * status line) is bounded and small, and a worker per check would cost memory on every node.
  */
 import { EventEmitter } from 'node:events';
 import type { CheckContext, CheckPlugin, CheckResult } from './api.js';
@@ -32,6 +38,8 @@ import { silentLogger, type Logger } from '../log.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
 import { DEFAULTS } from '../config/schema.js';
 import type { ResolvedCheck } from '../config/resolve.js';
+import { pluginModuleUrl } from './loader.js';
+import { IsolatedCheck } from './isolation/isolated-check.js';
 
 // ------------------------------------------------------------------ checks to schedule
 
@@ -137,6 +145,12 @@ export interface CheckRunnerOptions {
   log?: Logger;
   clock?: Clock;
   timers?: Timers;
+  /**
+   * Run third-party checks (plugins loaded from a module: pluginModuleUrl) in a worker thread
+   * each, off this event loop (src/plugins/isolation/); default true. Built-in checks and plugin
+   * objects made in code always run in-process.
+   */
+  isolate?: boolean;
 }
 
 export interface CheckRunnerEvents {
@@ -172,6 +186,10 @@ interface Slot {
   inherited: boolean;
   /** Aborted when a reload removes or replaces this slot. */
   retired: AbortController;
+  /** The worker thread a third-party check runs in (undefined: in-process). */
+  isolated?: IsolatedCheck;
+  /** Monotonic time the plugin's last in-process run settled (who was running during a loop stall). */
+  settledAt: number;
 }
 
 /** Why a result is not a CheckResult, or undefined when it is one. */
@@ -212,7 +230,8 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
       seen.add(key);
     }
     const now = this.clock.now();
-    this.slots = checks.map((check) => ({
+    this.isolate = opts.isolate ?? true;
+    this.slots = checks.map((check) => this.withIsolation({
       check,
       state: check.initialState,
       since: now,
@@ -223,7 +242,26 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
       pendingSince: 0,
       inherited: false,
       retired: new AbortController(),
+      settledAt: -Infinity,
     }));
+  }
+
+  private readonly isolate: boolean;
+
+  private withIsolation(slot: Slot): Slot {
+    const url = this.isolate ? pluginModuleUrl(slot.check.impl) : undefined;
+    if (url !== undefined) slot.isolated = new IsolatedCheck(slot.check.plugin, url);
+    return slot;
+  }
+
+  /**
+   * The in-process checks ("instance/name") whose plugin code ran at some time since `sinceMonotonic`
+   * (a run in progress, or one that settled since): who may have blocked the event loop then.
+   */
+  inProcessActiveSince(sinceMonotonic: number): string[] {
+    return this.slots
+      .filter((s) => !s.isolated && (s.pluginPending || s.settledAt >= sinceMonotonic))
+      .map((s) => `${s.check.instance !== undefined ? `${s.check.instance}/` : ''}${s.check.name} (plugin ${s.check.plugin})`);
   }
 
   /**
@@ -256,7 +294,9 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
         pendingSince: 0,
         inherited: true,
         retired: new AbortController(),
+        settledAt: -Infinity,
       };
+      this.withIsolation(slot);
       fresh.push(slot);
       return slot;
     });
@@ -266,6 +306,7 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
 
   private retire(slot: Slot): void {
     slot.retired.abort(new Error(`check ${slot.check.name} reloaded`));
+    void slot.isolated?.close();
     if (slot.timer !== undefined) this.timers.clearTimeout(slot.timer);
     slot.timer = undefined;
   }
@@ -287,6 +328,7 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
       slot.timer = undefined;
     }
     await Promise.allSettled(this.slots.map((s) => s.inflight).filter(Boolean));
+    await Promise.allSettled(this.slots.map((s) => s.isolated?.close()));
   }
 
   /** Runs every check once now (joining runs already in progress) and returns the snapshot. */
@@ -332,7 +374,14 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
   /** One run of a check, never two at once; always resolves. */
   private execute(slot: Slot): Promise<CheckRun> {
     if (slot.inflight) return slot.inflight;
-    const p = this.runPlugin(slot).then((run) => {
+    // an isolated check's timeout starts once its worker has the module loaded (start-up is not the check's time)
+    const run = slot.isolated
+      ? slot.isolated.ready().then(
+          () => this.runPlugin(slot),
+          (err: Error) => ({ ok: false, detail: `plugin ${slot.check.plugin}: its worker thread could not start: ${oneLine(err.message)}`, latencyMs: 0, at: this.clock.now() }),
+        )
+      : this.runPlugin(slot);
+    const p = run.then((run) => {
       slot.inflight = undefined;
       if (!this.stopping.signal.aborted && !slot.retired.signal.aborted) this.apply(slot, run);
       return run;
@@ -368,11 +417,12 @@ export class CheckRunner extends EventEmitter<CheckRunnerEvents> {
 
     slot.pluginPending = true;
     slot.pendingSince = t0;
-    const pluginRun = (async () => check.impl.run(ctx))();
-    pluginRun.then(
-      () => (slot.pluginPending = false),
-      () => (slot.pluginPending = false),
-    );
+    const pluginRun = slot.isolated ? slot.isolated.run(ctx) : (async () => check.impl.run(ctx))();
+    const settled = () => {
+      slot.pluginPending = false;
+      slot.settledAt = this.clock.monotonic();
+    };
+    pluginRun.then(settled, settled);
 
     return new Promise<CheckRun>((resolve) => {
       let settled = false;

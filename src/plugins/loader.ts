@@ -124,7 +124,19 @@ export async function loadPlugins(specs: readonly string[] = [], baseDir = proce
   for (const [i, spec] of specs.entries()) {
     const label = `plugins[${i}] "${spec}"`;
     const url = resolvePluginSpec(spec, baseDir);
-    register(reg, await importPlugin(() => importFile(url) as Promise<{ default?: unknown }>, label), label);
+    const plugin = await importPlugin(() => importFile(url) as Promise<{ default?: unknown }>, label);
+    register(reg, plugin, label);
+    MODULE_URLS.set(plugin, url);
   }
   return reg;
+}
+
+const MODULE_URLS = new WeakMap<Plugin, string>();
+
+/**
+ * The file: URL a third-party plugin was loaded from (a `plugins:` entry, `--plugin`); undefined
+ * for a built-in or a plugin object made in code. Its checks run isolated (src/plugins/isolation/).
+ */
+export function pluginModuleUrl(plugin: Plugin): string | undefined {
+  return MODULE_URLS.get(plugin);
 }

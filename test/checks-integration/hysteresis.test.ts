@@ -52,15 +52,21 @@ const RUNS = Math.round(WINDOW_MS / INTERVAL);
 async function observe(c: Awaited<ReturnType<typeof flakyCluster>>['c'], n: LabNode, count: () => number, runs: number) {
   const results = new Set<boolean>();
   const states = new Set<string>();
+  let maxConsecutive = 0;
+  let samples = 0;
   const first = count();
   const deadline = Date.now() + 60_000;
   while (count() - first < runs && Date.now() < deadline) {
     const check = (await instance(c, n))?.checks[0];
-    if (check?.lastResult) results.add(check.lastResult.ok);
+    if (check?.lastResult && check.runs > 1) {
+      results.add(check.lastResult.ok);
+      maxConsecutive = Math.max(maxConsecutive, check.consecutive);
+      samples++;
+    }
     if (check) states.add(check.state);
     await sleep(INTERVAL / 3);
   }
-  return { results, states, runs: count() - first };
+  return { results, states, maxConsecutive, samples, runs: count() - first };
 }
 
 t.test('fall 3 / rise 2: an alternating check causes no transition', async (t) => {
@@ -70,7 +76,10 @@ t.test('fall 3 / rise 2: an alternating check causes no transition', async (t) =
   const before = [transitions(lab1).length, transitions(lab2).length];
   const seen = await observe(c, lab1, count, RUNS);
   t.ok(seen.runs >= RUNS, `the check ran ${seen.runs} times`);
-  t.same([...seen.results].sort(), [false, true], 'it really alternated (both outcomes seen in status)');
+  // every sampled run had an outcome different from the run before it (a run of 1): the daemon saw the
+  // alternation. (Sampled outcomes alone can alias with it on a loaded machine: one status call every
+  // two check runs sees the same outcome every time.)
+  t.ok(seen.samples > 0 && seen.maxConsecutive === 1, `it really alternated: ${seen.samples} samples, longest run of one outcome ${seen.maxConsecutive}`);
   t.same([...seen.states], ['ok'], 'its settled state never left ok');
   t.same([transitions(lab1).length, transitions(lab2).length], before, 'zero transitions on both nodes');
   t.same(await c.masters(), ['lab1']);

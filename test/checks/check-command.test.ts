@@ -110,8 +110,14 @@ t.test('usage errors name the flag', async (t) => {
     t.equal(r.code, 2, args.join(' '));
     t.match(r.stderr, message);
   };
-  await usage(['--url', 'http://x/'], /^--url need a check plugin first: ipwarden check haproxy\|http\|tcp\|exec\|file/);
-  await usage(['tcp', '--url', 'http://x/', '--host', 'h'], '--url does not apply to the tcp check');
+  await usage(['--url', 'http://x/'], /^--url needs a check plugin first: ipwarden check PLUGIN --FLAG VALUE/);
+  await usage(['--jsn'], /^unknown flag --jsn \(did you mean --json\?\)/);
+  await usage(['web/tcp', '--jsn'], /^unknown flag --jsn \(did you mean --json\?\)/);
+  await usage(['--plugin', './x.mjs'], /^--plugin needs a check plugin first: ipwarden check PLUGIN --FLAG VALUE/);
+  await usage(['tcp', '--url', 'http://x/', '--host', 'h'], 'unknown flag --url for the tcp check (its flags: --host, --port, --send, --expect)');
+  await usage(['haproxy', '--bakend', 'web'], 'unknown flag --bakend for the haproxy check (did you mean --backend?)');
+  await usage(['htp', '--url', 'http://x/'], /^no check plugin "htp" \(did you mean "http"\?\); check plugins: exec, file, haproxy, http, tcp/);
+  await usage(['tcp', '--host', 'h', '--host', 'i', '--port', '1'], '--host given 2 times; it takes one value');
   await usage(['tcp', '--host', '127.0.0.1'], '--port is required for the tcp check');
   await usage(['tcp', '--host', '127.0.0.1', '--port', 'eighty'], '--port: expected an integer, got "eighty"');
   await usage(['tcp', '--host', '127.0.0.1', '--port', '99999'], /^--port: /);
@@ -196,4 +202,80 @@ instances:
   const noConfig = await runCommand(checkCommand, ['http'], { IPWARDEN_CONFIG: join(dir, 'missing.yaml') });
   t.equal(noConfig.code, 2);
   t.match(noConfig.stderr, 'for an ad hoc http check give its flags (--url, --method, --expect, --body-match, --header, --ca, --insecure, --follow-redirects)');
+});
+
+/** A third-party check plugin as an author writes it: plain JS, its flags declared. */
+const THRESHOLD_PLUGIN = `import { readFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
+export default {
+  kind: 'check',
+  name: 'threshold',
+  description: 'The number in a file is at most a limit',
+  flags: [
+    { name: 'file', key: 'file', arg: 'FILE', description: 'file holding the number' },
+    { name: 'max', key: 'limits.max', type: 'integer', arg: 'N', description: 'largest passing value (default 10)' },
+    { name: 'label', key: 'labels', type: 'list', arg: 'TEXT', description: 'label (repeatable)', parse: (v) => v.join('+') },
+    { name: 'verbose', key: 'verbose', type: 'boolean', description: 'say more' },
+  ],
+  parseConfig(raw) {
+    if (typeof raw.file !== 'string') return { ok: false, issues: [{ path: ['file'], message: 'required' }] };
+    const max = raw.limits?.max ?? 10;
+    if (typeof max !== 'number' || max < 0) return { ok: false, issues: [{ path: ['limits', 'max'], message: 'expected a number >= 0' }] };
+    return { ok: true, config: { file: raw.file, max, labels: raw.labels ?? '', verbose: raw.verbose === true } };
+  },
+  async run({ config }) {
+    const n = Number(readFileSync(config.file, 'utf8'));
+    return { ok: n <= config.max, detail: n + ' <= ' + config.max + '? ' + config.labels + (config.verbose ? ' (verbose)' : '') + (isMainThread ? '' : ' [worker]') };
+  },
+};
+`;
+
+t.test('a third-party plugin: loaded with --plugin or the config, run with its declared flags, listed by --help', async (t) => {
+  const dir = tempDir('check-cli-plugin');
+  t.teardown(() => removeDir(dir));
+  const mod = join(dir, 'threshold.mjs');
+  writeFileSync(mod, THRESHOLD_PLUGIN);
+  const value = join(dir, 'value');
+  writeFileSync(value, '7\n');
+
+  const ok = await check(['threshold', '--plugin', mod, '--file', value, '--label', 'a', '--label', 'b', '--verbose']);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(ok.stdout, /threshold\s+threshold\s+ok\s+\S+\s+7 <= 10\? a\+b \(verbose\) \[worker\]$/m, 'it ran in a worker thread');
+  const low = await check(['threshold', '--plugin', mod, '--file', value, '--max', '5', '--json']);
+  t.equal(low.code, 1, low.stderr);
+  t.match(JSON.parse(low.stdout), [{ plugin: 'threshold', ok: false, detail: '7 <= 5?  [worker]' }]);
+
+  const usage = async (args: string[], message: string | RegExp) => {
+    const r = await check(args);
+    t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.match(r.stderr, message);
+  };
+  await usage(['threshold', '--plugin', mod, '--file', value, '--maxx', '3'], 'unknown flag --maxx for the threshold check (did you mean --max?)');
+  await usage(['threshold', '--plugin', mod, '--max', '3'], '--file is required for the threshold check');
+  await usage(['threshold', '--plugin', mod, '--file', value, '--max=-1'], '--max: expected a number >= 0');
+  await usage(['threshold', '--plugin', mod, '--file', value, '--max', '-1'], '--max: write a value that starts with "-" as --max=VALUE');
+  await usage(['threshold', '--plugin', mod, '--file'], '--file needs a value');
+  await usage(['threshold', '--file', value], /^no check plugin "threshold"; check plugins: exec, file, haproxy, http, tcp \(a third-party one: --plugin MODULE\)/);
+  const missing = await check(['threshold', '--plugin', join(dir, 'nope.mjs'), '--file', value]);
+  t.equal(missing.code, 3);
+  t.match(missing.stderr, /nope\.mjs/);
+
+  const help = await check(['threshold', '--plugin', mod, '--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /^Usage: ipwarden check threshold --FLAG VALUE/);
+  t.match(help.stdout, 'The number in a file is at most a limit');
+  t.match(help.stdout, /^ {2}--max N +largest passing value \(default 10\)$/m);
+  t.match(help.stdout, /^ {2}--verbose +say more$/m);
+  const all = await check(['--help', '--plugin', mod]);
+  t.equal(all.code, 0);
+  t.match(all.stdout, /^ {4}--backend NAME +backend to judge$/m, 'the built-ins are listed');
+  t.match(all.stdout, /^ {2}threshold: The number in a file is at most a limit\n {4}--file FILE/m, 'and the --plugin one');
+  const builtin = await check(['tcp', '-h']);
+  t.match(builtin.stdout, /^ {2}--port PORT +port to connect to$/m);
+
+  // the config's plugins: (relative to the config file) are loaded for an ad hoc run too
+  const rc = join(dir, 'ipwarden.yaml');
+  writeFileSync(rc, `plugins: [./threshold.mjs]\nsecret: env:IPW_TEST_CHECK_SECRET\ninstances:\n  web:\n    address: 198.51.100.10\n    peers: [127.0.0.2]\n`);
+  const viaConfig = await runCommand(checkCommand, ['threshold', '--config', rc, '--file', value], { IPW_TEST_CHECK_SECRET: 'a-test-secret-of-32-bytes-length' });
+  t.equal(viaConfig.code, 0, viaConfig.stderr);
 });

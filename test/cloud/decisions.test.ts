@@ -12,6 +12,10 @@ t.test('desired attachment per state', async (t) => {
   t.equal(desiredFor('FAULT', 'move', true, 'MASTER'), 'released');
   t.equal(desiredFor('BACKUP', 'move', true, 'MASTER', 'yield'), 'handover');
   t.equal(desiredFor('BACKUP', 'move', true, 'MASTER', 'lease-lost'), 'released', 'a MASTER that lost etcd releases');
+  t.equal(desiredFor('STOP', 'move', true, 'MASTER', 'handover'), 'handover', 'a MASTER stopping while a live peer takes over hands over');
+  t.equal(desiredFor('STOP', 'move', true, 'MASTER', 'shutdown'), 'released', 'the last node stopping releases');
+  t.equal(desiredFor('STOP', 'all-healthy', true, 'MASTER', 'handover'), 'released', 'all-healthy: the others hold it already');
+  t.equal(desiredFor('STOP', 'move', false, 'MASTER', 'handover'), 'keep');
   t.equal(desiredFor('INIT', 'move', true), 'keep');
   t.ok(reconcilesIn('MASTER', 'move'));
   t.notOk(reconcilesIn('BACKUP', 'move'));

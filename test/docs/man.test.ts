@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ROOT, requireEnv } from '../lib/env.js';
-import { renderManPages, configKeys } from '../../src/docs/man.js';
+import { renderManPages, configKeys, builtinCheckPlugins } from '../../src/docs/man.js';
 import { COMMANDS } from '../../src/cli/commands.js';
 
-const pages = renderManPages(join(ROOT, 'man'));
+const pages = await renderManPages(join(ROOT, 'man'));
 
 t.test('committed man pages equal the rendered ones (run `npm run man`)', async (t) => {
   t.ok(Object.keys(pages).length >= 2);
@@ -19,6 +19,12 @@ t.test('every command and flag is in ipwarden(8), every config key in ipwarden.r
   for (const c of COMMANDS) {
     t.match(p8, `.B ipwarden ${c.name}`, c.name);
     for (const f of Object.keys(c.flags)) t.match(p8, `--${f}`.replace(/-/g, "\\-"), `${c.name} --${f}`);
+  }
+  // the flags the built-in check plugins declare (ipwarden check PLUGIN --FLAG)
+  const checks = await builtinCheckPlugins();
+  t.ok(checks.length >= 5, `${checks.length} built-in check plugins`);
+  for (const p of checks) {
+    for (const f of p.flags ?? []) t.match(p8, `${p.name}: ${f.description}`.replace(/-/g, '\\-').slice(0, 40), `check ${p.name} --${f.name}`);
   }
   const p5 = pages['ipwarden.rc.5']!;
   for (const k of configKeys()) t.match(p5, `.B ${k.path.replace(/-/g, '\\-')}\n`, k.path);

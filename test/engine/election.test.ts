@@ -148,6 +148,28 @@ t.test('goodbye: a stopping master is replaced at once', async (t) => {
   t.ok(taken[0]!.at - since <= 5, `took ${taken[0]!.at - since} ms`);
   t.equal(c.state('lb1'), 'STOP');
   t.match(taken[0]!.reason, /goodbye/);
+  t.match(c.into('STOP', since, 'lb1')[0], { cause: 'handover', reason: /lb2 \(priority 100\) takes over/ }, 'the stopping MASTER names its successor: its cloud actions hand over');
+  // lb2 (now MASTER) stops: lb3 is the live successor; then lb3 stops, the last node: a plain shutdown
+  c.stop('lb2');
+  c.run(2 * I);
+  t.match(c.into('STOP', since, 'lb2')[0], { cause: 'handover', reason: /lb3/ });
+  c.stop('lb3');
+  c.run(2 * I);
+  t.match(c.into('STOP', since, 'lb3')[0], { cause: 'shutdown', reason: 'shutting down' }, 'no live peer: shutdown, the address is released');
+});
+
+t.test('a stopping BACKUP, or the last MASTER (its peers stopped), shuts down without hand-over', async (t) => {
+  const c = threeNodes();
+  c.start();
+  c.run(10 * I);
+  c.stop('lb2');
+  c.run(I);
+  t.match(c.into('STOP', 0, 'lb2')[0], { cause: 'shutdown' }, 'a BACKUP has nothing to hand over');
+  c.stop('lb3');
+  c.run(I);
+  c.stop('lb1');
+  c.run(I);
+  t.match(c.into('STOP', 0, 'lb1')[0], { cause: 'shutdown' }, 'the peers stopped (goodbye): nobody to hand over to');
 });
 
 t.test('preempt on: a restarted better node takes the IP back after its hold-off', async (t) => {

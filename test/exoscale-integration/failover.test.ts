@@ -53,14 +53,15 @@ t.test('kill -9 the master: the EIP ends on the new master alone, never on two i
   t.equal(m.maxUnheldMs, 0, 'never unheld');
   t.notOk(lab.sim.state.events().some((e) => e.type === 'attach' && e.instance === lab.instanceIds[2]), 'the other backup never attached it');
 
-  // graceful stop of the new master: handed over, released by the stopping node
+  // graceful stop of the new master: handed over; lab3 attaches, then fences the stopping node (make-before-break)
   const stoppedAt = Date.now();
   await cluster.kill(lab2, 'SIGTERM');
   const lab3 = cluster.nodes[2]!;
   await singleMaster(cluster, 'lab3');
   await eipOn(cluster, lab, lab3, 10_000);
   const g = measureMove(lab, stoppedAt, lab.instanceIds[2]!, lab.instanceIds[1]!);
-  t.ok(g.detachedAfterMs !== undefined, `the stopping master released it (${g.detachedAfterMs} ms)`);
+  t.ok(g.detachedAfterMs !== undefined, `off the stopping master after ${g.detachedAfterMs} ms`);
+  t.equal(g.maxUnheldMs, 0, 'a stopping master with a live successor hands over: never unheld');
   t.ok(g.maxMultiHolderMs <= INTERVAL, `hand-over: on two instances for at most ${g.maxMultiHolderMs} ms`);
 });
 

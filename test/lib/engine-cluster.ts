@@ -5,7 +5,7 @@
  */
 import { seededRandom } from '../../src/cloud/simulator-kit/faults.js';
 import { InstanceEngine } from '../../src/engine/instance.js';
-import type { EngineConfig, EngineInput, Effect, InstanceState } from '../../src/engine/types.js';
+import type { EngineConfig, EngineInput, Effect, InstanceState, TransitionCause } from '../../src/engine/types.js';
 import type { Packet, PacketKind } from '../../src/protocol/types.js';
 
 export interface Transition {
@@ -14,6 +14,7 @@ export interface Transition {
   from: InstanceState;
   to: InstanceState;
   reason: string;
+  cause: TransitionCause;
 }
 
 interface Node {
@@ -229,7 +230,7 @@ export class Cluster {
           this.send(n, e.to, this.packet(n, 'probe-reply', e.nonce));
           break;
         case 'transition':
-          this.transitions.push({ node: n.id, at: this.now, from: e.from, to: e.to, reason: e.reason });
+          this.transitions.push({ node: n.id, at: this.now, from: e.from, to: e.to, reason: e.reason, cause: e.cause });
           break;
         case 'reassert':
           this.reasserts.push({ node: n.id, at: this.now, reason: e.reason });

@@ -1,5 +1,5 @@
 /**
- * Runs one CLI Command the way src/cli/cli.ts does (util.parseArgs over its flags, UsageError = 2,
+ * Runs one CLI Command the way src/cli/cli.ts does (util.parseArgs over its flags unless it takes raw args, UsageError = 2,
  * CliError = its code), capturing stdout and stderr.
  */
 import { Writable } from 'node:stream';
@@ -24,7 +24,8 @@ export async function runCommand(command: Command, args: string[], env: NodeJS.P
   for (const [name, f] of Object.entries(command.flags)) options[name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) };
   let code: number;
   try {
-    const parsed = parseArgs({ args, options, allowPositionals: command.positionals ?? false, strict: true });
+    // a rawArgs command (check: its plugins declare flags) parses its own arguments
+    const parsed = command.rawArgs ? { values: {}, positionals: args } : parseArgs({ args, options, allowPositionals: command.positionals ?? false, strict: true });
     code = await command.run({
       stdout: out.stream,
       stderr: err.stream,

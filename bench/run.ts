@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createLab, type Lab } from '../test/lib/netns.js';
 import { LocalCluster, sleep } from '../src/lab/local-cluster.js';
-import { durationText as formatDuration } from '../src/config/schema.js';
+import { durationText as formatDuration } from '../src/util/duration.js';
 import { parseBenchArgs, USAGE, type BenchArgs } from './lib/args.js';
 import { startIpwarden } from './lib/ipwarden-tool.js';
 import { sliceLab } from './lib/lab-slice.js';

@@ -1,7 +1,9 @@
 /**
- * ipwarden's public API, for plugin authors and library use:
- *   import type { CheckPlugin } from "ipwarden";
- *   import { defineCheck } from "ipwarden";
+ * ipwarden's public API for plugin authors: the plugin types and the define* helpers, nothing of the
+ * engine or the daemon (those may change in any release).
+ *   import { defineCheck, type CheckPlugin } from "ipwarden";
+ * The building blocks the built-in plugins use are in "ipwarden/kit"; the test helpers in
+ * "ipwarden/testing". See docs/writing-a-check-plugin.md.
  */
 export type {
   CheckPlugin,
@@ -20,13 +22,10 @@ export type {
   DiscoveryPlugin,
   DiscoveredPeer,
   DiscoveryContext,
+  DiscoverySource,
+  DoctorContext,
   DoctorFinding,
   ApiCallSample,
+  Logger,
 } from './plugins/api.js';
 export { defineCheck, defineAction, defineDiscovery } from './plugins/api.js';
-export { zodConfig } from './plugins/zod-config.js';
-export { InstanceEngine, outranks } from './engine/instance.js';
-export type { EngineConfig, EngineInput, Effect, EngineSnapshot } from './engine/types.js';
-export { effectiveHealth } from './engine/health.js';
-export type { DaemonStatus } from './daemon/daemon.js';
-export type { Logger } from './log.js';

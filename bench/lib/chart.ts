@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { durationText as formatDuration } from '../../src/config/schema.js';
+import { durationText as formatDuration } from '../../src/util/duration.js';
 import { FAILOVER_SCENARIOS, SCENARIO_TITLES, type TrialResult } from './scenarios.js';
 import { summarize } from './stats.js';
 

@@ -2,7 +2,7 @@
  * CLOUD-RESULTS.md from a cloud run's raw results (pure: same input, same text): per cloud, the
  * failovers measured from the cloud's side (its simulator's holder history and request log).
  */
-import { durationText as formatDuration } from '../../src/config/schema.js';
+import { durationText as formatDuration } from '../../src/util/duration.js';
 import { FAILOVER_SCENARIOS, SCENARIO_TITLES, type FailoverScenario, type TrialResult } from './scenarios.js';
 import { summarize, type Summary } from './stats.js';
 import type { BenchResults } from './results.js';

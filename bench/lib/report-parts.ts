@@ -1,5 +1,5 @@
 /** Pieces both reports (RESULTS.md, CLOUD-RESULTS.md) end with. */
-import { durationText as formatDuration } from '../../src/config/schema.js';
+import { durationText as formatDuration } from '../../src/util/duration.js';
 import { SCENARIO_TITLES, type TrialResult } from './scenarios.js';
 
 /** "## Anomalies" (every trial with a note, or `allWell`), the phases that failed, and the hand-written notes. */

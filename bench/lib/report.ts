@@ -2,7 +2,7 @@
  * RESULTS.md from the raw results (pure: same input, same text). Targets are evaluated on ipwarden's
  * numbers as the issue states them; nothing is rounded in ipwarden's favour.
  */
-import { durationText as formatDuration } from '../../src/config/schema.js';
+import { durationText as formatDuration } from '../../src/util/duration.js';
 import { FAILOVER_SCENARIOS, SCENARIO_TITLES, type FailoverScenario, type LossResult, type TrialResult } from './scenarios.js';
 import { summarize, type Summary } from './stats.js';
 import type { BenchResults, ResourceRow } from './results.js';

@@ -14,8 +14,7 @@
  */
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { defineAction } from '../../src/plugins/api.js';
-import type { Logger } from '../../src/log.js';
+import { defineAction, type Logger } from '../../src/index.js';
 import { AwsEipProvider, type AwsEipSettings } from '../../src/aws/providers.js';
 import { ALLOCATION_ID_RE, AwsConnection, awsActionHandlers, awsConnectionShape, awsControllerShape, awsDoctor, eniIdKey, instanceIdKey, parseAwsAction, type AwsActionConfig } from '../../src/aws/plugin.js';
 

@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { defineAction } from '../../src/plugins/api.js';
+import { defineAction } from '../../src/index.js';
 import { AwsPrivateIpProvider } from '../../src/aws/providers.js';
 import { AwsConnection, awsActionHandlers, awsConnectionShape, awsControllerShape, awsDoctor, eniIdKey, parseAwsAction, type AwsActionConfig } from '../../src/aws/plugin.js';
 

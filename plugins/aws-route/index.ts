@@ -16,7 +16,7 @@
  */
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { defineAction } from '../../src/plugins/api.js';
+import { defineAction } from '../../src/index.js';
 import { AwsRouteProvider } from '../../src/aws/providers.js';
 import { AwsConnection, ROUTE_TABLE_ID_RE, awsActionHandlers, awsConnectionShape, awsControllerShape, awsDoctor, eniIdKey, parseAwsAction, type AwsActionConfig } from '../../src/aws/plugin.js';
 

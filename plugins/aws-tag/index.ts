@@ -14,8 +14,8 @@
  */
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
-import { defineDiscovery, type DiscoveredPeer } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineDiscovery, type DiscoveredPeer } from '../../src/index.js';
+import { zodConfig } from '../../src/kit.js';
 import type { Ec2Instance } from '../../src/aws/ec2.js';
 import { AwsConnection, awsConnectionShape, instanceIdKey, resolveAwsConnection } from '../../src/aws/plugin.js';
 import type { AwsConnectionSettings } from '../../src/aws/connection.js';

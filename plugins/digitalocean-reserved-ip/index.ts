@@ -23,14 +23,11 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
-import { defineAction, type ActionHandlers, type ApiCallSample, type ConfigIssue, type DoctorFinding } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineAction, type ActionHandlers, type ApiCallSample, type ConfigIssue, type DoctorFinding } from '../../src/index.js';
+import { zodConfig, FloatingIpController, floatingIpHandlers, controllerKeysShape, httpUrlKey, singleHolderStrategy } from '../../src/kit.js';
 import { connectionShape, resolveConnection, type ConnectionSettings } from '../../src/digitalocean/connection.js';
 import { DigitalOceanReservedIpProvider } from '../../src/digitalocean/provider.js';
 import { fetchAnchorIpv4 } from '../../src/digitalocean/metadata.js';
-import { FloatingIpController } from '../../src/cloud/controller.js';
-import { floatingIpHandlers } from '../../src/cloud/action.js';
-import { controllerKeysShape, httpUrlKey, singleHolderStrategy } from '../../src/cloud/action-config.js';
 
 
 const DROPLET_ID = 'expected a droplet id (a positive integer)';

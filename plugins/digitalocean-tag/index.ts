@@ -17,8 +17,8 @@
  */
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
-import { defineDiscovery, type ConfigIssue, type DiscoveredPeer } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineDiscovery, type ConfigIssue, type DiscoveredPeer } from '../../src/index.js';
+import { zodConfig } from '../../src/kit.js';
 import { connectionShape, resolveConnection, type ConnectionSettings } from '../../src/digitalocean/connection.js';
 import { DigitalOceanClient, type Droplet } from '../../src/digitalocean/client.js';
 

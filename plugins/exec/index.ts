@@ -16,11 +16,8 @@
  * stderr) goes into the detail.
  */
 import { z } from 'zod';
-import { defineCheck, type CheckContext, type CheckResult } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
-import { ArgvError, splitCommand } from '../../src/util/argv.js';
-import { scriptFindings } from '../../src/util/script-safety.js';
-import { lookupUser, runInProcessGroup, type Account } from '../../src/util/process-group.js';
+import { defineCheck, type CheckContext, type CheckResult } from '../../src/index.js';
+import { zodConfig, ArgvError, splitCommand, scriptFindings, lookupUser, runInProcessGroup, type Account } from '../../src/kit.js';
 
 
 const MAX_OUTPUT = 1024 * 1024;
@@ -64,7 +61,7 @@ export default defineCheck<ExecConfig>({
     if (r.config.user !== undefined) config.user = r.config.user;
     return { ok: true, config };
   },
-  doctor: (config) => scriptFindings(config.argv[0]!),
+  doctor: ({ config }) => scriptFindings(config.argv[0]!),
   async run(ctx: CheckContext<ExecConfig>): Promise<CheckResult> {
     const { config, signal } = ctx;
     const env: Record<string, string> = { ...config.env };

@@ -5,15 +5,13 @@
  * on the Exoscale provider (src/exoscale/provider.ts). This class only keeps the exoscale-eip API
  * stable: its settings, and verify failures reported as ExoscaleVerifyError.
  */
-import type { Logger } from '../../src/log.js';
-import type { InstanceState } from '../../src/plugins/api.js';
+import type { Logger, InstanceState } from '../../src/index.js';
 import type { ExoscaleClient } from '../../src/exoscale/client.js';
 import { ExoscaleVerifyError } from '../../src/exoscale/errors.js';
 import { ExoscaleEipProvider, type ExoscaleProviderSettings } from '../../src/exoscale/provider.js';
-import { CloudVerifyError, FloatingIpController, type ControllerStats, type Desired, type FloatingIpControllerSettings, type PassResult } from '../../src/cloud/controller.js';
+import { CloudVerifyError, FloatingIpController, type ControllerStats, type Desired, type FloatingIpControllerSettings, type PassResult } from '../../src/kit.js';
 
-export { desiredFor, reconcilesIn, isUnreachable } from '../../src/cloud/controller.js';
-export type { Desired, PassResult, ControllerStats, Strategy, OnApiUnreachable } from '../../src/cloud/controller.js';
+export { desiredFor, reconcilesIn, isUnreachable, type Desired, type PassResult, type ControllerStats, type Strategy, type OnApiUnreachable } from '../../src/kit.js';
 export { hostOf } from '../../src/exoscale/provider.js';
 
 export type EipControllerSettings = ExoscaleProviderSettings & Omit<FloatingIpControllerSettings, 'watchIntervalMs'>;

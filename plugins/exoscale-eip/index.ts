@@ -35,16 +35,14 @@
  * hostname), so `config check` never needs the network.
  */
 import { z } from 'zod';
-import { defineAction, type ActionHandlers, type ConfigIssue, type DoctorFinding } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineAction, type ActionHandlers, type ConfigIssue, type DoctorFinding } from '../../src/index.js';
+import { zodConfig, floatingIpHandlers, controllerKeysShape, httpUrlKey } from '../../src/kit.js';
 import { ExoscaleClient } from '../../src/exoscale/client.js';
 import { connectionShape, daemonClientOptions, resolveConnection, type ConnectionSettings } from '../../src/exoscale/connection.js';
 import { UUID_RE, isUuid } from '../../src/exoscale/types.js';
 import { ExoscaleError } from '../../src/exoscale/errors.js';
 import { fetchInstanceId, MetadataError } from '../../src/exoscale/metadata.js';
 import { EipController, type OnApiUnreachable, type Strategy } from './controller.js';
-import { floatingIpHandlers } from '../../src/cloud/action.js';
-import { controllerKeysShape, httpUrlKey } from '../../src/cloud/action-config.js';
 
 export { FencingGuard } from './fencing.js';
 export { EipController, desiredFor, reconcilesIn, isUnreachable, hostOf } from './controller.js';

@@ -17,8 +17,8 @@
  */
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
-import { defineDiscovery, type ConfigIssue, type DiscoveredPeer } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineDiscovery, type ConfigIssue, type DiscoveredPeer } from '../../src/index.js';
+import { zodConfig } from '../../src/kit.js';
 import { ExoscaleClient } from '../../src/exoscale/client.js';
 import { connectionShape, daemonClientOptions, resolveConnection, type ConnectionSettings } from '../../src/exoscale/connection.js';
 import type { InstanceSummary } from '../../src/exoscale/types.js';

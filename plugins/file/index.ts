@@ -8,8 +8,8 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineCheck } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineCheck } from '../../src/index.js';
+import { zodConfig } from '../../src/kit.js';
 
 export const fileSchema = z
   .object({

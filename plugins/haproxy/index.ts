@@ -12,8 +12,8 @@
  * backend or an unreadable answer fail with the reason. A `level user` socket is enough.
  */
 import { z } from 'zod';
-import { defineCheck } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineCheck } from '../../src/index.js';
+import { zodConfig } from '../../src/kit.js';
 import { evaluateBackend, parseShowStat, StatParseError } from './stat.js';
 import { formatTarget, parseStatsSocket, queryStatsSocket, StatsSocketError, type StatsSocketTarget } from './stats-socket.js';
 

@@ -6,7 +6,7 @@
  * AND its usable servers (act + bck of the BACKEND row) >= minUp. HAProxy reports an empty backend
  * as UP, so the count matters. If `frontend` is given, its FRONTEND row must be OPEN.
  */
-import type { CheckResult } from '../../src/plugins/api.js';
+import type { CheckResult } from '../../src/index.js';
 
 export class StatParseError extends Error {
   override name = 'StatParseError';

@@ -5,6 +5,7 @@
 import { createConnection, type Socket } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { describeSocketError } from '../tcp/socket-errors.js';
+import { formatEndpoint } from '../../src/kit.js';
 
 export type StatsSocketTarget = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
@@ -37,7 +38,7 @@ function tcp(m: RegExpExecArray): StatsSocketTarget | undefined {
 }
 
 export function formatTarget(t: StatsSocketTarget): string {
-  return t.kind === 'unix' ? t.path : `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
+  return t.kind === 'unix' ? t.path : formatEndpoint(t);
 }
 
 export class StatsSocketError extends Error {

@@ -27,12 +27,8 @@
  * fail at once with one error naming the token reference (never its value).
  */
 import { z } from 'zod';
-import { defineAction, type ActionHandlers, type ConfigIssue, type DoctorFinding } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
-import { floatingIpHandlers } from '../../src/cloud/action.js';
-import { controllerKeysShape } from '../../src/cloud/action-config.js';
-import { FloatingIpController, type OnApiUnreachable } from '../../src/cloud/controller.js';
-import type { FloatingIpProvider } from '../../src/cloud/provider.js';
+import { defineAction, type ActionHandlers, type ConfigIssue, type DoctorFinding } from '../../src/index.js';
+import { zodConfig, floatingIpHandlers, controllerKeysShape, FloatingIpController, type OnApiUnreachable, type FloatingIpProvider } from '../../src/kit.js';
 import { HetznerClient } from '../../src/hetzner/client.js';
 import { daemonHetznerClientOptions, hetznerConnectionShape, serverIdSchema, isHttpUrl, resolveHetznerConnection, type HetznerConnection } from '../../src/hetzner/connection.js';
 import { HetznerAliasIpProvider, HetznerFloatingIpProvider, type HetznerTargetSettings } from '../../src/hetzner/provider.js';

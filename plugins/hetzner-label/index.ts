@@ -17,8 +17,8 @@
  */
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
-import { defineDiscovery, type ConfigIssue, type DiscoveredPeer } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineDiscovery, type ConfigIssue, type DiscoveredPeer } from '../../src/index.js';
+import { zodConfig } from '../../src/kit.js';
 import { HetznerClient } from '../../src/hetzner/client.js';
 import { daemonHetznerClientOptions, hetznerConnectionShape, serverIdSchema, resolveHetznerConnection, type HetznerConnection } from '../../src/hetzner/connection.js';
 import { parseLabelSelector } from '../../src/hetzner/label-selector.js';

@@ -18,8 +18,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineCheck, type CheckResult, type ConfigIssue } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineCheck, type CheckResult, type ConfigIssue } from '../../src/index.js';
+import { zodConfig } from '../../src/kit.js';
 import { describeSocketError } from '../tcp/socket-errors.js';
 
 export const MAX_REDIRECTS = 5;

@@ -23,12 +23,8 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { defineAction, type ActionHandlers, type TransitionEvent } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
-import { canonicalAddress } from '../../src/config/endpoint.js';
-import { formatDuration } from '../../src/util/duration.js';
-import type { Logger } from '../../src/log.js';
-import { runCommand, type CommandResult } from './command.js';
+import { defineAction, type ActionHandlers, type TransitionEvent, type Logger } from '../../src/index.js';
+import { zodConfig, canonicalAddress, formatDuration, runCommand, type CommandResult } from '../../src/kit.js';
 
 /** Linux interface names: 1..15 bytes, no '/', ':' or blanks. */
 const DEVICE_NAME = /^[^\s/:]{1,15}$/;
@@ -59,8 +55,11 @@ export class IpAliasError extends Error {
   override name = 'IpAliasError';
 }
 
-/** An `ip` run's result (see command.ts). */
+/** An `ip` run's result. */
 export type IpResult = CommandResult;
+
+/** The environment ip and arping run with: C locale, as the texts matched below are English. */
+export const COMMAND_ENV = { LC_ALL: 'C' };
 
 /** Longest an `ip` run may take (it normally takes a few ms). */
 export const IP_TIMEOUT_MS = 10_000;
@@ -75,7 +74,7 @@ const ALREADY_PRESENT = /File exists|Address already assigned/i;
 const ALREADY_ABSENT = /Cannot assign requested address|Address not found/i;
 
 function ip(args: string[], signal: AbortSignal): Promise<IpResult> {
-  return runCommand('ip', args, { signal, timeoutMs: IP_TIMEOUT_MS });
+  return runCommand(['ip', ...args], { signal, timeoutMs: IP_TIMEOUT_MS, env: COMMAND_ENV });
 }
 
 /** A one-line reason for a failed `ip` run, naming what to fix. */
@@ -143,7 +142,7 @@ export class IpAlias {
     const mode = this.config.garp;
     if (!mode) return;
     const args = [mode === 'reply' ? '-A' : '-U', '-q', '-c', String(this.config.garpCount), '-I', this.config.device, this.address];
-    const r = await runCommand('arping', args, { signal, timeoutMs: (this.config.garpCount - 1) * 1000 + ARPING_SLACK_MS });
+    const r = await runCommand(['arping', ...args], { signal, env: COMMAND_ENV, timeoutMs: (this.config.garpCount - 1) * 1000 + ARPING_SLACK_MS });
     if (r.code === 'ENOENT') throw new IpAliasError('garp: the arping command was not found (install iputils-arping)');
     if (r.exitCode !== 0) {
       const stopped = r.timedOut ? 'did not finish in time' : r.aborted ? 'aborted' : undefined;

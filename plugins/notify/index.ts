@@ -30,14 +30,8 @@
 import { lstat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineAction, type ActionHandlers, type DoctorFinding, type InstanceState, type TransitionEvent } from '../../src/plugins/api.js';
-import { scriptFindings } from '../../src/util/script-safety.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
-import { ArgvError, splitCommand } from '../../src/util/argv.js';
-import { formatDuration, parseDuration } from '../../src/util/duration.js';
-import { lookupUser, runInProcessGroup, type Account } from '../../src/util/process-group.js';
-import { FifoWriter } from '../../src/keepalived/fifo.js';
-import { formatFifoLine, notifyArgs } from '../../src/keepalived/protocol.js';
+import { defineAction, type ActionHandlers, type DoctorFinding, type InstanceState, type TransitionEvent } from '../../src/index.js';
+import { scriptFindings, zodConfig, ArgvError, splitCommand, formatDuration, zodDuration, lookupUser, runInProcessGroup, type Account, FifoWriter, formatFifoLine, notifyArgs } from '../../src/kit.js';
 
 const SCRIPT_KEYS = ['notify', 'notifyMaster', 'notifyBackup', 'notifyFault', 'notifyStop', 'notifyMasterRxLowerPri'] as const;
 type ScriptKey = (typeof SCRIPT_KEYS)[number];
@@ -53,10 +47,7 @@ export const notifySchema = z
     notifyStop: script().optional(),
     notifyMasterRxLowerPri: script().optional(),
     fifo: z.string().min(1, 'expected a path').optional(),
-    scriptTimeout: z
-      .string()
-      .refine((s) => (parseDuration(s) ?? 0) >= 10, 'expected a duration of at least 10ms, like "10s"')
-      .optional(),
+    scriptTimeout: zodDuration(10, 3_600_000).optional(),
     user: z.union([z.string().min(1), z.int().min(0)]).optional(),
   })
   .strict()
@@ -126,7 +117,7 @@ export default defineAction<NotifyConfig>({
     }
     const config: NotifyConfig = { scripts };
     if (r.config.fifo !== undefined) config.fifo = isAbsolute(r.config.fifo) ? r.config.fifo : resolve(env?.baseDir ?? process.cwd(), r.config.fifo);
-    if (r.config.scriptTimeout !== undefined) config.scriptTimeoutMs = parseDuration(r.config.scriptTimeout)!;
+    if (r.config.scriptTimeout !== undefined) config.scriptTimeoutMs = r.config.scriptTimeout;
     if (r.config.user !== undefined) config.user = r.config.user;
     return { ok: true, config };
   },

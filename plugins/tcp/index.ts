@@ -12,8 +12,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import { z } from 'zod';
-import { defineCheck, type CheckResult } from '../../src/plugins/api.js';
-import { zodConfig } from '../../src/plugins/zod-config.js';
+import { defineCheck, type CheckResult } from '../../src/index.js';
+import { formatEndpoint, zodConfig } from '../../src/kit.js';
 import { describeSocketError } from './socket-errors.js';
 
 export const MAX_READ = 64 * 1024;
@@ -35,10 +35,6 @@ export interface TcpConfig {
 }
 
 const parseRaw = zodConfig(tcpSchema);
-
-function endpoint(c: TcpConfig): string {
-  return c.host.includes(':') ? `[${c.host}]:${c.port}` : `${c.host}:${c.port}`;
-}
 
 function preview(text: string): string {
   const s = JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
@@ -70,7 +66,7 @@ export default defineCheck<TcpConfig>({
     return { ok: true, config };
   },
   run({ config, signal }) {
-    const where = endpoint(config);
+    const where = formatEndpoint(config);
     return new Promise<CheckResult>((resolve) => {
       let socket: Socket;
       let received = '';

@@ -23,7 +23,7 @@ import type { ActionHandlers, ConfigIssue, DoctorFinding, ParseResult, PluginEnv
 import { zodConfig } from '../plugins/zod-config.js';
 import { AwsConnection, type AwsConnectionSettings } from './connection.js';
 import type { ExplicitCredentials } from './credentials.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 
 
 const httpUrl = httpUrlKey;

@@ -14,7 +14,7 @@
  *   table has no such route); detach = DeleteRoute where the route points at the target. The
  *   instances need their source/destination check disabled to receive traffic for the VIP.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 import { CloudApiError, type CallOptions, type FloatingIpProvider } from '../cloud/provider.js';
 import type { AwsConnection } from './connection.js';
 

@@ -5,20 +5,7 @@
  * Durations use the project's one grammar (src/util/duration.ts).
  */
 import { z } from 'zod';
-import { durationText } from '../config/schema.js';
-import { parseDuration } from '../util/duration.js';
-
-const DURATION_MESSAGE = 'expected a duration like "30s" (0s = off)';
-
-/** A duration key of a plugin's config, in milliseconds after parsing; `fallback` when absent. */
-export function configDuration(maxMs: number, fallback: string) {
-  return z
-    .string({ error: DURATION_MESSAGE })
-    .refine((s) => parseDuration(s) !== undefined, { error: DURATION_MESSAGE })
-    .refine((s) => (parseDuration(s) ?? Infinity) <= maxMs, { error: `expected at most ${durationText(maxMs)}` })
-    .default(fallback)
-    .transform((s) => parseDuration(s)!);
-}
+import { zodDuration } from '../plugins/zod-config.js';
 
 /** An http:// or https:// URL. */
 export const httpUrlKey = z
@@ -29,8 +16,8 @@ export const httpUrlKey = z
 export const controllerKeysShape = {
   release: z.boolean({ error: 'expected true or false' }).default(true),
   onApiUnreachable: z.enum(['hold', 'release']).default('hold'),
-  reconcile: configDuration(86_400_000, '30s'),
-  startupGrace: configDuration(3_600_000, '10s'),
+  reconcile: zodDuration(0, 86_400_000).prefault('30s'),
+  startupGrace: zodDuration(0, 3_600_000).prefault('10s'),
 };
 
 /** `strategy` on a single-holder cloud: attaching moves the address, so only "move". */

@@ -4,7 +4,7 @@
  * then to the controller; peer deaths go to the controller; close closes the controller, then the
  * provider. A cloud's plugin is then its config schema, its provider and `doctor`.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 import type { ActionHandlers, InstanceState, TransitionEvent } from '../plugins/api.js';
 import type { FloatingIpProvider } from './provider.js';
 import { FencingGuard } from './fencing.js';

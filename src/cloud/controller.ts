@@ -71,7 +71,7 @@
  * backoff after a failed pass, one confirming pass after a MASTER transition (4.). Converged with
  * reconcile 0: after that, no timer, zero API calls.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 import type { InstanceState } from '../plugins/api.js';
 import { formatDuration } from '../util/duration.js';
 import { CloudApiError, isApiUnreachable, type FloatingIpProvider } from './provider.js';

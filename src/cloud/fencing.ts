@@ -5,7 +5,7 @@
  * MASTER (or release) of a finished term must not move the floating IP. Transitions without a
  * token (heartbeat backend, plain BACKUP/FAULT) always pass.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 
 export class FencingGuard {
   private newest: bigint | undefined;

@@ -46,7 +46,10 @@ export function formatEndpoint(e: Endpoint): string {
   return isIP(e.host) === 6 ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 
-/** One spelling per address (lower-case, compressed IPv6), to compare addresses. */
+/**
+ * The one address normaliser: one spelling per address (IPv6 in RFC 5952 compressed lower-case form,
+ * which the WHATWG URL host serializer implements), to compare addresses. Not an IP: returned as is.
+ */
 export function canonicalAddress(ip: string): string {
   if (isIP(ip) !== 6) return ip;
   try {

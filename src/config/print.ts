@@ -5,7 +5,8 @@
  * The YAML output is itself a valid rc file.
  */
 import { hostname as osHostname } from 'node:os';
-import { durationText, type ActionEntryConfig, type CheckEntryConfig, type InstanceConfig } from './schema.js';
+import { durationText } from '../util/duration.js';
+import { type ActionEntryConfig, type CheckEntryConfig, type InstanceConfig } from './schema.js';
 import type { LoadedConfig } from './load.js';
 import { isSecretKeyName, redactSecretRef } from './secret.js';
 import { dumpYaml } from './yaml.js';

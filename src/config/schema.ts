@@ -9,7 +9,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ConfigIssue } from '../plugins/api.js';
-import { parseDuration } from '../util/duration.js';
+import { zodDuration } from '../plugins/zod-config.js';
 import { ConfigError, didYouMean, formatIssues, formatPath, zodIssues } from './issues.js';
 import { canonicalAddress, DEFAULT_HEARTBEAT_PORT, isWildcard, parseEndpoint } from './endpoint.js';
 import { electionSchema, type ElectionConfig } from '../election/config.js';
@@ -155,42 +155,11 @@ export const INSTANCE_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const ENTRY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 const NODE_ID_MAX_BYTES = 64;
 
-/** Same grammar as parseDuration (src/util/duration.ts); here for the JSON Schema `pattern`. */
-const DURATION_PATTERN = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
-const DURATION_MESSAGE = 'expected a duration like "1s"';
-
-/** Milliseconds as the shortest duration string that parses back exactly: "1s", "250ms", "1.5s", "2m", "1h". */
-export function durationText(ms: number): string {
-  if (ms === 0) return '0s';
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms >= 1000) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
 
 // ------------------------------------------------------------------ building blocks
 
 function doc<T extends z.ZodType>(schema: T, description: string): T {
   return schema.meta({ description });
-}
-
-function duration(min: number, max: number) {
-  const range = `expected a duration from ${durationText(min)} to ${durationText(max)}`;
-  return z
-    .string({ error: DURATION_MESSAGE })
-    .regex(DURATION_PATTERN, { error: DURATION_MESSAGE })
-    .transform((text, ctx) => {
-      const ms = parseDuration(text);
-      if (ms === undefined) {
-        ctx.issues.push({ code: 'custom', message: DURATION_MESSAGE, input: text });
-        return z.NEVER;
-      }
-      if (ms < min || ms > max) {
-        ctx.issues.push({ code: 'custom', message: range, input: text });
-        return z.NEVER;
-      }
-      return ms;
-    });
 }
 
 function int(min: number, max: number) {
@@ -230,8 +199,8 @@ const checkEntrySchema = doc(
     .object({
       plugin: pluginName(),
       name: entryName().optional(),
-      interval: doc(duration(20, 3_600_000).prefault(DEFAULTS.checkInterval), 'How often the check runs (20ms..1h).'),
-      timeout: doc(duration(10, 3_600_000).optional(), 'A run longer than this fails (10ms..1h); defaults to `interval`.'),
+      interval: doc(zodDuration(20, 3_600_000).prefault(DEFAULTS.checkInterval), 'How often the check runs (20ms..1h).'),
+      timeout: doc(zodDuration(10, 3_600_000).optional(), 'A run longer than this fails (10ms..1h); defaults to `interval`.'),
       rise: doc(int(1, 100).default(DEFAULTS.checkRise), 'Consecutive successes that make a failed check OK (1..100).'),
       fall: doc(int(1, 100).default(DEFAULTS.checkFall), 'Consecutive failures that make an OK check fail (1..100).'),
       weight: doc(
@@ -265,7 +234,7 @@ const actionEntrySchema = doc(
     .object({
       plugin: pluginName(),
       name: entryName().optional(),
-      timeout: doc(duration(10, 3_600_000).prefault(DEFAULTS.actionTimeout), 'Time limit of one run of the action (10ms..1h).'),
+      timeout: doc(zodDuration(10, 3_600_000).prefault(DEFAULTS.actionTimeout), 'Time limit of one run of the action (10ms..1h).'),
       retries: doc(int(0, 10).default(DEFAULTS.actionRetries), 'Retries after a failed run (0..10).'),
       required: doc(
         bool().default(DEFAULTS.actionRequired),
@@ -299,7 +268,7 @@ const discoveryEntrySchema = doc(
   z
     .object({
       plugin: pluginName(),
-      refresh: doc(duration(1000, 86_400_000).prefault(DEFAULTS.discoveryRefresh), 'How often the peer list is read again (1s..24h); a failed read keeps the last good list.'),
+      refresh: doc(zodDuration(1000, 86_400_000).prefault(DEFAULTS.discoveryRefresh), 'How often the peer list is read again (1s..24h); a failed read keeps the last good list.'),
     })
     .catchall(z.unknown())
     .transform(({ plugin, refresh, ...options }): DiscoveryEntryConfig => ({ plugin, refresh, options })),
@@ -309,10 +278,10 @@ const discoveryEntrySchema = doc(
 const instanceSchema = z.strictObject({
   address: doc(ipAddress(), 'The shared IP (IPv4 or IPv6); unique across instances. Required.'),
   priority: doc(int(1, 254).default(DEFAULTS.priority), 'Election priority 1..254; the highest live priority is MASTER.'),
-  interval: doc(duration(20, 60_000).prefault(DEFAULTS.interval), 'Advert interval (20ms..60s). Heartbeat only: an error on an etcd-elected instance unless election.heartbeat is true.'),
+  interval: doc(zodDuration(20, 60_000).prefault(DEFAULTS.interval), 'Advert interval (20ms..60s). Heartbeat only: an error on an etcd-elected instance unless election.heartbeat is true.'),
   deadRatio: doc(int(2, 20).default(DEFAULTS.deadRatio), 'A peer silent for interval × deadRatio is dead (2..20). Heartbeat only: an error on an etcd-elected instance unless election.heartbeat is true.'),
   preempt: doc(bool().default(DEFAULTS.preempt), 'Take over from a lower-priority MASTER.'),
-  preemptDelay: doc(duration(0, 3_600_000).prefault(DEFAULTS.preemptDelay), 'Wait this long before preempting (0s..1h).'),
+  preemptDelay: doc(zodDuration(0, 3_600_000).prefault(DEFAULTS.preemptDelay), 'Wait this long before preempting (0s..1h).'),
   peers: doc(
     z
       .array(
@@ -390,7 +359,7 @@ const rootShape = {
     z.enum(['ipwarden', 'exoip']).default(DEFAULTS.protocol),
     'Heartbeat wire format: ipwarden (authenticated) or exoip (its 24-byte unauthenticated advert, for migration; IPv4 only).',
   ),
-  clockSkew: doc(duration(1000, 3_600_000).prefault(DEFAULTS.clockSkew), 'Heartbeats whose timestamp is further off than this are dropped as replays (1s..1h).'),
+  clockSkew: doc(zodDuration(1000, 3_600_000).prefault(DEFAULTS.clockSkew), 'Heartbeats whose timestamp is further off than this are dropped as replays (1s..1h).'),
   metrics: doc(
     z
       .strictObject({

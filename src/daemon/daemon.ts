@@ -5,7 +5,8 @@
 import type { Logger } from '../log.js';
 import type { HeartbeatKey } from '../protocol/advert.js';
 import type { Endpoint } from '../config/endpoint.js';
-import { HeartbeatTransport, endpointKey, type TransportCounters, type WireProtocol } from './transport.js';
+import { formatEndpoint } from '../config/endpoint.js';
+import { HeartbeatTransport, type TransportCounters, type WireProtocol } from './transport.js';
 import { InstanceRunner, systemShellClock, type InstanceSettings, type InstanceStatus, type PreparedReload, type ShellClock, type TransitionRecord } from './instance-runner.js';
 import { ControlServer } from './control.js';
 import type { Metrics } from './metrics.js';
@@ -181,7 +182,7 @@ export class Daemon {
     }
     this.log.info(
       {
-        bind: endpointKey(this.transport.boundAddress),
+        bind: formatEndpoint(this.transport.boundAddress),
         instances: this.settings.instances.map((i) => ({ name: i.name, address: i.address, priority: i.priority, masterDownMs: i.deadRatio * i.intervalMs })),
         event: 'started',
       },
@@ -240,7 +241,7 @@ export class Daemon {
         pid: process.pid,
         version: this.meta.version,
         startedAt: this.startedAt.toISOString(),
-        bind: endpointKey(this.transport.boundAddress),
+        bind: formatEndpoint(this.transport.boundAddress),
         protocol: this.settings.protocol,
         ...(this.meta.configFile ? { configFile: this.meta.configFile } : {}),
       },
@@ -457,8 +458,8 @@ export class Daemon {
 
 function allPeers(instances: readonly InstanceSettings[], discovered: readonly Endpoint[] = []): Endpoint[] {
   const seen = new Map<string, Endpoint>();
-  for (const i of instances) for (const p of i.peers) seen.set(endpointKey(p), p);
-  for (const p of discovered) seen.set(endpointKey(p), p);
+  for (const i of instances) for (const p of i.peers) seen.set(formatEndpoint(p), p);
+  for (const p of discovered) seen.set(formatEndpoint(p), p);
   return [...seen.values()];
 }
 

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { DiscoveredPeer, DiscoveryPlugin, DiscoverySource } from '../plugins/api.js';
 import { formatEndpoint, type Endpoint } from '../config/endpoint.js';
 import { formatDuration } from '../util/duration.js';
+import { withDeadline } from '../util/deadline.js';
 
 /** A discovery entry ready to run (resolved from the rc file). */
 export interface ScheduledDiscovery<C = unknown> {
@@ -139,7 +140,7 @@ export class DiscoveryRunner extends EventEmitter<DiscoveryEvents> {
     const timeoutMs = this.opts.timeoutMs ?? Math.min(this.spec.refreshMs, 30_000);
     const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeoutMs)]);
     try {
-      const found = await withTimeout(this.#source.discover(signal), signal, timeoutMs);
+      const found = await withDeadline(this.#source.discover(signal), { signal, timeoutMessage: `no answer within ${formatDuration(timeoutMs)}` });
       if (!Array.isArray(found)) throw new Error('the discovery plugin returned no list');
       const { endpoints, rejected } = toEndpoints(found, this.opts.node.bind.port);
       if (rejected.length) this.#log.warn({ rejected }, `discovery returned unusable peers (not IP literals or bad ports): ${rejected.join(', ')}`);
@@ -179,14 +180,3 @@ export class DiscoveryRunner extends EventEmitter<DiscoveryEvents> {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, signal: AbortSignal, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      const reason = signal.reason as Error | undefined;
-      reject(reason?.name === 'TimeoutError' ? new Error(`no answer within ${formatDuration(ms)}`) : (reason ?? new Error('aborted')));
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}

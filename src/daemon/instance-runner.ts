@@ -6,7 +6,8 @@
 import type { Logger } from '../log.js';
 import type { EngineConfig, EngineInput, EngineSnapshot, InstanceState, TransitionCause } from '../engine/types.js';
 import { instanceKey } from '../protocol/instance-key.js';
-import { endpointKey, type HeartbeatTransport, type Inbound } from './transport.js';
+import { formatEndpoint } from '../config/endpoint.js';
+import type { HeartbeatTransport, Inbound } from './transport.js';
 import { CheckRunner, type CheckSnapshot, type Clock, type ScheduledCheck, type Timers } from '../plugins/check-runner.js';
 import { ActionRunner, type ActionOutcome, type PreparedActions, type ScheduledAction } from '../plugins/action-runner.js';
 import type { InstancePlan } from './reload-plan.js';
@@ -324,7 +325,7 @@ export class InstanceRunner {
   /** Static peers plus discovered ones (deduplicated). */
   peerEndpoints(): Endpoint[] {
     const all = new Map<string, Endpoint>();
-    for (const p of [...this.settings.peers, ...(this.discovery?.peers ?? [])]) all.set(endpointKey(p), p);
+    for (const p of [...this.settings.peers, ...(this.discovery?.peers ?? [])]) all.set(formatEndpoint(p), p);
     return [...all.values()];
   }
 

@@ -17,7 +17,7 @@ import type { DaemonSettings } from './daemon.js';
 import type { ScheduledCheck } from '../plugins/check-runner.js';
 import type { ScheduledAction } from '../plugins/action-runner.js';
 import type { ScheduledDiscovery } from './discovery.js';
-import { endpointKey } from './transport.js';
+import { formatEndpoint } from '../config/endpoint.js';
 import { electionIdentity } from '../election/config.js';
 
 export type ItemChange = 'kept' | 'changed' | 'added' | 'removed';
@@ -91,7 +91,7 @@ export function planItems<T extends { name: string }>(before: readonly T[], afte
 }
 
 function samePeers(a: InstanceSettings['peers'], b: InstanceSettings['peers']): boolean {
-  const key = (l: InstanceSettings['peers']) => l.map(endpointKey).sort().join(',');
+  const key = (l: InstanceSettings['peers']) => l.map(formatEndpoint).sort().join(',');
   return key(a) === key(b);
 }
 
@@ -126,10 +126,10 @@ export function planReload(old: DaemonSettings, next: DaemonSettings): ReloadPla
   for (const o of old.instances) if (!names.has(o.name)) instances.push({ name: o.name, change: 'removed' });
   const needRestart: ReloadPlan['needRestart'] = [];
   if (old.nodeId !== next.nodeId) needRestart.push('node.id');
-  if (endpointKey(old.bind) !== endpointKey(next.bind)) needRestart.push('node.bind');
+  if (formatEndpoint(old.bind) !== formatEndpoint(next.bind)) needRestart.push('node.bind');
   if (old.control !== next.control) needRestart.push('node.control');
   if (old.protocol !== next.protocol) needRestart.push('protocol');
-  if ((old.metrics ? endpointKey(old.metrics) : '') !== (next.metrics ? endpointKey(next.metrics) : '')) needRestart.push('metrics');
+  if ((old.metrics ? formatEndpoint(old.metrics) : '') !== (next.metrics ? formatEndpoint(next.metrics) : '')) needRestart.push('metrics');
   if (old.stateFile !== next.stateFile) needRestart.push('stateFile');
   const keys = !sameDefinition(old.keys, next.keys) || old.replayWindowMs !== next.replayWindowMs;
   const noop = !keys && instances.every((i) => i.change === 'unchanged');

@@ -16,7 +16,7 @@ import { decodeExoip, encodeExoip, fromExoipPriority, toExoipPriority } from '..
 import { instanceKey } from '../protocol/instance-key.js';
 import { ReplayGuard } from '../protocol/replay.js';
 import type { Packet, RejectReason } from '../protocol/types.js';
-import type { Endpoint } from '../config/endpoint.js';
+import { formatEndpoint, type Endpoint } from '../config/endpoint.js';
 
 export type WireProtocol = 'ipwarden' | 'exoip';
 
@@ -55,9 +55,6 @@ interface TransportEvents {
   rejected: [reason: RejectReason, from: string];
 }
 
-export function endpointKey(e: Endpoint): string {
-  return isIPv6(e.host) ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
-}
 
 /** A stable UUID-shaped id for exoip mode, derived from the node id. */
 export function nicIdFor(nodeId: string): string {
@@ -107,7 +104,7 @@ export class HeartbeatTransport extends EventEmitter<TransportEvents> {
     const sock = dgram.createSocket({ type: isIPv6(this.opts.bind.host) ? 'udp6' : 'udp4' });
     await new Promise<void>((resolve, reject) => {
       sock.once('error', (err: NodeJS.ErrnoException) => {
-        const where = endpointKey(this.opts.bind);
+        const where = formatEndpoint(this.opts.bind);
         if (err.code === 'EADDRINUSE') reject(new PortInUseError(`node.bind ${where}: UDP port already in use (another ipwarden or exoip running?)`));
         else if (err.code === 'EADDRNOTAVAIL') reject(new PortInUseError(`node.bind ${where}: address not available on this host`));
         else if (err.code === 'EACCES') reject(new PortInUseError(`node.bind ${where}: permission denied`));
@@ -123,7 +120,7 @@ export class HeartbeatTransport extends EventEmitter<TransportEvents> {
 
   /** Replaces the peer list (creates/closes connected sockets as needed). */
   setPeers(endpoints: readonly Endpoint[]): void {
-    const wanted = new Map(endpoints.map((e) => [endpointKey(e), e]));
+    const wanted = new Map(endpoints.map((e) => [formatEndpoint(e), e]));
     for (const [key, p] of this.peers) {
       if (!wanted.has(key)) {
         p.socket.close();

@@ -9,7 +9,8 @@ import type { Logger } from '../log.js';
 import { InstanceEngine } from '../engine/instance.js';
 import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState } from '../engine/types.js';
 import type { Clock, Timers } from '../plugins/check-runner.js';
-import { endpointKey, type HeartbeatTransport } from '../daemon/transport.js';
+import { formatEndpoint } from '../config/endpoint.js';
+import type { HeartbeatTransport } from '../daemon/transport.js';
 import type { Endpoint } from '../config/endpoint.js';
 import type { PeerRef } from '../engine/types.js';
 import type { ElectionBackend, ElectionChange, ElectionTransition } from './backend.js';
@@ -35,7 +36,7 @@ export interface HeartbeatElectionOptions {
 
 /** The transport's keys of an instance's peers (the transport serves every instance's). */
 export function instancePeerKeys(transport: Pick<HeartbeatTransport, 'peerKeys'>, peers: readonly Endpoint[]): string[] {
-  const mine = new Set(peers.map(endpointKey));
+  const mine = new Set(peers.map(formatEndpoint));
   return transport.peerKeys().filter((k) => mine.has(k));
 }
 

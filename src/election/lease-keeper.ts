@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
+import { withDeadline } from '../util/deadline.js';
 
 export interface LeaseInfo {
   /** Decimal, as etcd's API carries it. */
@@ -192,19 +193,7 @@ export class LeaseKeeper extends EventEmitter<LeaseKeeperEvents> {
   }
 }
 
-/** Rejects with "<what> timed out after N ms (DEADLINE)" when `p` takes longer. */
+/** Rejects with "<what> timed out after N ms (DEADLINE)" when `p` takes longer (the one deadline helper, worded for etcd). */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what} timed out after ${Math.round(ms)} ms (DEADLINE)`)), Math.max(1, ms));
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (err) => {
-        clearTimeout(t);
-        reject(err);
-      },
-    );
-  });
+  return withDeadline(p, { ms, timeoutMessage: `${what} timed out after ${Math.round(ms)} ms (DEADLINE)` });
 }

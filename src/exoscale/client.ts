@@ -10,7 +10,8 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { silentLogger, type Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 import { retry } from '../util/retry.js';
 import {
   ExoscaleApiError,

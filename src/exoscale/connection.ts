@@ -9,7 +9,7 @@
  *              (point it at `ipwarden simulate exoscale` to dry-run a config)
  */
 import { z } from 'zod';
-import type { Logger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 import type { ApiCallEvent, ExoscaleClientOptions } from './client.js';
 import { defaultEndpoint } from './client.js';
 

@@ -8,8 +8,9 @@
  * Every failure is mapped to a CloudApiError whose message is the client's own one-line message
  * ("exoscale: attach elastic-ip …: 403 forbidden: …") and whose `cause` is the Exoscale error.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 import { CloudApiError, type CallOptions, type CloudErrorKind, type FloatingIpProvider } from '../cloud/provider.js';
+import { parseEndpoint } from '../config/endpoint.js';
 import type { ExoscaleClient } from './client.js';
 import {
   ExoscaleApiError,
@@ -180,10 +181,7 @@ async function wrap<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** "198.51.100.11:12345" -> "198.51.100.11"; "[2001:db8::1]:12345" -> "2001:db8::1". */
+/** "198.51.100.11:12345" -> "198.51.100.11"; "[2001:db8::1]:12345" -> "2001:db8::1" (the one endpoint parser). */
 export function hostOf(address: string): string | undefined {
-  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
-  if (v6) return v6[1];
-  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?$/.exec(address);
-  return v4?.[1];
+  return parseEndpoint(address, 0)?.host;
 }

@@ -8,7 +8,7 @@
  *             (point it at `ipwarden simulate hetzner` to dry-run a config)
  */
 import { z } from 'zod';
-import type { Logger } from '../log.js';
+import type { Logger } from '../plugins/api.js';
 import type { ApiCallSample } from '../plugins/api.js';
 import type { HetznerClientOptions } from './client.js';
 import { DEFAULT_HETZNER_ENDPOINT, DEFAULT_TOKEN_REF, HETZNER_ID_RE } from './types.js';

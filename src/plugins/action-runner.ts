@@ -23,6 +23,7 @@ import type { ActionHandlers, ActionPlugin, ApiCallSample, InstanceState, PeerDe
 import { silentLogger, type Logger } from '../log.js';
 import { retry } from '../util/retry.js';
 import { formatDuration } from '../util/duration.js';
+import { withDeadline } from '../util/deadline.js';
 
 /** An action ready to run. */
 export interface ScheduledAction<C = unknown> {
@@ -338,7 +339,7 @@ export class ActionRunner {
           const timer = setTimeout(() => timeout.abort(new DOMException(`timed out after ${action.timeoutMs} ms`, 'TimeoutError')), action.timeoutMs);
           const signal = AbortSignal.any([outer, timeout.signal]);
           try {
-            await withDeadline(call(signal), signal, action.timeoutMs);
+            await withDeadline(call(signal), { signal, timeoutMessage: `timed out after ${formatDuration(action.timeoutMs)}` });
           } finally {
             clearTimeout(timer);
           }
@@ -380,15 +381,3 @@ function errText(err: unknown): string {
   return (e?.message ?? String(err)).split('\n')[0]!;
 }
 
-/** Stops waiting when the signal fires, even if the plugin ignores it. */
-function withDeadline<T>(p: Promise<T>, signal: AbortSignal, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      const reason = signal.reason as Error | undefined;
-      reject(reason?.name === 'TimeoutError' ? new Error(`timed out after ${formatDuration(ms)}`) : (reason ?? new Error('aborted')));
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}

@@ -6,7 +6,17 @@
  * (`plugin`, `name`, `interval`, `timeout`, ... ) belong to ipwarden, every other key
  * is handed to the plugin's `parseConfig`.
  */
-import type { Logger } from '../log.js';
+
+/**
+ * What a plugin logs with: `log.info({ key: value }, 'message')` or `log.info('message')`. ipwarden
+ * hands plugins its own (pino) logger; `console` fits too (tests, examples).
+ */
+export interface Logger {
+  debug(objOrMsg: unknown, msg?: string): void;
+  info(objOrMsg: unknown, msg?: string): void;
+  warn(objOrMsg: unknown, msg?: string): void;
+  error(objOrMsg: unknown, msg?: string): void;
+}
 
 /** States of an instance, as keepalived names them. */
 export type InstanceState = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'STOP';
@@ -35,6 +45,19 @@ export interface DoctorFinding {
   detail: string;
   /** How to fix it, when not ok. */
   fix?: string;
+}
+
+/**
+ * What every plugin's `doctor` hook gets, whatever its kind (check, action, discovery): its parsed
+ * config and where it runs. `signal` is aborted when `ipwarden doctor` gives up on the plugin.
+ */
+export interface DoctorContext<C> {
+  config: C;
+  log: Logger;
+  /** The instance whose entry this is. */
+  instance: { name: string; address: string };
+  node: { id: string };
+  signal: AbortSignal;
 }
 
 // ---------------------------------------------------------------- checks
@@ -96,7 +119,7 @@ export interface CheckPlugin<C = unknown> {
   /** One run of the check. Throwing, hanging or returning garbage counts as a failure. */
   run(ctx: CheckContext<C>): Promise<CheckResult>;
   /** Optional: what `ipwarden doctor` should verify (script permissions, files...). */
-  doctor?(config: C): Promise<DoctorFinding[]>;
+  doctor?(ctx: DoctorContext<C>): Promise<DoctorFinding[]>;
 }
 
 // ---------------------------------------------------------------- actions
@@ -170,7 +193,7 @@ export interface ActionPlugin<C = unknown> {
   /** Creates the per-instance handlers (called once per instance that lists the action). */
   create(ctx: ActionContext<C>): ActionHandlers | Promise<ActionHandlers>;
   /** Optional: what `ipwarden doctor` should verify (API credentials with one read call, tools present...). */
-  doctor?(ctx: ActionContext<C>): Promise<DoctorFinding[]>;
+  doctor?(ctx: DoctorContext<C>): Promise<DoctorFinding[]>;
 }
 
 // ---------------------------------------------------------------- peer discovery
@@ -209,6 +232,8 @@ export interface DiscoveryPlugin<C = unknown> {
   description?: string;
   parseConfig(raw: Record<string, unknown>, env: PluginEnvironment): ParseResult<C>;
   create(ctx: DiscoveryContext<C>): DiscoverySource | Promise<DiscoverySource>;
+  /** Optional: what `ipwarden doctor` should verify (credentials with one read call...). */
+  doctor?(ctx: DoctorContext<C>): Promise<DoctorFinding[]>;
 }
 
 export type Plugin = CheckPlugin<any> | ActionPlugin<any> | DiscoveryPlugin<any>;

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
+import { canonicalAddress } from '../config/endpoint.js';
 
 /**
  * Canonical text of an IP address: IPv4 as dotted decimal (leading zeros are rejected, as `net.isIPv4` does),
@@ -13,11 +14,7 @@ import { isIPv4, isIPv6 } from 'node:net';
  * @throws Error naming the bad value.
  */
 export function normalizeAddress(address: string): string {
-  if (isIPv4(address)) return address;
-  if (isIPv6(address) && !address.includes('%')) {
-    // The WHATWG URL host serializer implements RFC 5952 compression.
-    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  }
+  if (isIPv4(address) || (isIPv6(address) && !address.includes('%'))) return canonicalAddress(address);
   throw new Error(`not an IPv4 or IPv6 address: ${JSON.stringify(address)}`);
 }
 

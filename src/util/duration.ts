@@ -4,6 +4,10 @@
  */
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+/** The grammar as a pattern without groups (JSON Schema `pattern`, zod `.regex`). */
+export const DURATION_PATTERN = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
+/** The message for a value that is not a duration. */
+export const DURATION_MESSAGE = 'expected a duration like "1s"';
 
 /** Parses a duration string into milliseconds; returns undefined when it is not one. */
 export function parseDuration(text: string): number | undefined {
@@ -18,6 +22,15 @@ export function requireDuration(text: string, what: string): number {
   const ms = parseDuration(text);
   if (ms === undefined) throw new Error(`${what}: expected a duration like "1s", got ${JSON.stringify(text)}`);
   return ms;
+}
+
+/** Milliseconds as the shortest duration string that parses back exactly: "1s", "250ms", "1.5s", "2m", "1h" (config output). */
+export function durationText(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms >= 1000) return `${ms / 1000}s`;
+  return `${ms}ms`;
 }
 
 /** Formats milliseconds the way logs and status show them: "350ms", "3.0s", "2m05s", "1h05m", "3d02h". */

@@ -1,17 +1,19 @@
 /**
- * Running a command in its own process group, the way keepalived runs scripts (it calls
- * setpgid(0, 0) in the child so a kill reaches the script's children too): user lookup, group
- * kill, and one run with an abort signal (SIGTERM to the group, SIGKILL `graceMs` later).
+ * The project's one subprocess runner. Every command runs the way keepalived runs scripts (it calls
+ * setpgid(0, 0) in the child so a kill reaches the script's children too): no shell, stdin from
+ * /dev/null, in a process group of its own, output collected (bounded), stopped by an AbortSignal
+ * or a timeout (SIGTERM to the group, SIGKILL `graceMs` later). Never rejects for the command's
+ * own failure: the result says what happened, so callers can name what to fix.
  *
- * Shared by the exec check (plugins/exec) and the notify action (plugins/notify), built on execa.
- * Only those two plugins import this module, and a daemon imports only the built-in plugins its
- * config names (src/plugins/loader.ts), so a daemon that runs no scripts never loads execa's module
- * graph (about 6 MB of RSS, issue 7), and one that does loads it at start-up, not on a failover.
+ * Two shapes over one core: `runCommand` (the whole result: exit code, stdout, stderr; ip-alias
+ * runs `ip` and `arping` with it) and `runInProcessGroup` (one line of outcome; the exec check and
+ * notify scripts). Built on node:child_process: a daemon that runs scripts loads no extra package
+ * (issue 7's module-graph budget).
  */
+import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
-import { execa } from 'execa';
 
-/** Time between SIGTERM and SIGKILL to the process group when a run is aborted. */
+/** Time between SIGTERM and SIGKILL to the process group when a run is stopped. */
 export const KILL_GRACE_MS = 500;
 const DEFAULT_MAX_OUTPUT = 1024 * 1024;
 /** How long output is still read after the command exited (a leftover may hold the pipe). */
@@ -25,19 +27,6 @@ export interface Account {
   gid: number;
   name: string;
   home: string;
-}
-
-/** Looks a user up with getent (covers NSS); a bare uid unknown to it runs with gid = uid. */
-export async function lookupUser(user: string | number): Promise<Account> {
-  const key = String(user);
-  const r = await execa('getent', ['passwd', key], { reject: false, stdin: 'ignore', timeout: GETENT_TIMEOUT_MS });
-  if (r.timedOut) throw new Error(`getent passwd ${key}: no answer within ${GETENT_TIMEOUT_MS / 1000} s (NSS)`);
-  const fields = r.exitCode === 0 ? String(r.stdout).split('\n')[0]!.split(':') : [];
-  if (fields.length >= 6) {
-    return { name: fields[0]!, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5]! };
-  }
-  if (typeof user === 'number' || /^\d+$/.test(key)) return { name: key, uid: Number(key), gid: Number(key), home: '/' };
-  throw new Error(`unknown user ${JSON.stringify(key)}`);
 }
 
 /** Sends `signal` to every process of the group `pgid`; false when the group is gone. */
@@ -57,9 +46,11 @@ export function abortText(signal: AbortSignal): string {
   return r?.message ?? 'aborted';
 }
 
-export interface GroupRunOptions {
+export interface CommandOptions {
   /** Aborting kills the whole process group (SIGTERM, then SIGKILL after graceMs). */
-  signal: AbortSignal;
+  signal?: AbortSignal;
+  /** A run longer than this is stopped like an abort (`timedOut` in the result). */
+  timeoutMs?: number;
   /** Added to ipwarden's own environment. */
   env?: Record<string, string>;
   /** Run as this account (needs root); HOME, USER and LOGNAME are set to it. */
@@ -67,7 +58,136 @@ export interface GroupRunOptions {
   graceMs?: number;
   /** Kill what the command leaves behind in its group when it exits (checks: yes; notify scripts: no). */
   killLeftovers?: boolean;
+  /** Bytes of output (both streams together) before the command is stopped; default 1 MiB. */
   maxOutput?: number;
+}
+
+/** How a command ended. */
+export interface CommandResult {
+  /** True unless it exited with status 0. */
+  failed: boolean;
+  exitCode?: number;
+  /** The signal that ended it, if one did. */
+  signal?: string;
+  stdout: string;
+  /** Trimmed. */
+  stderr: string;
+  /** Both streams in the order they arrived. */
+  all: string;
+  /** errno code when it could not be started (ENOENT: not installed, EACCES: not executable). */
+  code?: string;
+  /** Stopped because the AbortSignal fired; `killedFor` says why. */
+  aborted?: boolean;
+  killedFor?: string;
+  /** Stopped because it ran past timeoutMs. */
+  timedOut?: boolean;
+  /** Stopped because it wrote more than maxOutput bytes. */
+  outputExceeded?: boolean;
+}
+
+/** Runs argv (no shell) in a new process group; resolves with the outcome, never rejects. */
+export function runCommand(argv: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
+  const [file, ...args] = argv as [string, ...string[]];
+  const { signal } = opts;
+  if (signal?.aborted) return Promise.resolve({ failed: true, aborted: true, killedFor: abortText(signal), stdout: '', stderr: '', all: '' });
+  const env: Record<string, string | undefined> = { ...process.env, ...(opts.env ?? {}) };
+  if (opts.account) Object.assign(env, { HOME: opts.account.home, USER: opts.account.name, LOGNAME: opts.account.name });
+  const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
+  const graceMs = opts.graceMs ?? KILL_GRACE_MS;
+
+  return new Promise((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    let all = '';
+    let stopped: 'aborted' | 'timedOut' | 'outputExceeded' | undefined;
+    let killedFor: string | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const done = (r: Omit<CommandResult, 'stdout' | 'stderr' | 'all'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve({ ...r, stdout, stderr: stderr.trim(), all, ...(stopped ? { [stopped]: true } : {}), ...(killedFor ? { killedFor } : {}) });
+    };
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(file, args, {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env,
+        ...(opts.account ? { uid: opts.account.uid, gid: opts.account.gid } : {}),
+      });
+    } catch (err) {
+      done({ failed: true, code: (err as NodeJS.ErrnoException).code ?? 'ESPAWN' });
+      return;
+    }
+    const pid = child.pid;
+    const stop = (why: 'aborted' | 'timedOut' | 'outputExceeded', text: string) => {
+      if (stopped || pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      stopped = why;
+      killedFor = text;
+      killGroup(pid, 'SIGTERM');
+      killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
+      killTimer.unref();
+    };
+    const take = (which: 'out' | 'err') => (d: string) => {
+      if (all.length >= maxOutput) return;
+      const room = maxOutput - all.length;
+      const part = d.length > room ? d.slice(0, room) : d;
+      all += part;
+      if (which === 'out') stdout += part;
+      else stderr += part;
+      if (d.length > room) stop('outputExceeded', `more than ${maxOutput} bytes of output`);
+    };
+    child.stdout!.setEncoding('utf8').on('data', take('out'));
+    child.stderr!.setEncoding('utf8').on('data', take('err'));
+    function onAbort() {
+      stop('aborted', abortText(signal!));
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.timeoutMs !== undefined) timer = setTimeout(() => stop('timedOut', 'timed out'), opts.timeoutMs);
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      // not started (ENOENT, EACCES, EPERM): no 'close' follows reliably, so settle here
+      if (child.pid === undefined) done({ failed: true, ...(err.code ? { code: err.code } : {}) });
+    });
+    const ended = (exitCode: number | null, sig: NodeJS.Signals | null) => {
+      // a stopped run: whatever is left of its group goes too
+      if (stopped && pid !== undefined) killGroup(pid, 'SIGKILL');
+      done({ failed: exitCode !== 0, ...(exitCode !== null ? { exitCode } : {}), ...(sig !== null ? { signal: sig } : {}) });
+    };
+    // 'close' comes once the output is read; a leftover holding the pipes open must not hold up
+    // the result: OUTPUT_LINGER_MS after 'exit' the pipes are dropped.
+    child.on('close', ended);
+    child.on('exit', (exitCode, sig) => {
+      if (pid !== undefined && !stopped && opts.killLeftovers) killGroup(pid, 'SIGKILL');
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        ended(exitCode, sig);
+      }, OUTPUT_LINGER_MS).unref();
+    });
+  });
+}
+
+/** Looks a user up with getent (covers NSS); a bare uid unknown to it runs with gid = uid. */
+export async function lookupUser(user: string | number): Promise<Account> {
+  const key = String(user);
+  const r = await runCommand(['getent', 'passwd', key], { timeoutMs: GETENT_TIMEOUT_MS });
+  if (r.timedOut) throw new Error(`getent passwd ${key}: no answer within ${GETENT_TIMEOUT_MS / 1000} s (NSS)`);
+  const fields = r.exitCode === 0 ? r.stdout.split('\n')[0]!.split(':') : [];
+  if (fields.length >= 6) {
+    return { name: fields[0]!, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5]! };
+  }
+  if (typeof user === 'number' || /^\d+$/.test(key)) return { name: key, uid: Number(key), gid: Number(key), home: '/' };
+  throw new Error(`unknown user ${JSON.stringify(key)}`);
+}
+
+export interface GroupRunOptions extends Omit<CommandOptions, 'signal' | 'timeoutMs'> {
+  /** Aborting kills the whole process group (SIGTERM, then SIGKILL after graceMs). */
+  signal: AbortSignal;
 }
 
 export interface GroupRunResult {
@@ -80,70 +200,26 @@ export interface GroupRunResult {
   killedFor?: string;
 }
 
-function lastLine(text: string | undefined): string {
-  const lines = (text ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
   const line = lines[lines.length - 1] ?? '';
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 
-/**
- * Runs argv (no shell) in a new process group with stdin from /dev/null; resolves with the
- * outcome, never rejects for the command's own failure.
- */
+/** runCommand, told in one line (the last line of output appended): what a check or a notify log shows. */
 export async function runInProcessGroup(argv: readonly string[], opts: GroupRunOptions): Promise<GroupRunResult> {
-  const [file, ...args] = argv as [string, ...string[]];
+  const file = argv[0]!;
   const label = basename(file);
-  const { signal } = opts;
-  if (signal.aborted) return { ok: false, detail: `${label}: not started (${abortText(signal)})`, killedFor: abortText(signal) };
-  const env: Record<string, string> = { ...(opts.env ?? {}) };
-  if (opts.account) Object.assign(env, { HOME: opts.account.home, USER: opts.account.name, LOGNAME: opts.account.name });
-  const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
-  const graceMs = opts.graceMs ?? KILL_GRACE_MS;
-
-  const sub = execa(file, args, {
-    detached: true,
-    reject: false,
-    stdin: 'ignore',
-    all: true,
-    maxBuffer: maxOutput,
-    env,
-    extendEnv: true,
-    ...(opts.account ? { uid: opts.account.uid, gid: opts.account.gid } : {}),
-  });
-  const pid = sub.pid;
-  let killedFor: string | undefined;
-  let grace: NodeJS.Timeout | undefined;
-  const onAbort = () => {
-    if (pid === undefined || killedFor) return;
-    killedFor = abortText(signal);
-    killGroup(pid, 'SIGTERM');
-    grace = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
-    grace.unref();
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  const closeOutput = () => {
-    sub.stdout?.destroy();
-    sub.stderr?.destroy();
-  };
-  sub.once('exit', () => {
-    if (pid !== undefined && !killedFor && opts.killLeftovers) killGroup(pid, 'SIGKILL');
-    setTimeout(closeOutput, OUTPUT_LINGER_MS).unref();
-  });
-  const r = await sub;
-  signal.removeEventListener('abort', onAbort);
-  if (killedFor && pid !== undefined) {
-    killGroup(pid, 'SIGKILL');
-    if (grace) clearTimeout(grace);
-    return { ok: false, detail: `${label}: killed with its process group (${killedFor})`, killedFor };
-  }
-  const out = lastLine(typeof r.all === 'string' ? r.all : undefined);
+  if (opts.signal.aborted) return { ok: false, detail: `${label}: not started (${abortText(opts.signal)})`, killedFor: abortText(opts.signal) };
+  const r = await runCommand(argv, opts);
+  if (r.aborted) return { ok: false, detail: `${label}: killed with its process group (${r.killedFor})`, killedFor: r.killedFor! };
+  if (r.outputExceeded) return { ok: false, detail: `${label}: ${r.killedFor}` };
+  const out = lastLine(r.all);
   const tail = out ? `: ${out}` : '';
   if (r.exitCode === 0) return { ok: true, detail: `${label} exit 0${tail}`, exitCode: 0 };
   if (r.exitCode !== undefined) return { ok: false, detail: `${label} exit ${r.exitCode}${tail}`, exitCode: r.exitCode };
   if (r.signal) return { ok: false, detail: `${label} killed by ${r.signal}${tail}` };
-  const code = (r as { code?: string }).code;
-  if (code === 'ENOENT') return { ok: false, detail: `${file}: command not found` };
-  if (code === 'EACCES') return { ok: false, detail: `${file}: permission denied (not executable?)` };
-  if (r.isMaxBuffer) return { ok: false, detail: `${label}: more than ${maxOutput} bytes of output` };
-  return { ok: false, detail: `${label}: ${lastLine(r.shortMessage) || 'failed to run'}` };
+  if (r.code === 'ENOENT') return { ok: false, detail: `${file}: command not found` };
+  if (r.code === 'EACCES') return { ok: false, detail: `${file}: permission denied (not executable?)` };
+  return { ok: false, detail: `${label}: ${r.code ? `cannot start (${r.code})` : 'failed to run'}` };
 }

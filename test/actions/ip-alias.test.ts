@@ -14,8 +14,8 @@ import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
 import { requireEnv, PROMPT_MS } from '../lib/env.js';
 import { createLab, type Lab, type LabHost } from '../lib/netns.js';
-import ipAlias, { alreadyAbsent, alreadyPresent, explainIpFailure, IP_TIMEOUT_MS } from '../../plugins/ip-alias/index.js';
-import { KILL_GRACE_MS, runCommand } from '../../plugins/ip-alias/command.js';
+import ipAlias, { alreadyAbsent, alreadyPresent, explainIpFailure, IP_TIMEOUT_MS, COMMAND_ENV } from '../../plugins/ip-alias/index.js';
+import { KILL_GRACE_MS, runCommand } from '../../src/util/process-group.js';
 import { formatDuration } from '../../src/util/duration.js';
 
 const skip = requireEnv({ netns: true });
@@ -145,7 +145,7 @@ t.test('the kernel answers the plugin takes as done: real ip texts, and the text
   const h = lab.hosts[0]!;
   const ipRun = async (args: string[]) => {
     const r = await execa('ip', ['netns', 'exec', h.ns, 'ip', ...args], { reject: false, env: { LC_ALL: 'C' } });
-    return { failed: r.exitCode !== 0, exitCode: r.exitCode!, stdout: '', stderr: String(r.stderr).trim() };
+    return { failed: r.exitCode !== 0, exitCode: r.exitCode!, stdout: '', stderr: String(r.stderr).trim(), all: '' };
   };
   for (const [family, cidr, extra] of [['-4', '198.51.100.50/32', []], ['-6', '2001:db8::50/128', ['nodad']]] as const) {
     t.equal((await ipRun([family, 'addr', 'add', cidr, 'dev', 'lo', ...extra])).exitCode, 0);
@@ -161,10 +161,10 @@ t.test('the kernel answers the plugin takes as done: real ip texts, and the text
     t.equal(explainIpFailure(`ip addr add ${cidr} dev nosuch0`, noDev, 'nosuch0'), `ip addr add ${cidr} dev nosuch0: no such interface "nosuch0" (check device:)`);
   }
   // Kernels without extended ack messages: iproute2 prints strerror() (hence LC_ALL=C for ip).
-  t.ok(alreadyPresent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: File exists' }));
-  t.ok(alreadyAbsent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: Cannot assign requested address' }));
-  t.notOk(alreadyPresent({ failed: true, exitCode: 1, stdout: '', stderr: 'File exists' }), 'only a netlink answer (exit 2) counts');
-  t.notOk(alreadyPresent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: Operation not permitted' }));
+  t.ok(alreadyPresent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: File exists', all: '' }));
+  t.ok(alreadyAbsent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: Cannot assign requested address', all: '' }));
+  t.notOk(alreadyPresent({ failed: true, exitCode: 1, stdout: '', stderr: 'File exists', all: '' }), 'only a netlink answer (exit 2) counts');
+  t.notOk(alreadyPresent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: Operation not permitted', all: '' }));
 });
 
 t.test('errors: missing interface, garp on IPv6, no CAP_NET_ADMIN', { skip }, async (t) => {
@@ -187,7 +187,7 @@ t.test('errors: missing interface, garp on IPv6, no CAP_NET_ADMIN', { skip }, as
   // A real `ip` without the capability (as nobody; it fails before changing anything).
   const denied = await execa('ip', ['addr', 'add', '198.51.100.99/32', 'dev', 'lo'], { reject: false, uid: 65534, gid: 65534 });
   t.not(denied.exitCode, 0);
-  const msg = explainIpFailure('ip addr add 198.51.100.99/32 dev lo', { failed: true, exitCode: denied.exitCode, stdout: '', stderr: String(denied.stderr) }, 'lo');
+  const msg = explainIpFailure('ip addr add 198.51.100.99/32 dev lo', { failed: true, exitCode: denied.exitCode, stdout: '', stderr: String(denied.stderr), all: '' }, 'lo');
   t.match(msg, /permission denied: changing addresses needs CAP_NET_ADMIN/);
 });
 
@@ -207,32 +207,32 @@ t.test('garp: neighbours learn the address from gratuitous ARP (arping -U)', { s
 
 t.test('command runner: exit status and stderr, abort, timeout, missing binary (real processes)', async (t) => {
   const never = new AbortController().signal;
-  const ok = await runCommand('sh', ['-c', 'echo out; echo "  err line  " >&2; exit 0'], { signal: never, timeoutMs: 5000 });
+  const ok = await runCommand(['sh', '-c', 'echo out; echo "  err line  " >&2; exit 0'], { signal: never, timeoutMs: 5000 });
   t.match(ok, { failed: false, exitCode: 0, stdout: 'out\n', stderr: 'err line' });
-  const bad = await runCommand('sh', ['-c', 'echo "RTNETLINK answers: File exists" >&2; exit 2'], { signal: never, timeoutMs: 5000 });
+  const bad = await runCommand(['sh', '-c', 'echo "RTNETLINK answers: File exists" >&2; exit 2'], { signal: never, timeoutMs: 5000 });
   t.match(bad, { failed: true, exitCode: 2 });
   t.ok(alreadyPresent(bad));
-  const locale = await runCommand('sh', ['-c', 'echo "$LC_ALL"'], { signal: never, timeoutMs: 5000 });
+  const locale = await runCommand(['sh', '-c', 'echo "$LC_ALL"'], { signal: never, timeoutMs: 5000, env: COMMAND_ENV });
   t.equal(locale.stdout, 'C\n', 'C locale: the matched texts are not translated');
 
   const ac = new AbortController();
   const t0 = performance.now();
   setTimeout(() => ac.abort(new Error('superseded')), 50);
-  const aborted = await runCommand('sleep', ['60'], { signal: ac.signal, timeoutMs: 60_000 });
+  const aborted = await runCommand(['sleep', '60'], { signal: ac.signal, timeoutMs: 60_000 });
   const abortMs = performance.now() - t0;
   t.match(aborted, { failed: true, aborted: true, signal: 'SIGTERM' });
   t.ok(abortMs < PROMPT_MS, `abort stops the process at once (${Math.round(abortMs)} ms), not after its 60 s`);
-  t.match(await runCommand('sleep', ['5'], { signal: ac.signal, timeoutMs: 5000 }), { failed: true, aborted: true }, 'already aborted: not started');
+  t.match(await runCommand(['sleep', '5'], { signal: ac.signal, timeoutMs: 5000 }), { failed: true, aborted: true }, 'already aborted: not started');
   t.equal(explainIpFailure('ip addr add x dev lo', aborted, 'lo'), 'ip addr add x dev lo: aborted');
 
   const t1 = performance.now();
-  const stubborn = await runCommand('sh', ['-c', "trap '' TERM; sleep 60 & wait; sleep 60"], { signal: never, timeoutMs: 100 });
+  const stubborn = await runCommand(['sh', '-c', "trap '' TERM; sleep 60 & wait; sleep 60"], { signal: never, timeoutMs: 100 });
   const stubbornMs = performance.now() - t1;
   t.match(stubborn, { failed: true, timedOut: true, signal: 'SIGKILL' }, 'ignores SIGTERM: killed');
   t.ok(stubbornMs >= 100 + KILL_GRACE_MS - 20 && stubbornMs < 100 + KILL_GRACE_MS + PROMPT_MS, `SIGKILL after the grace period (${Math.round(stubbornMs)} ms), not after its 60 s`);
   t.equal(explainIpFailure('ip addr add x dev lo', stubborn, 'lo'), `ip addr add x dev lo: ip did not finish within ${formatDuration(IP_TIMEOUT_MS)}`);
 
-  const missing = await runCommand('ipw-no-such-command', [], { signal: never, timeoutMs: 5000 });
+  const missing = await runCommand(['ipw-no-such-command'], { signal: never, timeoutMs: 5000 });
   t.match(missing, { failed: true, code: 'ENOENT' });
   t.equal(explainIpFailure('ip addr add x dev lo', missing, 'lo'), 'ip addr add x dev lo: the ip command was not found (install iproute2)');
 });

@@ -187,11 +187,11 @@ t.test('doctor: script programs and the FIFO path', async (t) => {
   writeFileSync(script, '#!/bin/sh\n');
   chmodSync(script, 0o755);
   const fifoDir = join(dir, 'run');
-  const findings = await notify.doctor!({ config: parse({ notify: `${script} a`, notifyMaster: '/nonexistent/hook', fifo: join(fifoDir, 'k.fifo') }), log: silentLogger, instance: INSTANCE, node: { id: 'n1' } });
+  const findings = await notify.doctor!({ config: parse({ notify: `${script} a`, notifyMaster: '/nonexistent/hook', fifo: join(fifoDir, 'k.fifo') }), log: silentLogger, instance: INSTANCE, node: { id: 'n1' }, signal: AbortSignal.timeout(10_000) });
   t.match(findings.find((f) => f.item === `script ${script}`), { detail: /executable|owned|writable/ });
   t.match(findings.find((f) => f.item === 'script /nonexistent/hook'), { ok: false, detail: 'does not exist' });
   t.match(findings.find((f) => f.item.startsWith('notify FIFO')), { ok: false, detail: /directory .*run does not exist/ });
   mkdirSync(fifoDir);
-  const again = await notify.doctor!({ config: parse({ fifo: join(fifoDir, 'k.fifo') }), log: silentLogger, instance: INSTANCE, node: { id: 'n1' } });
+  const again = await notify.doctor!({ config: parse({ fifo: join(fifoDir, 'k.fifo') }), log: silentLogger, instance: INSTANCE, node: { id: 'n1' }, signal: AbortSignal.timeout(10_000) });
   t.same(again, [{ ok: true, item: `notify FIFO ${join(fifoDir, 'k.fifo')}`, detail: 'missing: created at the first state change' }]);
 });

@@ -52,6 +52,10 @@ const plugin: CheckPlugin<PortConfig> = {
 export default plugin;
 
 // defineCheck infers the config type from parseConfig
+// the guide's test: the plugin's own logger type is ipwarden's, so \`console\` fits
+export const viaConsole = plugin.run({ config: { port: 1 }, signal: AbortSignal.timeout(1000), log: console });
+export const doctored = plugin.doctor?.({ config: { port: 1 }, log: console, instance: { name: 'web', address: '198.51.100.10' }, node: { id: 'lb1' }, signal: AbortSignal.timeout(1000) });
+
 export const inferred = defineCheck({
   kind: 'check',
   name: 'inferred',
@@ -91,11 +95,11 @@ t.test('a plugin project type-checks against import type { CheckPlugin } from "i
   writeFileSync(join(dir, 'good.ts'), GOOD);
   writeFileSync(join(dir, 'bad.ts'), BAD);
 
-  // one compiler run for both good files: the plugin project's, and the contrib example (.mjs,
-  // JSDoc types), which finds "ipwarden" through the package's own name (self-reference)
-  const example = join(ROOT, 'contrib/plugins/process-running/index.mjs');
-  const good = tsc(dir, ['--allowJs', '--checkJs', '--skipLibCheck', 'good.ts', example]);
-  t.equal(good.code, 0, `good.ts and the contrib example type-check${good.out ? `:\n${good.out}` : ''}`);
+  // one compiler run for the good files: the plugin project's, and the contrib examples (.mjs,
+  // JSDoc types), which find "ipwarden" and "ipwarden/kit" through the package's own name
+  const examples = ['process-running', 'webhook', 'peers-file', 'toycloud-ip'].map((name) => join(ROOT, 'contrib/plugins', name, 'index.mjs'));
+  const good = tsc(dir, ['--allowJs', '--checkJs', '--skipLibCheck', 'good.ts', ...examples]);
+  t.equal(good.code, 0, `good.ts and the contrib examples type-check${good.out ? `:\n${good.out}` : ''}`);
 
   const bad = tsc(dir, ['bad.ts']);
   t.not(bad.code, 0, 'a wrong plugin does not');

@@ -2,7 +2,8 @@
  * The rc-file schema: exact error texts, did-you-mean at every depth, defaults, rules across keys.
  */
 import t from 'tap';
-import { checkConfigData, durationText, parseConfigData, type IpwardenConfig } from '../../src/config/schema.js';
+import { checkConfigData, parseConfigData, type IpwardenConfig } from '../../src/config/schema.js';
+import { durationText } from '../../src/util/duration.js';
 import { ConfigError, formatPath } from '../../src/config/issues.js';
 import { parseDuration } from '../../src/util/duration.js';
 import { canonicalAddress, formatEndpoint, parseEndpoint } from '../../src/config/endpoint.js';

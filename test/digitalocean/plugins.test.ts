@@ -115,7 +115,7 @@ t.test('doctor: token, reserved IP, droplet, anchor IP from metadata, listeners'
   const s = await sim(t);
   const r = parse({ endpoint: s.url, metadataUrl: `${s.url}/_meta/3001` });
   if (!r.ok) throw new Error('parse');
-  const found = await action.doctor!({ config: r.config, log: silentLogger, instance: { name: 'vip', address: LAB_RESERVED_IP }, node: { id: 'x' } });
+  const found = await action.doctor!({ config: r.config, log: silentLogger, instance: { name: 'vip', address: LAB_RESERVED_IP }, node: { id: 'x' }, signal: AbortSignal.timeout(10_000) });
   const by = (item: string) => found.find((f) => f.item === item);
   t.match(by('DigitalOcean API token'), { ok: true, detail: /env:DIGITALOCEAN_TOKEN/ });
   t.match(by(`reserved IP ${LAB_RESERVED_IP}`), { ok: true, detail: /held by nobody/ });
@@ -125,7 +125,7 @@ t.test('doctor: token, reserved IP, droplet, anchor IP from metadata, listeners'
 
   const bad = parse({ endpoint: s.url, metadataUrl: `${s.url}/_meta/3001` }, { DIGITALOCEAN_TOKEN: 'dop_v1_bad_bad' });
   if (!bad.ok) throw new Error('parse');
-  const f2 = await action.doctor!({ config: bad.config, log: silentLogger, instance: { name: 'vip', address: LAB_RESERVED_IP }, node: { id: 'x' } });
+  const f2 = await action.doctor!({ config: bad.config, log: silentLogger, instance: { name: 'vip', address: LAB_RESERVED_IP }, node: { id: 'x' }, signal: AbortSignal.timeout(10_000) });
   t.match(f2, [{ ok: false, item: 'DigitalOcean API token', detail: /refused the API token from env:DIGITALOCEAN_TOKEN/ }]);
 
   const tcp = [

@@ -283,7 +283,7 @@ t.test('doctor: credentials, the Elastic IP, this instance, holders (read calls 
   };
   const ctx = (c: ReturnType<typeof config>, node = LB2) => ({ config: c, log: captureLog().log, instance: { name: 'eip', address: EIP }, node: { id: node } });
   const seq = lastSeq(sim);
-  const ok = await plugin.doctor!(ctx(config()));
+  const ok = await plugin.doctor!({ ...ctx(config()), signal: AbortSignal.timeout(10_000) });
   t.match(ok, [
     { ok: true, item: 'Exoscale API credentials' },
     { ok: true, item: `Elastic IP ${EIP}`, detail: /exists \(id e1a571c0-.*manual\)/ },
@@ -293,16 +293,16 @@ t.test('doctor: credentials, the Elastic IP, this instance, holders (read calls 
   t.notOk(sim.state.requests(seq).some((r) => r.method !== 'GET'), 'read calls only');
 
   sim.state.setHolders(EIP, [LB1, LB3]);
-  const two = await plugin.doctor!(ctx(config()));
+  const two = await plugin.doctor!({ ...ctx(config()), signal: AbortSignal.timeout(10_000) });
   t.match(two.at(-1), { ok: false, fix: /fences the others/ }, 'two holders with strategy move is a problem');
 
-  const bad = await plugin.doctor!(ctx(config({ apiSecret: 'wrong-wrong-wrong' })));
+  const bad = await plugin.doctor!({ ...ctx(config({ apiSecret: 'wrong-wrong-wrong' })), signal: AbortSignal.timeout(10_000) });
   t.match(bad, [{ ok: false, item: 'Exoscale API credentials', detail: /403 forbidden: Invalid request signature/, fix: /apiKey\/apiSecret/ }]);
   t.equal(bad.length, 1);
 
-  const gone = await plugin.doctor!(ctx(config({ instanceId: '99999999-0000-4000-8000-000000000000' })));
+  const gone = await plugin.doctor!({ ...ctx(config({ instanceId: '99999999-0000-4000-8000-000000000000' })), signal: AbortSignal.timeout(10_000) });
   t.match(gone.find((f) => f.item === 'this instance'), { ok: false, detail: /from instanceId: .*404 not found/ });
 
-  const meta = await plugin.doctor!(ctx(config({ metadataUrl: `${sim.url}/_meta/lb3/latest/meta-data/instance-id` }), 'node-c'));
+  const meta = await plugin.doctor!({ ...ctx(config({ metadataUrl: `${sim.url}/_meta/lb3/latest/meta-data/instance-id` }), 'node-c'), signal: AbortSignal.timeout(10_000) });
   t.match(meta.find((f) => f.item === 'this instance'), { ok: true, detail: `${LB3} (lb3) from the metadata server: running` });
 });

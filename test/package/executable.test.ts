@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, requireEnv } from '../lib/env.js';
@@ -64,6 +64,12 @@ t.test('every command answers from the executable', { skip }, async (t) => {
 t.test('config check, check and a third-party plugin named in the rc file', { skip }, async (t) => {
   const dir = join(work, 'plugin');
   cpSync(join(ROOT, 'contrib/plugins/process-running'), join(dir, 'plugins/process-running'), { recursive: true });
+  // deployed as its guide says: its imports (ipwarden, ipwarden/kit, its validator) installed next to
+  // it, as `npm install ipwarden zod` in its folder makes them; the executable imports it from disk
+  const deps = join(dir, 'plugins/process-running/node_modules');
+  mkdirSync(deps);
+  symlinkSync(ROOT, join(deps, 'ipwarden'), 'dir');
+  symlinkSync(join(ROOT, 'node_modules/zod'), join(deps, 'zod'), 'dir');
   writeFileSync(join(dir, 'heartbeat.key'), `${'cd'.repeat(32)}\n`, { mode: 0o600 });
   writeFileSync(join(dir, 'me.pid'), `${process.pid}\n`);
   const rc = join(dir, 'config.yaml');

@@ -2,7 +2,8 @@
 /**
  * process-running: an example third-party check plugin for ipwarden.
  *
- * A plain ES module with JSDoc types: no build step. Load it from the rc file with
+ * A plain ES module, no build step, using only the public entry points ("ipwarden", "ipwarden/kit");
+ * its config type is inferred from the schema (`// @ts-check` type-checks it). Load it from the rc file with
  *   plugins: [./plugins/process-running/index.mjs]   (relative to the config file)
  * and use it like a built-in:
  *   checks:
@@ -14,38 +15,35 @@
  * Passes when the pid in `pidfile` is a live process (not a zombie) and, when `name` is given,
  * its /proc/<pid>/comm is that name (the kernel keeps the first 15 characters).
  */
-import { readFile } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { defineCheck } from 'ipwarden';
+import { schemaConfig } from 'ipwarden/kit';
 
-/** @typedef {{ pidfile: string, name?: string }} ProcessRunningConfig */
-/** @typedef {import('ipwarden').CheckPlugin<ProcessRunningConfig>} CheckPlugin */
+// Any Standard Schema validator works (zod, valibot, arktype): schemaConfig turns it into
+// parseConfig, and its messages name the key. This one is zod.
+const schema = z
+  .object({
+    pidfile: z.string({ error: 'expected a file path' }).min(1, 'expected a file path'),
+    name: z.string().regex(/^[^/]+$/, 'expected a process name like "haproxy"').optional(),
+  })
+  .strict();
 
-const KEYS = ['pidfile', 'name'];
+// What depends on where the config file is: a relative pidfile is relative to its directory.
+const parseConfig = schemaConfig(schema, (c, env) => ({ ...c, pidfile: isAbsolute(c.pidfile) ? c.pidfile : resolve(env.baseDir, c.pidfile) }));
 
-/** @type {CheckPlugin} */
-const plugin = {
+export default defineCheck({
   kind: 'check',
   name: 'process-running',
   description: 'The process whose pid is in a pidfile is running',
+  parseConfig,
 
-  parseConfig(raw, env) {
-    /** @type {{ path: (string | number)[], message: string }[]} */
-    const issues = [];
-    for (const key of Object.keys(raw)) {
-      if (!KEYS.includes(key)) issues.push({ path: [key], message: `unknown key (allowed: ${KEYS.join(', ')})` });
-    }
-    const { pidfile, name } = raw;
-    if (pidfile === undefined) issues.push({ path: ['pidfile'], message: 'required (expected a file path)' });
-    else if (typeof pidfile !== 'string' || pidfile === '') issues.push({ path: ['pidfile'], message: 'expected a file path' });
-    if (name !== undefined && (typeof name !== 'string' || name === '' || name.includes('/'))) {
-      issues.push({ path: ['name'], message: 'expected a process name like "haproxy"' });
-    }
-    if (issues.length > 0) return { ok: false, issues };
-    const file = /** @type {string} */ (pidfile);
-    /** @type {ProcessRunningConfig} */
-    const config = { pidfile: isAbsolute(file) ? file : resolve(env.baseDir, file) };
-    if (typeof name === 'string') config.name = name;
-    return { ok: true, config };
+  /** `ipwarden doctor`: the pidfile's directory exists (a typo there fails the check forever). */
+  async doctor({ config }) {
+    const dir = dirname(config.pidfile);
+    const ok = await stat(dir).then((s) => s.isDirectory(), () => false);
+    return [{ ok, item: `pidfile ${config.pidfile}`, detail: ok ? 'its directory exists' : `no directory ${dir}`, ...(ok ? {} : { fix: 'fix pidfile: or start the service once' }) }];
   },
 
   async run({ config, signal }) {
@@ -82,6 +80,4 @@ const plugin = {
     }
     return { ok: true, detail: `pid ${pid}${comm ? ` (${comm})` : ''} is running` };
   },
-};
-
-export default plugin;
+});

@@ -13,9 +13,12 @@ import { controlRequest } from '../../daemon/control.js';
 import type { DaemonStatus } from '../../daemon/daemon.js';
 import { CheckRunner } from '../../plugins/check-runner.js';
 import { silentLogger } from '../../log.js';
-import type { DoctorFinding } from '../../plugins/api.js';
+import type { DoctorContext, DoctorFinding, Plugin } from '../../plugins/api.js';
 import type { ResolvedConfig } from '../../config/resolve.js';
-import { endpointKey } from '../../daemon/transport.js';
+import { formatEndpoint } from '../../config/endpoint.js';
+
+/** A plugin's doctor hook (an API read, a file check) gets this long before its signal aborts. */
+const PLUGIN_DOCTOR_TIMEOUT_MS = 30_000;
 
 export const doctorCommand: Command = {
   name: 'doctor',
@@ -58,11 +61,28 @@ async function doctor(ctx: CommandContext): Promise<number> {
         say({ ok: !!c.lastResult?.ok, item: `check ${inst.name}/${c.name}`, detail: c.lastResult?.detail ?? 'no result', fix: 'ipwarden check shows the check alone' });
       }
       await runner.stop();
-      for (const c of inst.checks) for (const f of (await c.impl.doctor?.(c.config)) ?? []) say({ ...f, item: `${inst.name}/${c.name}: ${f.item}` });
     }
-    for (const a of inst.actions) {
-      const found = await a.impl.doctor?.({ config: a.config, log: silentLogger, instance: { name: inst.name, address: inst.address }, node: { id: resolved.node.id } });
-      for (const f of found ?? []) say({ ...f, item: `${inst.name}/${a.name}: ${f.item}` });
+    // every plugin kind's doctor hook gets the same context: its config, where it runs, a time limit
+    const hooks = [
+      ...inst.checks.map((c) => ({ label: c.name, impl: c.impl as { doctor?: Plugin['doctor'] }, config: c.config })),
+      ...inst.actions.map((a) => ({ label: a.name, impl: a.impl as { doctor?: Plugin['doctor'] }, config: a.config })),
+      ...(inst.discovery ? [{ label: `discovery ${inst.discovery.plugin}`, impl: inst.discovery.impl as { doctor?: Plugin['doctor'] }, config: inst.discovery.config }] : []),
+    ];
+    for (const h of hooks) {
+      const dctx: DoctorContext<unknown> = {
+        config: h.config,
+        log: silentLogger,
+        instance: { name: inst.name, address: inst.address },
+        node: { id: resolved.node.id },
+        signal: AbortSignal.timeout(PLUGIN_DOCTOR_TIMEOUT_MS),
+      };
+      let found: DoctorFinding[];
+      try {
+        found = (await h.impl.doctor?.(dctx)) ?? [];
+      } catch (err) {
+        found = [{ ok: false, item: 'doctor', detail: `failed: ${(err as Error).message ?? String(err)}` }];
+      }
+      for (const f of found) say({ ...f, item: `${inst.name}/${h.label}: ${f.item}` });
     }
   }
   if (resolved.instances.some((i) => i.actions.some((a) => a.plugin === 'ip-alias'))) say(await ipUsable());
@@ -108,7 +128,7 @@ function daemonFindings(s: DaemonStatus, r: ResolvedConfig): DoctorFinding[] {
 
 async function portFree(r: ResolvedConfig): Promise<DoctorFinding> {
   const sock = dgram.createSocket(r.node.bind.host.includes(':') ? 'udp6' : 'udp4');
-  const where = endpointKey(r.node.bind);
+  const where = formatEndpoint(r.node.bind);
   try {
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);

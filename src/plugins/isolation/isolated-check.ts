@@ -20,8 +20,7 @@
  * Set; no functions or class instances with behaviour), and so must its result.
  */
 import { Worker } from 'node:worker_threads';
-import type { CheckContext, CheckResult } from '../api.js';
-import type { Logger } from '../../log.js';
+import type { CheckContext, CheckResult, Logger } from '../api.js';
 import { formatDuration } from '../../util/duration.js';
 import { WORKER_SOURCE } from './worker-source.js';
 
@@ -167,9 +166,10 @@ export class IsolatedCheck {
     if (m.type === 'log') {
       const log = this.log;
       if (!log) return;
-      const child = Object.keys(m.bindings ?? {}).length ? log.child(m.bindings) : log;
+      // the plugin API's Logger has the four levels and no child(): bindings go into the line's object
       const obj = m.obj && typeof m.obj === 'object' ? m.obj : m.obj === undefined ? {} : { value: m.obj };
-      child[m.level](obj as object, m.msg);
+      const level = m.level === 'trace' ? 'debug' : m.level === 'fatal' ? 'error' : m.level;
+      log[level]({ ...(m.bindings ?? {}), ...(obj as object) }, m.msg);
       return;
     }
     const run = this.pending.get(m.id);

@@ -1,0 +1,122 @@
+/**
+ * "ipwarden/testing" and the kit's config adapter, through the modules behind the entry points:
+ * runCheck/runAction parse the config with the plugin, run it the way the daemon does, and keep time
+ * virtual (a plugin that waits 30 s between steps runs in milliseconds of real time, and its clock
+ * says 30 s passed); schemaConfig takes any Standard Schema validator, not only ipwarden's zod.
+ */
+import t from 'tap';
+import { z } from 'zod';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { defineAction, defineCheck } from '../../src/index.js';
+import { schemaConfig, type StandardSchemaV1 } from '../../src/kit.js';
+import { PluginConfigError, runAction, runCheck } from '../../src/testing.js';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// the parser as a module-level const: TypeScript infers the plugin's config type from it
+const parseSlow = schemaConfig(z.object({ waitMs: z.number().int().min(0) }).strict());
+const slowCheck = defineCheck({
+  kind: 'check',
+  name: 'slow',
+  parseConfig: parseSlow,
+  async run({ config, signal }) {
+    const t0 = Date.now();
+    await sleep(config.waitMs);
+    if (signal.aborted) return { ok: false, detail: `aborted after ${Date.now() - t0} ms` };
+    return { ok: true, detail: `waited ${Date.now() - t0} ms` };
+  },
+});
+
+t.test('runCheck: fake time, the check timeout, a bad config names the key', async (t) => {
+  const t0 = performance.now();
+  t.same(await runCheck(slowCheck, { waitMs: 3000 }), { ok: true, detail: 'waited 3000 ms' }, 'the plugin saw 3 s pass');
+  t.same(await runCheck(slowCheck, { waitMs: 60_000 }, { timeout: '2s' }), { ok: false, detail: 'aborted after 60000 ms' }, 'the signal fired at the 2 s limit');
+  t.ok(performance.now() - t0 < 2000, `in ${Math.round(performance.now() - t0)} ms of real time`);
+  await t.rejects(runCheck(slowCheck, { waitMs: -1 }), PluginConfigError);
+  await t.rejects(runCheck(slowCheck, { wait: 1 }), /invalid plugin config: .*wait/);
+  t.equal(setTimeout, globalThis.setTimeout, 'the real timers are back');
+  const before = Date.now();
+  await sleep(20);
+  t.ok(Date.now() - before >= 15, 'and Date.now is real again');
+});
+
+t.test('runCheck: a check doing real I/O is not rushed by the fake clock', async (t) => {
+  const server = createServer((_req, res) => setImmediate(() => res.end('up')));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const httpCheck = defineCheck({
+    kind: 'check',
+    name: 'get',
+    parseConfig: (raw) => ({ ok: true, config: raw as { port: number } }),
+    async run({ config, signal }) {
+      const res = await fetch(`http://127.0.0.1:${config.port}/`, { signal });
+      return { ok: res.ok, detail: await res.text() };
+    },
+  });
+  t.same(await runCheck(httpCheck, { port }), { ok: true, detail: 'up' });
+  t.same(await runCheck(httpCheck, { port }, { timeout: '100ms' }), { ok: true, detail: 'up' }, 'the short timeout does not fire while the socket is busy');
+});
+
+t.test('runAction: transitions in order, `after` is virtual time, errors are reported per step', async (t) => {
+  const seen: string[] = [];
+  const parseConfig = schemaConfig(z.object({ failOn: z.enum(['MASTER', 'BACKUP']).optional() }).strict());
+  const action = defineAction({
+    kind: 'action',
+    name: 'recorder',
+    parseConfig,
+    create({ config, instance }) {
+      const start = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      return {
+        async onMaster(e) {
+          if (config.failOn === 'MASTER') throw new Error('no API');
+          seen.push(`${e.from}->MASTER at ${Date.now() - start} for ${instance.address}`);
+          // a reconcile loop of its own: virtual time drives it too
+          timer = setInterval(() => seen.push(`reconcile at ${Date.now() - start}`), 10_000);
+        },
+        async onBackup(e) {
+          clearInterval(timer);
+          seen.push(`${e.from}->BACKUP at ${Date.now() - start}`);
+        },
+        async close() {
+          clearInterval(timer);
+        },
+      };
+    },
+  });
+  const t0 = performance.now();
+  const steps = await runAction(action, {}, ['MASTER', { to: 'BACKUP', after: '30s' }]);
+  t.ok(performance.now() - t0 < 2000, `30 virtual seconds in ${Math.round(performance.now() - t0)} ms`);
+  t.same(steps.map((s) => [s.from, s.to, s.atMs, s.ok]), [['INIT', 'MASTER', 0, true], ['MASTER', 'BACKUP', 30_000, true]]);
+  t.same(seen, ['INIT->MASTER at 0 for 198.51.100.10', 'reconcile at 10000', 'reconcile at 20000', 'reconcile at 30000', 'MASTER->BACKUP at 30000']);
+  const failed = await runAction(action, { failOn: 'MASTER' }, ['MASTER', 'FAULT']);
+  t.match(failed, [{ to: 'MASTER', ok: false, error: 'no API' }, { to: 'FAULT', ok: true }]);
+  await t.rejects(runAction(action, {}, [{ to: 'MASTER', after: 'soon' }]), /after "soon" is not a duration/);
+});
+
+t.test('schemaConfig: any Standard Schema validator, its issues mapped to paths', async (t) => {
+  // a validator from "another library": just the ~standard interface
+  const port: StandardSchemaV1<unknown, { port: number }> = {
+    '~standard': {
+      version: 1,
+      vendor: 'hand-made',
+      validate(value) {
+        const v = value as { port?: unknown };
+        if (typeof v.port !== 'number') return { issues: [{ message: 'expected a number', path: [{ key: 'port' }] }] };
+        return { value: { port: v.port } };
+      },
+    },
+  };
+  const parse = schemaConfig(port, (v, env) => ({ ...v, where: env.baseDir }));
+  const env = { baseDir: '/etc/ipwarden', resolveSecret: (r: string) => r };
+  t.same(parse({ port: 8080 }, env), { ok: true, config: { port: 8080, where: '/etc/ipwarden' } }, 'finish() sees the environment');
+  t.same(parse({ port: 'x' }, env), { ok: false, issues: [{ path: ['port'], message: 'expected a number' }] });
+  const zodParse = schemaConfig(z.object({ hosts: z.array(z.string()) }));
+  t.match(zodParse({ hosts: ['a', 1] }, env), { ok: false, issues: [{ path: ['hosts', 1] }] }, 'zod 4 through ~standard');
+  const asyncSchema: StandardSchemaV1 = { '~standard': { version: 1, vendor: 'x', validate: async () => ({ value: 1 }) } };
+  t.match(schemaConfig(asyncSchema)({}, env), { ok: false, issues: [{ message: /synchronous/ }] });
+});

@@ -43,10 +43,14 @@ async function main(): Promise<number> {
     deadRatio: 3,
     apiChangeMs: args.apiDelayMs,
     provider: args.provider,
+    election: args.election,
+    ttlMs: args.ttlMs,
+    subnet: args.subnet,
     checkIntervalMs: 500,
     reconcile: '5s',
     slackMs: 1500,
     ...(args.kinds ? { kinds: args.kinds } : {}),
+    logDir: join(args.out, `logs-${args.provider}-${args.election}`),
     log,
   });
   const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });

@@ -7,11 +7,13 @@
  * 1. holders: single-holder clouds never show two holders; multi-holder clouds show two only inside a
  *    make-before-break window (one API change + verify), stretched by API faults active at the time;
  * 2. recovery: after an episode's last fault clears, the IP is held by node 0 alone (the best node; every
- *    node is healthy and reachable in a quiet gap) within deadTime + one API change (two on multi-holder
+ *    node is healthy and reachable in a quiet gap) within deadTime (deadRatio × interval, or the etcd
+ *    lease TTL) + one API change (two on multi-holder
  *    clouds: attach, then the fencing detach) + 1 s + slack, the address is on
  *    node 0's interface only, and nothing moves again until the next episode;
  * 3. address: outside partition-like faults (link cut, partition, frozen host, loss burst, a SIGKILLed
- *    holder that cannot clean up) and their settle time, the address is on at most one interface;
+ *    holder that cannot clean up; with etcd only the last two: etcd never elects two MASTERs) and
+ *    their settle time, the address is on at most one interface;
  * 4. health: no daemon exits on its own, no unhandled rejection or uncaught exception in a log, nothing
  *    leaked; per node, the RSS of daemons past their start-up (running ≥ 60 s: V8's heap grows for a while
  *    after a start, and the campaign restarts daemons) grows < 10 % from the run's first to its last quarter;
@@ -52,8 +54,10 @@ export interface Observations {
 }
 
 export interface Bounds {
-  /** deadRatio × advert interval. */
+  /** How long a dead MASTER goes unnoticed: deadRatio × advert interval, or the etcd lease TTL. */
   deadTimeMs: number;
+  /** Fault kinds during which (plus a settle time) the address may be on two interfaces (default: the partition-like ones). */
+  addressExempt?: readonly FaultKind[];
   /** One API change (operation time) as configured in the simulator. */
   apiChangeMs: number;
   /** Slack for verify round trips, scheduling and process start on a busy machine. */
@@ -90,7 +94,7 @@ export interface Verdict {
   rssGrowth: Array<{ node: number; firstKb: number; lastKb: number }>;
 }
 
-const PARTITION_LIKE = new Set<FaultKind>(['link-cut', 'partition', 'sigstop', 'loss', 'sigkill']);
+const PARTITION_LIKE: readonly FaultKind[] = ['link-cut', 'partition', 'sigstop', 'loss', 'sigkill'];
 /** A daemon's RSS counts once it has run this long. */
 export const RSS_MIN_AGE_MS = 60_000;
 const API_KINDS = new Set<FaultKind>(['api-5xx', 'api-429', 'api-timeout', 'api-lost-answer', 'api-fail-change', 'api-latency']);
@@ -165,7 +169,7 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
     .map((e) => ({ from: e.startT, to: e.clearT + b.apiChangeMs + b.slackMs }));
   const settle = b.deadTimeMs + b.slackMs;
   const partitionWindows = obs.executed
-    .filter((e) => PARTITION_LIKE.has(e.fault.kind))
+    .filter((e) => (b.addressExempt ?? PARTITION_LIKE).includes(e.fault.kind))
     .map((e) => ({ from: e.startT, to: e.clearT + settle + b.apiChangeMs }));
 
   // 1. holders

@@ -119,7 +119,7 @@ export class HetznerFloatingIpProvider extends HetznerProviderBase implements Fl
       await wait(LOCK_POLL_MS);
       resend?.throwIfAborted();
     }
-    await this.client.waitAction(await this.client.assignFloatingIp(fip.id, server, call), what, call);
+    await this.client.waitAction(await this.client.assignFloatingIp(fip.id, server, { ...call, ...(resend ? { resend } : {}) }), what, call);
   }
 
   /**

@@ -62,7 +62,7 @@ export interface ScheduleOptions {
 
 /** The quiet gap after an episode: the recovery bound of the invariants plus room for restarts. */
 export function quietGapMs(o: Pick<ScheduleOptions, 'deadTimeMs' | 'apiChangeMs'>): number {
-  return o.deadTimeMs + 2 * o.apiChangeMs + 4000;
+  return o.deadTimeMs + 3 * o.apiChangeMs + 4000;
 }
 
 export function buildSchedule(o: ScheduleOptions): Schedule {

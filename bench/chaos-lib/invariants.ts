@@ -8,8 +8,9 @@
  *    make-before-break window (one API change + verify), stretched by API faults active at the time;
  * 2. recovery: after an episode's last fault clears, the IP is held by node 0 alone (the best node; every
  *    node is healthy and reachable in a quiet gap) within deadTime (deadRatio × interval, or the etcd
- *    lease TTL) + one API change still in flight at the clear + node 0's own (one; two on multi-holder
- *    clouds: attach, then the fencing detach) + 1 s + slack, the address is on
+ *    lease TTL) + the confirming pass's settle time (a change another node sent before the clear lands
+ *    unseen; see recoveryBoundMs) + node 0's own change (two on multi-holder clouds: attach, then the
+ *    fencing detach) + 1 s + slack, the address is on
  *    node 0's interface only, and nothing moves again until the next episode;
  * 3. address: outside partition-like faults (link cut, partition, frozen host, loss burst, a SIGKILLed
  *    holder that cannot clean up; with etcd only the last two: etcd never elects two MASTERs) and
@@ -155,6 +156,15 @@ function mergeWindows(ws: Array<{ from: number; to: number }>): Array<{ from: nu
 
 const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
+/**
+ * The recovery bound after an episode's last clear: deadTime + the confirming pass's settle time
+ * (max(1 s, 2 × one change): it finds a change another node sent before the clear) + node 0's own move
+ * (one change; two on multi-holder clouds) + 1 s + slack.
+ */
+export function recoveryBoundMs(b: Pick<Bounds, 'deadTimeMs' | 'apiChangeMs' | 'slackMs'>, mode: 'single' | 'multi'): number {
+  return b.deadTimeMs + Math.max(1000, 2 * b.apiChangeMs) + b.apiChangeMs * (mode === 'multi' ? 2 : 1) + 1000 + b.slackMs;
+}
+
 export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict {
   const violations: Violation[] = [];
   const checks: Record<InvariantName, number> = { holders: 0, recovery: 0, address: 0, health: 0, 'api-calls': 0 };
@@ -207,10 +217,11 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
   }
 
   // 2. recovery per episode
-  // node 0's own move: one change (two on multi-holder clouds: the attach, then the fencing detach), after
-  // a change still in flight at the clear (sent by the node that was MASTER during the fault) has landed:
-  // the cloud runs one action on an address at a time, so with 2-3 s actions nothing can be quicker
-  const recoveryBound = b.deadTimeMs + b.apiChangeMs * (1 + (obs.holderMode === 'multi' ? 2 : 1)) + 1000 + b.slackMs;
+  // A change still in flight at the clear (sent by the node that was MASTER during the fault) lands up to
+  // one change later, unseen by node 0's read: node 0's confirming pass finds it (the controller's settle
+  // time, twice the longest change, at least 1 s), then node 0's own move: one change (two on multi-holder
+  // clouds: the attach, then the fencing detach)
+  const recoveryBound = recoveryBoundMs(b, obs.holderMode);
   let episodeCalls = 0;
   for (const ep of schedule.episodes) {
     const mine = obs.executed.filter((e) => e.fault.episode === ep.index);

@@ -60,9 +60,9 @@ export interface ScheduleOptions {
   warmupMs?: number;
 }
 
-/** The quiet gap after an episode: the recovery bound of the invariants plus room for restarts. */
+/** The quiet gap after an episode: longer than the recovery bound of the invariants (recoveryBoundMs), plus room for restarts. */
 export function quietGapMs(o: Pick<ScheduleOptions, 'deadTimeMs' | 'apiChangeMs'>): number {
-  return o.deadTimeMs + 3 * o.apiChangeMs + 4000;
+  return o.deadTimeMs + Math.max(1000, 2 * o.apiChangeMs) + 2 * o.apiChangeMs + 4000;
 }
 
 export function buildSchedule(o: ScheduleOptions): Schedule {

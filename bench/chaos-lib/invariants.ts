@@ -85,6 +85,8 @@ export interface Verdict {
   /** Faults injected, by kind. */
   injected: Partial<Record<FaultKind, number>>;
   maxCallsPerSecond: number;
+  /** Epoch ms of the start of the busiest second (undefined: no API call). */
+  maxCallsAt?: number;
   /** API calls inside episodes (from start to converged) divided by the faults injected. */
   callsPerFault: number;
   longestMultiHolderMs: number;
@@ -288,12 +290,14 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
     violations.push({ invariant: 'api-calls', t: sec * 1000, message: `${maxCallsPerSecond} API calls in one second (bound ${b.maxCallsPerSecond})` });
   }
   const faultsInjected = obs.executed.length;
+  const busiest = [...perSecond].find(([, n]) => n === maxCallsPerSecond)?.[0];
   return {
     violations: violations.sort((x, y) => x.t - y.t),
     checks,
     recovery,
     injected,
     maxCallsPerSecond,
+    ...(busiest !== undefined ? { maxCallsAt: busiest * 1000 } : {}),
     callsPerFault: faultsInjected === 0 ? 0 : Math.round((episodeCalls / faultsInjected) * 10) / 10,
     longestMultiHolderMs: Math.round(longestMulti),
     longestUnheldMs: Math.round(longestUnheld),

@@ -210,10 +210,29 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     };
     const startedAt = new Map<number, number>();
     const start = async (i: number): Promise<void> => {
-      expectedExit.delete(i);
-      startedAt.set(i, Date.now());
-      await t.start(i);
-      watchExit(i);
+      for (let attempt = 1; ; attempt++) {
+        expectedExit.delete(i);
+        startedAt.set(i, Date.now());
+        try {
+          await t.start(i);
+          watchExit(i);
+          return;
+        } catch (err) {
+          // a daemon that does not come up is a violation (health), not the end of the campaign: one more try
+          const p = t.cluster.nodes[i]!.process;
+          const how = p ? `exit code ${p.exitCode} signal ${p.signalCode}` : 'no process';
+          const tail = t.logLines(i).filter(Boolean).slice(-3).map((l) => l.slice(0, 300)).join(' | ');
+          crashes.push({ t: Date.now(), node: i, detail: `did not come up (attempt ${attempt}, ${how}): ${(err as Error).message}; log tail: ${tail}` });
+          log(`    node ${i} did not come up (${how}); log tail: ${tail}`);
+          expectedExit.add(i);
+          if (p && p.exitCode === null && p.signalCode === null) {
+            const gone = new Promise((r) => p.once('exit', r));
+            p.kill('SIGKILL');
+            await gone;
+          }
+          if (attempt >= 2) throw err;
+        }
+      }
     };
     for (let i = 0; i < opts.nodes; i++) await start(i);
     // settle: node 0 MASTER, the EIP and the address on it

@@ -3,7 +3,7 @@
  * outside (see bench/chaos-lib/). Prints its seed first; the seed replays the schedule. Exits 1 on a violation.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHAOS_USAGE, parseChaosArgs } from './chaos-lib/args.js';
 import { RESULT_FILE, runCampaign, violationContext } from './chaos-lib/campaign.js';
@@ -27,7 +27,8 @@ async function main(): Promise<number> {
       .filter((f) => /^chaos-.*\.json$/.test(f))
       .sort()
       .map((f) => JSON.parse(readFileSync(join(args.out, f), 'utf8')) as StoredCampaign);
-    writeFileSync('bench/CHAOS-RESULTS.md', renderChaosReport(runs));
+    const notes = join(args.out, 'notes.md');
+    writeFileSync('bench/CHAOS-RESULTS.md', renderChaosReport(runs, existsSync(notes) ? readFileSync(notes, 'utf8') : undefined));
     process.stdout.write(`wrote bench/CHAOS-RESULTS.md from ${runs.length} run(s)\n`);
     return 0;
   }

@@ -319,7 +319,10 @@ export class FloatingIpController {
       delay = Math.round(delay * (0.8 + Math.random() * 0.4));
       why = 'retry';
     } else if (this.#confirmDue) {
-      delay = this.#settleMs();
+      // never later than the reconcile pass it stands in for: the settle time grows with the longest
+      // change seen (a Hetzner assign waiting out a lock, an API latency spike), up to 30 s
+      const reconcile = this.settings.reconcileMs > 0 && reconcilesIn(this.#state, this.settings.strategy) ? this.settings.reconcileMs : Infinity;
+      delay = Math.min(this.#settleMs(), reconcile);
       why = 'confirm';
     } else if (this.#graceUntil > now) {
       delay = this.#graceUntil - now + 1;

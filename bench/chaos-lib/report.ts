@@ -3,6 +3,7 @@ import { summarize } from '../lib/stats.js';
 import type { MachineInfo } from '../lib/machine.js';
 import type { CampaignResult } from './campaign.js';
 import type { FaultKind } from './schedule.js';
+import type { Violation } from './invariants.js';
 
 export interface StoredCampaign extends CampaignResult {
   machine: MachineInfo;
@@ -35,6 +36,27 @@ export function rssSparklines(r: Pick<CampaignResult, 'rss' | 'startT' | 'endT'>
   return lines;
 }
 
+/**
+ * Nodes that went FAULT in a recovery violation's quiet gap (from its clear to the next fault) with no
+ * check-fail fault on them: their check failed by itself (a timeout on a starved machine), so the
+ * judge's premise, every node healthy in the quiet gap, did not hold.
+ */
+export function selfFaultsAfter(r: Pick<CampaignResult, 'executed' | 'timeline' | 'endT'>, v: Violation): number[] {
+  if (v.invariant !== 'recovery') return [];
+  const next = r.executed.filter((e) => e.startT > v.t).map((e) => e.startT);
+  const end = Math.min(r.endT, ...next);
+  const nodes = new Set<number>();
+  for (const e of r.timeline) {
+    const m = /^node (\d+) says FAULT$/.exec(e.what);
+    if (!m || e.t < v.t || e.t > end) continue;
+    const node = Number(m[1]);
+    if (!r.executed.some((f) => f.fault.kind === 'check-fail' && f.fault.node === node && e.t >= f.startT && e.t <= f.clearT + 1500)) nodes.add(node);
+  }
+  return [...nodes].sort();
+}
+
+const selfFaulted = (r: StoredCampaign): number => r.verdict.violations.filter((x) => selfFaultsAfter(r, x).length > 0).length;
+
 const ms = (x: number | undefined): string => (x === undefined ? '–' : `${Math.round(x)} ms`);
 
 /** `notes`: Markdown appended as a last section (bench/chaos/notes.md: runs that did not finish, findings). */
@@ -51,7 +73,7 @@ export function renderChaosReport(runs: StoredCampaign[], notes?: string): strin
   for (const r of runs) {
     const v = r.verdict;
     const all = summarize(Object.values(v.recovery).flat());
-    out.push(`| ${r.options.provider} | ${r.options.election ?? 'heartbeat'} | ${((r.endT - r.startT) / 60_000).toFixed(1)} | ${r.executed.length} | ${Object.values(v.checks).reduce((a, b) => a + b, 0)} | **${v.violations.length}** | ${ms(all?.median)} | ${ms(all?.p99)} | ${v.recoveryBoundMs} ms | ${v.callsPerFault} | ${v.maxCallsPerSecond} calls |`);
+    out.push(`| ${r.options.provider} | ${r.options.election ?? 'heartbeat'} | ${((r.endT - r.startT) / 60_000).toFixed(1)} | ${r.executed.length} | ${Object.values(v.checks).reduce((a, b) => a + b, 0)} | **${v.violations.length}**${selfFaulted(r) ? ` (${selfFaulted(r)} with nodes FAULT by themselves)` : ''} | ${ms(all?.median)} | ${ms(all?.p99)} | ${v.recoveryBoundMs} ms | ${v.callsPerFault} | ${v.maxCallsPerSecond} calls |`);
   }
   out.push('');
   for (const r of runs) {
@@ -66,7 +88,10 @@ export function renderChaosReport(runs: StoredCampaign[], notes?: string): strin
     const v = r.verdict;
     out.push(`**Violations: ${v.violations.length}.** Invariant checks made: ${Object.entries(v.checks).map(([k, n]) => `${k} ${n}`).join(', ')}.`);
     out.push('');
-    for (const x of v.violations) out.push(`- ${x.invariant} at ${((x.t - r.startT) / 1000).toFixed(2)} s: ${x.message}`);
+    for (const x of v.violations) {
+      const selfFault = selfFaultsAfter(r, x);
+      out.push(`- ${x.invariant} at ${((x.t - r.startT) / 1000).toFixed(2)} s: ${x.message}${selfFault.length ? ` (nodes FAULT by themselves in the quiet gap: ${selfFault.join(', ')})` : ''}`);
+    }
     if (v.violations.length) out.push('');
     out.push('| fault kind | injected | recovered (episodes it ended) | recovery p50 | p99 | max |');
     out.push('|---|---|---|---|---|---|');

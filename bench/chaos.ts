@@ -36,6 +36,8 @@ async function main(): Promise<number> {
   const log = (line: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${line}\n`);
   process.stdout.write(`chaos: seed ${args.seed}\n`);
   const machine = machineInfo();
+  // the commit the run starts from (the daemons it restarts load the build of that moment)
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   const result = await runCampaign({
     seed: args.seed,
     durationMs: args.durationMs,
@@ -54,7 +56,6 @@ async function main(): Promise<number> {
     logDir: join(args.out, `logs-${args.provider}-${args.election}`),
     log,
   });
-  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   const stored: StoredCampaign = { ...result, machine, finishedAt: new Date().toISOString(), loadAfter: loadAverage(), ...(head.status === 0 ? { commit: head.stdout.trim() } : {}) };
   mkdirSync(args.out, { recursive: true });
   writeFileSync(RESULT_FILE(args.out, args.provider, args.election), `${JSON.stringify(stored)}\n`);

@@ -81,7 +81,7 @@ export function renderChaosReport(runs: StoredCampaign[], notes?: string): strin
     const election = o.election ?? 'heartbeat';
     out.push(`## ${o.provider}, ${election} election: ${Math.round((r.endT - r.startT) / 60_000)} min, seed ${o.seed}`);
     out.push('');
-    out.push(`Commit ${r.commit ?? 'unknown'}, finished ${r.finishedAt}. ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGb} GiB, Linux ${r.machine.kernel}, Node.js ${r.machine.node}; load average before ${r.machine.loadBefore}, after ${r.loadAfter}.`);
+    out.push(`Code of commit ${r.commit ?? 'unknown'} (the run started from it), finished ${r.finishedAt}. ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGb} GiB, Linux ${r.machine.kernel}, Node.js ${r.machine.node}; load average before ${r.machine.loadBefore}, after ${r.loadAfter}.`);
     const dead = election === 'etcd' ? `etcd lease TTL ${o.ttlMs / 1000} s (3 etcd members beside the first 3 daemons)` : `adverts every ${o.intervalMs} ms (deadRatio ${o.deadRatio})`;
     out.push(`${o.nodes} nodes, ${dead}, API changes take ${o.apiChangeMs} ms, reconcile ${o.reconcile}, checks every ${o.checkIntervalMs} ms, subnet ${o.subnet ?? '198.51.100.0/24'}. Replay: \`npm run chaos -- --provider ${o.provider} --election ${election} --seed ${o.seed} --duration ${Math.round(o.durationMs / 1000)}s\`.`);
     out.push('');

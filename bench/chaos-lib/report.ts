@@ -68,12 +68,12 @@ export function renderChaosReport(runs: StoredCampaign[], notes?: string): strin
   out.push('(bench/chaos-lib/invariants.ts). Campaigns ran side by side (at most four at a time), each in its own subnet of');
   out.push('198.51.100.0/24 (`--subnet`), on a 2-core machine shared with other work (load averages below).');
   out.push('');
-  out.push('| cloud | election | minutes | faults | invariant checks | violations | recovery p50 | p99 | bound | API calls/fault | busiest second |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| cloud | election | seed | code | minutes | faults | invariant checks | violations | recovery p50 | p99 | bound | API calls/fault | busiest second |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) {
     const v = r.verdict;
     const all = summarize(Object.values(v.recovery).flat());
-    out.push(`| ${r.options.provider} | ${r.options.election ?? 'heartbeat'} | ${((r.endT - r.startT) / 60_000).toFixed(1)} | ${r.executed.length} | ${Object.values(v.checks).reduce((a, b) => a + b, 0)} | **${v.violations.length}**${selfFaulted(r) ? ` (${selfFaulted(r)} with nodes FAULT by themselves)` : ''} | ${ms(all?.median)} | ${ms(all?.p99)} | ${v.recoveryBoundMs} ms | ${v.callsPerFault} | ${v.maxCallsPerSecond} calls |`);
+    out.push(`| ${r.options.provider} | ${r.options.election ?? 'heartbeat'} | ${r.options.seed} | ${r.commit ?? '?'} | ${((r.endT - r.startT) / 60_000).toFixed(1)} | ${r.executed.length} | ${Object.values(v.checks).reduce((a, b) => a + b, 0)} | **${v.violations.length}**${selfFaulted(r) ? ` (${selfFaulted(r)} with nodes FAULT by themselves)` : ''} | ${ms(all?.median)} | ${ms(all?.p99)} | ${v.recoveryBoundMs} ms | ${v.callsPerFault} | ${v.maxCallsPerSecond} calls |`);
   }
   out.push('');
   for (const r of runs) {

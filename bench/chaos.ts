@@ -3,7 +3,7 @@
  * outside (see bench/chaos-lib/). Prints its seed first; the seed replays the schedule. Exits 1 on a violation.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHAOS_USAGE, parseChaosArgs } from './chaos-lib/args.js';
 import { RESULT_FILE, runCampaign, violationContext } from './chaos-lib/campaign.js';
@@ -27,7 +27,8 @@ async function main(): Promise<number> {
       .filter((f) => /^chaos-.*\.json$/.test(f))
       .sort()
       .map((f) => JSON.parse(readFileSync(join(args.out, f), 'utf8')) as StoredCampaign);
-    writeFileSync('bench/CHAOS-RESULTS.md', renderChaosReport(runs));
+    const notes = join(args.out, 'notes.md');
+    writeFileSync('bench/CHAOS-RESULTS.md', renderChaosReport(runs, existsSync(notes) ? readFileSync(notes, 'utf8') : undefined));
     process.stdout.write(`wrote bench/CHAOS-RESULTS.md from ${runs.length} run(s)\n`);
     return 0;
   }
@@ -35,6 +36,8 @@ async function main(): Promise<number> {
   const log = (line: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${line}\n`);
   process.stdout.write(`chaos: seed ${args.seed}\n`);
   const machine = machineInfo();
+  // the commit the run starts from (the daemons it restarts load the build of that moment)
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   const result = await runCampaign({
     seed: args.seed,
     durationMs: args.durationMs,
@@ -43,13 +46,16 @@ async function main(): Promise<number> {
     deadRatio: 3,
     apiChangeMs: args.apiDelayMs,
     provider: args.provider,
+    election: args.election,
+    ttlMs: args.ttlMs,
+    subnet: args.subnet,
     checkIntervalMs: 500,
     reconcile: '5s',
     slackMs: 1500,
     ...(args.kinds ? { kinds: args.kinds } : {}),
+    logDir: join(args.out, `logs-${args.provider}-${args.election}`),
     log,
   });
-  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   const stored: StoredCampaign = { ...result, machine, finishedAt: new Date().toISOString(), loadAfter: loadAverage(), ...(head.status === 0 ? { commit: head.stdout.trim() } : {}) };
   mkdirSync(args.out, { recursive: true });
   writeFileSync(RESULT_FILE(args.out, args.provider, args.election), `${JSON.stringify(stored)}\n`);

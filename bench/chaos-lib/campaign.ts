@@ -1,28 +1,61 @@
 /**
  * One chaos campaign: N real daemons in network namespaces (ip-alias on e0 + the cloud action against
- * that cloud's simulator on the lab bridge, a `file` check, heartbeat election), a seeded schedule of
+ * that cloud's simulator on the lab bridge, a `file` check; heartbeat election, or an etcd election
+ * against a 3-member etcd cluster whose members run beside the daemons), a seeded schedule of
  * overlapping faults executed against them, and the observations the judge needs, gathered from sources
  * that do not trust the daemons (the simulator's history and request log, `ip monitor` per namespace,
  * process exits, /proc RSS, the daemons' log files only for crash signatures).
+ *
+ * A campaign lives in its own subnet (--subnet): its bridge address, hosts, floating address and the
+ * simulator's seeded public IPs are in it, and the lab's names carry this process's PID, so campaigns
+ * on different subnets run side by side.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLab, type Lab } from '../../test/lib/netns.js';
-import { startIpwarden, type IpwardenTool } from '../lib/ipwarden-tool.js';
-import { LAB_EIP } from '../../src/lab/exoscale-lab.js';
-import type { FaultRule } from '../../src/exoscale/simulator/faults.js';
+import { IpwardenTool } from '../lib/ipwarden-tool.js';
+import { AddressMonitor } from '../lib/ip-monitor.js';
+import { priorityOf } from '../lib/tool.js';
+import { LocalCluster } from '../../src/lab/local-cluster.js';
+import { controlRequest } from '../../src/daemon/control.js';
+import type { KitFaultRule } from '../../src/cloud/simulator-kit/index.js';
+import { startChaosCloud, type ChaosCloud, type Provider } from './clouds.js';
+import { ChaosEtcd } from './etcd-members.js';
 import { judge, type Bounds, type ExecutedFault, type Observations, type Verdict } from './invariants.js';
 import { buildSchedule, describeFault, quietGapMs, type FaultKind, type PlannedFault, type Schedule } from './schedule.js';
 
-export const PROVIDERS = ['exoscale'] as const;
-export type Provider = (typeof PROVIDERS)[number];
+export type Election = 'heartbeat' | 'etcd';
 
-/** What each cloud's simulator can inject. */
-const SUPPORTED: Record<Provider, readonly FaultKind[]> = {
-  exoscale: ['sigkill', 'sigstop', 'sigterm', 'link-cut', 'partition', 'loss', 'check-fail', 'reload', 'api-5xx', 'api-429', 'api-timeout', 'api-lost-answer', 'api-fail-change', 'api-latency'],
-};
+/** How much longer than LocalCluster's 30 s a restarted daemon that is still running may take to answer. */
+const SLOW_START_MS = 90_000;
+export const ELECTIONS: readonly Election[] = ['heartbeat', 'etcd'];
+
+const ALL_KINDS: readonly FaultKind[] = ['sigkill', 'sigstop', 'sigterm', 'link-cut', 'partition', 'loss', 'check-fail', 'reload', 'api-5xx', 'api-429', 'api-timeout', 'api-lost-answer', 'api-fail-change', 'api-latency'];
+
+/**
+ * The fault kinds that make sense for an election backend (every cloud simulator injects every API
+ * fault). etcd: an etcd member killed and restarted; no UDP loss burst (etcd speaks TCP, and the
+ * heartbeat adverts it would drop are not used).
+ */
+export function supportedKinds(election: Election): readonly FaultKind[] {
+  return election === 'etcd' ? [...ALL_KINDS.filter((k) => k !== 'loss'), 'etcd-kill'] : ALL_KINDS;
+}
+
+/** Fault kinds during which (and a settle time after) the address may be on two interfaces. */
+export function addressExemptKinds(election: Election): readonly FaultKind[] {
+  // etcd: never two MASTERs, even in a partition; only a frozen or SIGKILLed holder cannot take its address down
+  return election === 'etcd' ? ['sigstop', 'sigkill'] : ['link-cut', 'partition', 'sigstop', 'loss', 'sigkill'];
+}
+
+/** The floating address of a campaign in `subnet` (its address + 50 in a /24../26, else its last but one). */
+export function floatingAddressOf(subnet: string): string {
+  const m = /^(\d+\.\d+\.\d+)\.(\d+)\/(\d+)$/.exec(subnet);
+  if (!m) throw new Error(`--subnet: expected a CIDR like 198.51.100.64/26, got ${JSON.stringify(subnet)}`);
+  const size = 2 ** (32 - Number(m[3]));
+  return `${m[1]}.${Number(m[2]) + (size >= 64 ? 50 : size - 2)}`;
+}
 
 export interface CampaignOptions {
   seed: number;
@@ -33,10 +66,17 @@ export interface CampaignOptions {
   /** The simulator's change (operation) time. */
   apiChangeMs: number;
   provider: Provider;
+  election: Election;
+  /** etcd lease TTL (--election etcd). */
+  ttlMs: number;
+  /** The lab's subnet (198.51.100.0/24 or a /25../27 in it). */
+  subnet: string;
   checkIntervalMs: number;
   /** The cloud action's reconcile period. */
   reconcile: string;
   kinds?: readonly FaultKind[];
+  /** Copy the daemons' (and etcd members') logs here before teardown. */
+  logDir?: string;
   /** Slack added to every bound (verify round trips, process start on a busy machine). */
   slackMs: number;
   log: (line: string) => void;
@@ -59,21 +99,21 @@ export interface CampaignResult {
   rss: Observations['rss'];
 }
 
-export function supportedKinds(provider: Provider): readonly FaultKind[] {
-  return SUPPORTED[provider];
-}
-
 function run(argv: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${argv.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))),
   );
 }
 
-/** Heartbeat-only partition of one host: its UDP to and from the heartbeat port is dropped; the API stays reachable. */
-async function partition(lab: Lab, node: number, on: boolean, port: number): Promise<void> {
+/**
+ * A 2|1 partition of one host: everything to and from the other hosts is dropped (heartbeat adverts,
+ * etcd peer and client traffic), the cloud API on the bridge stays reachable.
+ */
+async function partition(lab: Lab, node: number, on: boolean): Promise<void> {
   const ns = lab.host(node).ns;
   if (on) {
-    const rules = `table inet ipwchaos {\n chain in { type filter hook input priority 0; udp dport ${port} drop; udp sport ${port} drop; }\n chain out { type filter hook output priority 0; udp dport ${port} drop; }\n}\n`;
+    const others = lab.hosts.filter((h) => h.index !== node).map((h) => h.address).join(', ');
+    const rules = `table inet ipwchaos {\n chain in { type filter hook input priority 0; ip saddr { ${others} } drop; }\n chain out { type filter hook output priority 0; ip daddr { ${others} } drop; }\n}\n`;
     await lab.exec(node, ['nft', '-f', '-'], { input: rules });
   } else {
     await run(['ip', 'netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'ipwchaos']).catch(() => undefined);
@@ -89,14 +129,64 @@ function rssKb(pid: number): number | undefined {
   }
 }
 
+/** The daemons of a campaign: ip-alias + the cloud's action, a `file` check, the chosen election. */
+async function startDaemons(lab: Lab, opts: CampaignOptions, vip: string, etcd: ChaosEtcd | undefined): Promise<{ tool: IpwardenTool; cloud: ChaosCloud }> {
+  let cloud: ChaosCloud | undefined;
+  // the daemons' environment: the cloud's (AWS credentials) and nothing of this machine's AWS settings
+  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))) as Record<string, string>;
+  const cluster: LocalCluster = new LocalCluster({
+    nodes: lab.hosts.length,
+    intervalMs: opts.intervalMs,
+    deadRatio: opts.deadRatio,
+    preempt: true,
+    sharedAddress: vip,
+    port: 12345,
+    addresses: lab.hosts.map((h) => h.address),
+    logLevel: 'info',
+    ...(etcd ? { extras: { election: { backend: 'etcd', endpoints: etcd.endpoints(), prefix: '/ipwarden-chaos', ttl: `${opts.ttlMs / 1000}s` } } } : {}),
+    instanceExtras: (i): Record<string, unknown> => ({
+      priority: priorityOf(i),
+      checks: [{ plugin: 'file', path: join(cluster.dir, `health-${i}`), interval: `${opts.checkIntervalMs}ms`, fall: 1, rise: 1, weight: 0, initialState: 'ok' }],
+      // ip-alias first: the local address does not wait for the API.
+      actions: [{ plugin: 'ip-alias', device: 'e0' }, ...(cloud ? [cloud.action(i)] : [])],
+    }),
+    spawner: (i, argv, fd) => lab.spawn(i, argv, { stdio: ['ignore', fd, fd], env: { ...baseEnv, ...(cloud?.env ?? {}) } }),
+  });
+  const tool = new IpwardenTool(lab, opts.intervalMs, cluster, new AddressMonitor(lab, vip));
+  try {
+    cloud = await startChaosCloud(opts.provider, {
+      nodes: lab.hosts.length,
+      dir: cluster.dir,
+      host: lab.bridgeAddress!,
+      address: vip,
+      hostAddresses: lab.hosts.map((h) => h.address),
+      changeMs: opts.apiChangeMs,
+      action: { reconcile: opts.reconcile },
+    });
+    await cluster.prepare();
+    for (let i = 0; i < lab.hosts.length; i++) writeFileSync(join(cluster.dir, `health-${i}`), '0\n');
+    await tool.vip.start();
+    return { tool, cloud };
+  } catch (error) {
+    await tool.close();
+    await cloud?.close();
+    throw error;
+  }
+}
+
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
   const { log } = opts;
-  const kinds = (opts.kinds ?? SUPPORTED[opts.provider]).filter((k) => SUPPORTED[opts.provider].includes(k));
-  const deadTimeMs = opts.intervalMs * opts.deadRatio;
+  const supported = supportedKinds(opts.election);
+  const kinds = (opts.kinds ?? supported).filter((k) => supported.includes(k));
+  // how long a dead MASTER goes unnoticed: deadRatio adverts, or the etcd lease
+  const deadTimeMs = opts.election === 'etcd' ? opts.ttlMs : opts.intervalMs * opts.deadRatio;
   const schedule = buildSchedule({ seed: opts.seed, durationMs: opts.durationMs, nodes: opts.nodes, deadTimeMs, apiChangeMs: opts.apiChangeMs, kinds });
-  log(`chaos: seed ${opts.seed}, ${schedule.faults.length} faults in ${schedule.episodes.length} episodes over ${opts.durationMs / 1000} s, provider ${opts.provider}`);
-  const lab = await createLab({ hosts: opts.nodes, subnet: '198.51.100.0/24', bridgeAddress: true });
+  log(`chaos: seed ${opts.seed}, ${schedule.faults.length} faults in ${schedule.episodes.length} episodes over ${opts.durationMs / 1000} s, provider ${opts.provider}, election ${opts.election}, subnet ${opts.subnet}`);
+  const vip = floatingAddressOf(opts.subnet);
+  const lab = await createLab({ hosts: opts.nodes, subnet: opts.subnet, bridgeAddress: true });
   let tool: IpwardenTool | undefined;
+  let cloud: ChaosCloud | undefined;
+  let etcd: ChaosEtcd | undefined;
   const executed: ExecutedFault[] = [];
   const crashes: Observations['crashes'] = [];
   const rss: Observations['rss'] = [];
@@ -108,14 +198,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   let verdictInput: Omit<Observations, 'leaks'> | undefined;
   let daemonSays: TimelineEntry[] = [];
   try {
-    tool = await startIpwarden({
-      lab,
-      intervalMs: opts.intervalMs,
-      apiDelayMs: opts.apiChangeMs,
-      checkIntervalMs: opts.checkIntervalMs,
-      vip: LAB_EIP,
-      eipAction: { reconcile: opts.reconcile },
-    });
+    if (opts.election === 'etcd') {
+      etcd = new ChaosEtcd(lab);
+      await etcd.start();
+      log(`chaos: etcd members ${etcd.endpoints().join(', ')} healthy`);
+    }
+    ({ tool, cloud } = await startDaemons(lab, opts, vip, etcd));
+    const c = cloud;
     const t = tool;
     const watchExit = (i: number): void => {
       const child = t.cluster.nodes[i]!.process;
@@ -124,17 +213,63 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       });
     };
     const startedAt = new Map<number, number>();
+    /** Settles when node i's current daemon process has exited. */
+    const exits = new Map<number, Promise<void>>();
+    /**
+     * Starts node i's daemon and waits until its control socket answers. On a machine at full CPU
+     * pressure a start has taken over 30 s (LocalCluster's deadline): a daemon still running then is
+     * waited for up to SLOW_START_MS more and its start time logged; one that exited or never answers
+     * is a health violation, and is started once more.
+     */
     const start = async (i: number): Promise<void> => {
-      expectedExit.delete(i);
-      startedAt.set(i, Date.now());
-      await t.start(i);
-      watchExit(i);
+      const n = t.cluster.nodes[i]!;
+      for (let attempt = 1; ; attempt++) {
+        expectedExit.delete(i);
+        const began = Date.now();
+        startedAt.set(i, began);
+        let failure: Error | undefined;
+        try {
+          await t.cluster.start(n);
+        } catch (err) {
+          failure = err as Error;
+        }
+        const p = n.process!;
+        const alive = (): boolean => p.exitCode === null && p.signalCode === null;
+        exits.set(i, alive() ? new Promise<void>((r) => p.once('exit', () => r())) : Promise.resolve());
+        if (failure && alive()) {
+          const deadline = Date.now() + SLOW_START_MS;
+          while (alive() && Date.now() < deadline) {
+            try {
+              await controlRequest(n.control, { cmd: 'ping' }, 1000);
+              failure = undefined;
+              break;
+            } catch {
+              await sleep(100);
+            }
+          }
+          if (!failure) log(`    node ${i} slow start: answering ${((Date.now() - began) / 1000).toFixed(1)} s after its spawn`);
+        }
+        if (!failure) {
+          watchExit(i);
+          return;
+        }
+        const how = `exit code ${p.exitCode} signal ${p.signalCode}`;
+        const tail = t.logLines(i).filter(Boolean).slice(-3).map((l) => l.slice(0, 300)).join(' | ');
+        crashes.push({ t: Date.now(), node: i, detail: `did not come up (attempt ${attempt}, ${how}): ${failure.message}; log tail: ${tail}` });
+        log(`    node ${i} did not come up (${how}); log tail: ${tail}`);
+        expectedExit.add(i);
+        if (alive()) {
+          p.kill('SIGKILL');
+          await exits.get(i);
+        }
+        if (attempt >= 2) throw failure;
+      }
     };
     for (let i = 0; i < opts.nodes; i++) await start(i);
     // settle: node 0 MASTER, the EIP and the address on it
-    const settleDeadline = Date.now() + 30_000;
-    while (!(t.eip.holders().join() === t.eip.instanceIds[0] && t.vip.holders().join() === '0')) {
-      if (Date.now() > settleDeadline) throw new Error(`chaos: the cluster did not settle (EIP on ${t.eip.holders().join(',') || 'nobody'}, address on ${t.vip.holders().join(',') || 'nobody'})`);
+    const settleDeadline = Date.now() + 60_000;
+    while (!(c.holders().join() === c.targets[0] && t.vip.holders().join() === '0')) {
+      if (Date.now() > settleDeadline) throw new Error(`chaos: the cluster did not settle (${c.address} on ${c.holders().join(',') || 'nobody'}, address on ${t.vip.holders().join(',') || 'nobody'})`);
       await t.vip.changed(100);
     }
     const initialHolders = [0];
@@ -150,7 +285,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     }, 1000);
     sampler.unref();
 
-    const apiRule = (f: PlannedFault): FaultRule => {
+    const apiRule = (f: PlannedFault): KitFaultRule => {
       switch (f.kind) {
         case 'api-5xx':
           return { kind: 'error', rate: f.param ?? 1, status: 503 };
@@ -181,8 +316,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         case 'sigkill':
         case 'sigterm':
           expectedExit.add(node);
-          t.signal(node, f.kind === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
-          await t.exited(node);
+          n.process?.kill(f.kind === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
+          await exits.get(node);
+          n.process = undefined;
           log(`    node ${node} exited ${Date.now() - s} ms after ${f.kind}`);
           await sleep(f.durationMs);
           {
@@ -205,9 +341,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           clearT = Date.now();
           break;
         case 'partition':
-          await partition(lab, node, true, 12345);
+          await partition(lab, node, true);
           await sleep(f.durationMs);
-          await partition(lab, node, false, 12345);
+          await partition(lab, node, false);
           clearT = Date.now();
           break;
         case 'loss':
@@ -224,17 +360,30 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           clearT = Date.now() + opts.checkIntervalMs;
           break;
         case 'reload': {
+          // a changed check timeout; not a tight one: a 300 ms timeout failed checks on its own on a starved
+          // machine (load 25 on 2 cores), and a node FAULT by itself in a quiet gap is no fault of the campaign's
           const extras = t.cluster.opts.instanceExtras?.(node) ?? {};
-          const checks = (extras.checks as Array<Record<string, unknown>>).map((c) => ({ ...c, timeout: f.id % 2 === 0 ? '400ms' : '300ms' }));
+          const checks = (extras.checks as Array<Record<string, unknown>>).map((c) => ({ ...c, timeout: f.id % 2 === 0 ? '3s' : '2s' }));
           t.cluster.writeConfig(n, { checks });
           n.process?.kill('SIGHUP');
           clearT = Date.now();
           break;
         }
-        default: {
-          const rule = t.eip.sim.state.faults.add({ ...apiRule(f), id: `chaos${f.id}` });
+        case 'etcd-kill': {
+          const m = etcd!.members.find((x) => x.host === node) ?? etcd!.members[node % etcd!.members.length]!;
+          await etcd!.kill(m);
           await sleep(f.durationMs);
-          t.eip.sim.state.faults.remove(rule.id);
+          const before = Date.now();
+          // a member cut off by other faults of the episode answers once they clear
+          await etcd!.restart(m).catch((err: unknown) => log(`    ${(err as Error).message}`));
+          log(`    etcd ${m.name} healthy ${Date.now() - before} ms after its restart`);
+          clearT = Date.now();
+          break;
+        }
+        default: {
+          c.addFault(`chaos${f.id}`, apiRule(f));
+          await sleep(f.durationMs);
+          c.removeFault(`chaos${f.id}`);
           clearT = Date.now();
         }
       }
@@ -257,11 +406,11 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     endT = Date.now();
     clearInterval(sampler);
 
-    const idToNode = new Map(t.eip.instanceIds.map((id, i) => [id, i]));
-    const holderEvents = t.eip.sim.state
-      .events()
-      .filter((e) => e.t >= startT && e.eip?.ip === LAB_EIP && e.holders !== undefined)
-      .map((e) => ({ t: e.t, holders: e.holders!.map((h) => idToNode.get(h) ?? -1) }));
+    const idToNode = new Map(c.targets.map((id, i) => [id, i]));
+    const holderEvents = c
+      .holderEvents()
+      .filter((e) => e.t >= startT)
+      .map((e) => ({ t: e.t, holders: e.holders.map((h) => idToNode.get(h) ?? -1) }));
     const errorLines: Observations['errorLines'] = [];
     for (const n of t.cluster.nodes) {
       for (const line of t.logLines(n.index)) {
@@ -273,7 +422,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       startT,
       endT,
       nodes: opts.nodes,
-      holderMode: 'multi',
+      holderMode: c.holderMode,
       holderEvents,
       initialHolders,
       addressEvents: t.vip.events.filter((e) => e.t >= startT),
@@ -282,23 +431,33 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       crashes: [...crashes],
       errorLines,
       rss,
-      apiCalls: t.eip.sim.state.requests().filter((r) => r.t >= startT && r.call !== 'metadata').map((r) => ({ t: r.t, call: r.call })),
+      apiCalls: c.apiCalls().filter((r) => r.t >= startT).map((r) => ({ t: r.t, call: r.call })),
     };
   } finally {
     if (sampler) clearInterval(sampler);
     for (let i = 0; i < opts.nodes; i++) expectedExit.add(i);
     for (const n of tool?.cluster.nodes ?? []) n.process?.kill('SIGCONT');
+    if (opts.logDir) {
+      mkdirSync(opts.logDir, { recursive: true });
+      for (const f of [...(tool?.cluster.nodes.map((n) => n.logFile) ?? []), ...(etcd?.members.map((m) => m.logFile) ?? [])]) if (existsSync(f)) copyFileSync(f, join(opts.logDir, basename(f)));
+    }
     await tool?.close().catch((err: unknown) => leaks.push(`tool close: ${(err as Error).message}`));
-    for (const h of lab.hosts) await partition(lab, h.index, false, 12345).catch(() => undefined);
+    await cloud?.close().catch((err: unknown) => leaks.push(`simulator close: ${(err as Error).message}`));
+    for (const h of lab.hosts) await partition(lab, h.index, false).catch(() => undefined);
+    await etcd?.destroy().catch((err: unknown) => leaks.push(`etcd: ${(err as Error).message}`));
     await lab.destroy().catch((err: unknown) => leaks.push(`lab: ${(err as Error).message}`));
   }
   const left = await run(['ip', 'netns', 'list']).catch(() => '');
   for (const h of lab.hosts) if (left.includes(h.ns)) leaks.push(`namespace ${h.ns}`);
-  const procs = await run(['pgrep', '-f', tool?.cluster.dir ?? 'ipwarden-lab-none']).catch(() => '');
-  if (procs.trim() !== '') leaks.push(`processes ${procs.trim().split('\n').join(',')}`);
+  for (const dir of [tool?.cluster.dir, etcd?.dir]) {
+    if (dir === undefined) continue;
+    const procs = await run(['pgrep', '-f', dir]).catch(() => '');
+    if (procs.trim() !== '') leaks.push(`processes ${procs.trim().split('\n').join(',')} (${dir})`);
+  }
   const obs: Observations = { ...verdictInput!, leaks };
   const bounds: Bounds = {
     deadTimeMs,
+    addressExempt: addressExemptKinds(opts.election),
     apiChangeMs: opts.apiChangeMs,
     slackMs: opts.slackMs,
     maxCallsPerSecond: 10 * opts.nodes,
@@ -314,13 +473,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     ...daemonSays,
     ...crashes.map((c) => ({ t: c.t, what: `node ${c.node} exited: ${c.detail}` })),
   ].sort((a, b) => a.t - b.t);
-  const { log: _log, ...options } = opts;
+  const { log: _log, logDir: _logDir, ...options } = opts;
   return { options, schedule, executed, verdict, bounds, startT, endT, timeline, rss };
 }
 
 /** The context printed with a violation: the schedule and merged timeline 5 s around it. */
 export function violationContext(r: CampaignResult, t: number, windowMs = 5000): string {
-  const lines = [`seed ${r.schedule.seed} (replay: npm run chaos -- --seed ${r.schedule.seed} --duration ${r.options.durationMs / 1000}s --provider ${r.options.provider})`];
+  const lines = [`seed ${r.schedule.seed} (replay: npm run chaos -- --seed ${r.schedule.seed} --duration ${r.options.durationMs / 1000}s --provider ${r.options.provider} --election ${r.options.election})`];
   lines.push('faults around it:');
   for (const e of r.executed) {
     if (e.clearT >= t - windowMs && e.startT <= t + windowMs) lines.push(`  ${describeFault(e.fault)} (ran ${((e.startT - r.startT) / 1000).toFixed(2)}–${((e.clearT - r.startT) / 1000).toFixed(2)} s)`);

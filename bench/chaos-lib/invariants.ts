@@ -7,11 +7,14 @@
  * 1. holders: single-holder clouds never show two holders; multi-holder clouds show two only inside a
  *    make-before-break window (one API change + verify), stretched by API faults active at the time;
  * 2. recovery: after an episode's last fault clears, the IP is held by node 0 alone (the best node; every
- *    node is healthy and reachable in a quiet gap) within deadTime + one API change (two on multi-holder
- *    clouds: attach, then the fencing detach) + 1 s + slack, the address is on
+ *    node is healthy and reachable in a quiet gap) within deadTime (deadRatio × interval, or the etcd
+ *    lease TTL) + the confirming pass's settle time (a change another node sent before the clear lands
+ *    unseen; see recoveryBoundMs) + node 0's own change (two on multi-holder clouds: attach, then the
+ *    fencing detach) + 1 s + slack, the address is on
  *    node 0's interface only, and nothing moves again until the next episode;
  * 3. address: outside partition-like faults (link cut, partition, frozen host, loss burst, a SIGKILLed
- *    holder that cannot clean up) and their settle time, the address is on at most one interface;
+ *    holder that cannot clean up; with etcd only the last two: etcd never elects two MASTERs) and
+ *    their settle time, the address is on at most one interface;
  * 4. health: no daemon exits on its own, no unhandled rejection or uncaught exception in a log, nothing
  *    leaked; per node, the RSS of daemons past their start-up (running ≥ 60 s: V8's heap grows for a while
  *    after a start, and the campaign restarts daemons) grows < 10 % from the run's first to its last quarter;
@@ -52,8 +55,10 @@ export interface Observations {
 }
 
 export interface Bounds {
-  /** deadRatio × advert interval. */
+  /** How long a dead MASTER goes unnoticed: deadRatio × advert interval, or the etcd lease TTL. */
   deadTimeMs: number;
+  /** Fault kinds during which (plus a settle time) the address may be on two interfaces (default: the partition-like ones). */
+  addressExempt?: readonly FaultKind[];
   /** One API change (operation time) as configured in the simulator. */
   apiChangeMs: number;
   /** Slack for verify round trips, scheduling and process start on a busy machine. */
@@ -80,6 +85,8 @@ export interface Verdict {
   /** Faults injected, by kind. */
   injected: Partial<Record<FaultKind, number>>;
   maxCallsPerSecond: number;
+  /** Epoch ms of the start of the busiest second (undefined: no API call). */
+  maxCallsAt?: number;
   /** API calls inside episodes (from start to converged) divided by the faults injected. */
   callsPerFault: number;
   longestMultiHolderMs: number;
@@ -90,7 +97,7 @@ export interface Verdict {
   rssGrowth: Array<{ node: number; firstKb: number; lastKb: number }>;
 }
 
-const PARTITION_LIKE = new Set<FaultKind>(['link-cut', 'partition', 'sigstop', 'loss', 'sigkill']);
+const PARTITION_LIKE: readonly FaultKind[] = ['link-cut', 'partition', 'sigstop', 'loss', 'sigkill'];
 /** A daemon's RSS counts once it has run this long. */
 export const RSS_MIN_AGE_MS = 60_000;
 const API_KINDS = new Set<FaultKind>(['api-5xx', 'api-429', 'api-timeout', 'api-lost-answer', 'api-fail-change', 'api-latency']);
@@ -151,6 +158,15 @@ function mergeWindows(ws: Array<{ from: number; to: number }>): Array<{ from: nu
 
 const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
+/**
+ * The recovery bound after an episode's last clear: deadTime + the confirming pass's settle time
+ * (max(1 s, 2 × one change): it finds a change another node sent before the clear) + node 0's own move
+ * (one change; two on multi-holder clouds) + 1 s + slack.
+ */
+export function recoveryBoundMs(b: Pick<Bounds, 'deadTimeMs' | 'apiChangeMs' | 'slackMs'>, mode: 'single' | 'multi'): number {
+  return b.deadTimeMs + Math.max(1000, 2 * b.apiChangeMs) + b.apiChangeMs * (mode === 'multi' ? 2 : 1) + 1000 + b.slackMs;
+}
+
 export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict {
   const violations: Violation[] = [];
   const checks: Record<InvariantName, number> = { holders: 0, recovery: 0, address: 0, health: 0, 'api-calls': 0 };
@@ -165,7 +181,7 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
     .map((e) => ({ from: e.startT, to: e.clearT + b.apiChangeMs + b.slackMs }));
   const settle = b.deadTimeMs + b.slackMs;
   const partitionWindows = obs.executed
-    .filter((e) => PARTITION_LIKE.has(e.fault.kind))
+    .filter((e) => (b.addressExempt ?? PARTITION_LIKE).includes(e.fault.kind))
     .map((e) => ({ from: e.startT, to: e.clearT + settle + b.apiChangeMs }));
 
   // 1. holders
@@ -203,8 +219,11 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
   }
 
   // 2. recovery per episode
-  // multi-holder clouds: the attach, then the fencing detach (make-before-break) before it is node 0's alone
-  const recoveryBound = b.deadTimeMs + b.apiChangeMs * (obs.holderMode === 'multi' ? 2 : 1) + 1000 + b.slackMs;
+  // A change still in flight at the clear (sent by the node that was MASTER during the fault) lands up to
+  // one change later, unseen by node 0's read: node 0's confirming pass finds it (the controller's settle
+  // time, twice the longest change, at least 1 s), then node 0's own move: one change (two on multi-holder
+  // clouds: the attach, then the fencing detach)
+  const recoveryBound = recoveryBoundMs(b, obs.holderMode);
   let episodeCalls = 0;
   for (const ep of schedule.episodes) {
     const mine = obs.executed.filter((e) => e.fault.episode === ep.index);
@@ -271,12 +290,14 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
     violations.push({ invariant: 'api-calls', t: sec * 1000, message: `${maxCallsPerSecond} API calls in one second (bound ${b.maxCallsPerSecond})` });
   }
   const faultsInjected = obs.executed.length;
+  const busiest = [...perSecond].find(([, n]) => n === maxCallsPerSecond)?.[0];
   return {
     violations: violations.sort((x, y) => x.t - y.t),
     checks,
     recovery,
     injected,
     maxCallsPerSecond,
+    ...(busiest !== undefined ? { maxCallsAt: busiest * 1000 } : {}),
     callsPerFault: faultsInjected === 0 ? 0 : Math.round((episodeCalls / faultsInjected) * 10) / 10,
     longestMultiHolderMs: Math.round(longestMulti),
     longestUnheldMs: Math.round(longestUnheld),

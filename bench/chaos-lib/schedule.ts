@@ -8,7 +8,7 @@
  */
 import { seededRandom } from '../../src/cloud/simulator-kit/faults.js';
 
-export const NODE_FAULTS = ['sigkill', 'sigstop', 'sigterm', 'link-cut', 'partition', 'loss', 'check-fail', 'reload'] as const;
+export const NODE_FAULTS = ['sigkill', 'sigstop', 'sigterm', 'link-cut', 'partition', 'loss', 'check-fail', 'reload', 'etcd-kill'] as const;
 export const API_FAULTS = ['api-5xx', 'api-429', 'api-timeout', 'api-lost-answer', 'api-fail-change', 'api-latency'] as const;
 export type NodeFaultKind = (typeof NODE_FAULTS)[number];
 export type ApiFaultKind = (typeof API_FAULTS)[number];
@@ -60,9 +60,9 @@ export interface ScheduleOptions {
   warmupMs?: number;
 }
 
-/** The quiet gap after an episode: the recovery bound of the invariants plus room for restarts. */
+/** The quiet gap after an episode: longer than the recovery bound of the invariants (recoveryBoundMs), plus room for restarts. */
 export function quietGapMs(o: Pick<ScheduleOptions, 'deadTimeMs' | 'apiChangeMs'>): number {
-  return o.deadTimeMs + 2 * o.apiChangeMs + 4000;
+  return o.deadTimeMs + Math.max(1000, 2 * o.apiChangeMs) + 2 * o.apiChangeMs + 4000;
 }
 
 export function buildSchedule(o: ScheduleOptions): Schedule {
@@ -102,7 +102,7 @@ export function buildSchedule(o: ScheduleOptions): Schedule {
         usedNodes.add(node);
         const kind = pick(nodeKinds);
         const durationMs =
-          kind === 'reload' ? 0 : kind === 'sigkill' || kind === 'sigterm' ? between(200, 2 * dead + 500) : between(Math.round(dead / 2), 3 * dead + 1000);
+          kind === 'reload' ? 0 : kind === 'sigkill' || kind === 'sigterm' || kind === 'etcd-kill' ? between(200, 2 * dead + 500) : between(Math.round(dead / 2), 3 * dead + 1000);
         const param = kind === 'loss' ? between(20, 50) : undefined;
         f = { id: id++, kind, atMs, durationMs, node, episode: index, ...(param !== undefined ? { param } : {}) };
       }

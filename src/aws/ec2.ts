@@ -116,6 +116,7 @@ export class Ec2Client {
         call: action,
         idempotent: settings.idempotent ?? action.startsWith('Describe'),
         ...(settings.signal ? { signal: settings.signal } : {}),
+        ...(settings.resend ? { resend: settings.resend } : {}),
       });
     } catch (err) {
       if (err instanceof CloudApiError && err.code === 'ExpiredToken') this.credentials.invalidate();

@@ -320,7 +320,10 @@ export class FloatingIpController {
       delay = Math.round(delay * (0.8 + Math.random() * 0.4));
       why = 'retry';
     } else if (this.#confirmDue) {
-      delay = this.#settleMs();
+      // never later than the reconcile pass it stands in for: the settle time grows with the longest
+      // change seen (a Hetzner assign waiting out a lock, an API latency spike), up to 30 s
+      const reconcile = this.settings.reconcileMs > 0 && reconcilesIn(this.#state, this.settings.strategy) ? this.settings.reconcileMs : Infinity;
+      delay = Math.min(this.#settleMs(), reconcile);
       why = 'confirm';
     } else if (this.#graceUntil > now) {
       delay = this.#graceUntil - now + 1;
@@ -396,7 +399,7 @@ export class FloatingIpController {
         }
         signal.throwIfAborted();
         if (step.kind === 'detach-self') {
-          await this.#mutate('detach', self);
+          await this.#mutate('detach', self, signal);
           holders = await this.#holders(signal);
           if (holders.includes(self)) {
             if (desired === 'released') throw new CloudVerifyError(this.provider.cloud, `detach ${what} from ${self}`, 'the API still lists this instance as a holder');
@@ -404,7 +407,7 @@ export class FloatingIpController {
           } else result.detached.push(self);
         } else if (step.kind === 'attach') {
           const started = performance.now();
-          await this.#mutate('attach', self);
+          await this.#mutate('attach', self, signal);
           holders = await this.#holders(signal);
           if (!holders.includes(self)) {
             problem = 'the operation succeeded but the API does not list this instance as a holder';
@@ -451,7 +454,7 @@ export class FloatingIpController {
     const detaching = (async () => {
       for (const other of targets) {
         if (signal.aborted) break;
-        await this.#mutate('detach', other);
+        await this.#mutate('detach', other, signal);
         result.detached.push(other);
         this.log.info(
           { event: 'ip-detached', address: this.provider.address, target: other, reason },
@@ -469,7 +472,7 @@ export class FloatingIpController {
       const now = await this.#holders(signal).catch(() => undefined);
       if (now && !now.includes(self) && !settled) {
         this.log.warn({ event: 'ip-lost', address: this.provider.address, holders: now }, `${what} left this instance while fencing (another node's change): re-attaching at once`);
-        reattach = this.#mutate('attach', self).then(() => {
+        reattach = this.#mutate('attach', self, signal).then(() => {
           result.attached = true;
         });
       }
@@ -486,12 +489,14 @@ export class FloatingIpController {
 
   /**
    * attach/detach, awaited to completion. Not abortable: once sent, a change is followed to its end
-   * so the next read sees its effect. A duplicate (conflict / invalid) is left to the read-back.
+   * so the next read sees its effect; but an aborted pass sends no new attempt of it (`resend`).
+   * A duplicate (conflict / invalid) is left to the read-back.
    */
-  async #mutate(kind: 'attach' | 'detach', target: string): Promise<void> {
+  async #mutate(kind: 'attach' | 'detach', target: string, signal: AbortSignal): Promise<void> {
     const started = performance.now();
     try {
-      await (kind === 'attach' ? this.provider.attach(target) : this.provider.detach(target));
+      // an accepted change is followed to its end; a refused one is not re-sent once this pass is aborted
+      await (kind === 'attach' ? this.provider.attach(target, { resend: signal }) : this.provider.detach(target, { resend: signal }));
       this.#longestMutationMs = Math.max(this.#longestMutationMs, performance.now() - started);
     } catch (err) {
       if (!mayBeDuplicate(err)) throw err;

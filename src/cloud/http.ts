@@ -79,6 +79,8 @@ export interface CloudRequest {
   body?: string;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** Once aborted, no further attempt is sent (the last attempt's error is thrown): see CallOptions.resend in provider.ts. */
+  resend?: AbortSignal;
   /** Safe to repeat even if the first attempt was applied (default: true for GET/HEAD/PUT/DELETE). */
   idempotent?: boolean;
   /** Override the client's retry policy for this call (`false`: one attempt only). */
@@ -175,14 +177,22 @@ export class CloudHttpClient {
     const policy = req.retry === false ? { retries: 0 } : { ...this.#opts.retry, ...req.retry };
     const idempotent = req.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(method);
     let pendingWait: number | undefined;
+    let lastError: unknown;
     return retry(
-      async () => {
+      async (attempt) => {
         if (pendingWait !== undefined) {
           const wait = pendingWait;
           pendingWait = undefined;
           await sleep(wait, undefined, req.signal ? { signal: req.signal } : undefined);
         }
-        return this.#once(method, path, req);
+        // the caller stopped wanting this change during the backoff: send nothing more
+        if (attempt > 1 && req.resend?.aborted) throw lastError;
+        try {
+          return await this.#once(method, path, req);
+        } catch (err) {
+          lastError = err;
+          throw err;
+        }
       },
       {
         retries: policy.retries ?? 4,
@@ -191,7 +201,7 @@ export class CloudHttpClient {
         deadline: policy.deadlineMs ?? 30_000,
         ...(req.signal ? { signal: req.signal } : {}),
         shouldRetry: (err) => {
-          if (!(err instanceof CloudApiError) || !err.retryable) return false;
+          if (!(err instanceof CloudApiError) || !err.retryable || req.resend?.aborted) return false;
           if (idempotent || err.kind !== 'retryable') return true;
           return err.code !== undefined && NOT_APPLIED_CODES.has(err.code);
         },

@@ -25,6 +25,13 @@ export type HolderMode = 'single' | 'multi';
 export interface CallOptions {
   /** Aborts the call between steps (an in-flight mutation is still awaited by the controller). */
   signal?: AbortSignal;
+  /**
+   * attach/detach: once aborted, a change that was refused (a locked address, a failed attempt) is not
+   * sent again; a change already accepted is still followed to its end. The controller aborts it when
+   * the node leaves the state that wanted the change: a node that is no longer MASTER must not keep
+   * re-sending its assign until the lock frees, where it would land on the new MASTER's address.
+   */
+  resend?: AbortSignal;
 }
 
 export interface FloatingIpProvider {

@@ -160,20 +160,23 @@ export class DigitalOceanClient {
    * (another action on the IP or droplet) is waited out by the HTTP layer's retries; an `errored`
    * action is started again (up to `attempts` times) before it fails as `retryable`.
    */
-  async ipAction(ip: string, body: { type: 'assign'; droplet_id: number } | { type: 'unassign' }, opts: { signal?: AbortSignal; attempts?: number; retry?: RetryPolicy | false } = {}): Promise<DoAction> {
+  async ipAction(ip: string, body: { type: 'assign'; droplet_id: number } | { type: 'unassign' }, opts: { signal?: AbortSignal; resend?: AbortSignal; attempts?: number; retry?: RetryPolicy | false } = {}): Promise<DoAction> {
     const attempts = opts.attempts ?? 3;
     let last: DoAction | undefined;
     for (let i = 0; i < attempts; i++) {
+      // an errored action is sent again only while the caller still wants it (see CallOptions.resend)
+      if (i > 0 && opts.resend?.aborted) break;
       const started = await this.#json<{ action: DoAction }>('reserved-ip-action', 'POST', `reserved_ips/${encodeURIComponent(ip)}/actions`, {
         json: body,
         // a pending event lasts an action's few seconds: wait longer than the default budget
         retry: opts.retry ?? { retries: 10, minDelayMs: 250, maxDelayMs: 2_000, deadlineMs: 60_000, ...this.#opts.retry },
         ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.resend ? { resend: opts.resend } : {}),
       });
       last = await this.waitAction(started.action, opts.signal);
       if (last.status === 'completed') return last;
     }
-    throw new CloudApiError(CLOUD, 'retryable', `reserved IP ${ip}: ${body.type} action ${last!.id} errored ${attempts} times`, { code: 'ACTION_ERRORED' });
+    throw new CloudApiError(CLOUD, 'retryable', `reserved IP ${ip}: ${body.type} action ${last!.id} errored${opts.resend?.aborted ? ' (not sent again: no longer wanted)' : ` ${attempts} times`}`, { code: 'ACTION_ERRORED' });
   }
 
   /** Polls GET /v2/actions/{id} until completed or errored. */

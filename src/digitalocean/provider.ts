@@ -47,7 +47,7 @@ export class DigitalOceanReservedIpProvider implements FloatingIpProvider {
 
   async attach(target: string, opts: CallOptions = {}): Promise<void> {
     if (!/^\d+$/.test(target)) throw new CloudApiError(CLOUD, 'invalid', `${this.describe()}: droplet id ${JSON.stringify(target)} is not a number`);
-    await this.client.ipAction(this.address, { type: 'assign', droplet_id: Number(target) }, opts.signal ? { signal: opts.signal } : {});
+    await this.client.ipAction(this.address, { type: 'assign', droplet_id: Number(target) }, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.resend ? { resend: opts.resend } : {}) });
   }
 
   /**

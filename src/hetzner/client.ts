@@ -32,6 +32,8 @@ export interface HetznerClientOptions {
 
 interface CallOptions {
   signal?: AbortSignal;
+  /** Mutations: once aborted, the HTTP layer sends no further attempt (provider.ts CallOptions.resend). */
+  resend?: AbortSignal;
   /** One attempt only: the caller retries itself (after re-reading the state). */
   once?: boolean;
 }
@@ -147,7 +149,7 @@ export class HetznerClient {
   }
 
   async #action(call: string, path: string, json: unknown, opts: CallOptions): Promise<Action> {
-    const res = await this.http.request('POST', path, { call, json, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.once ? { retry: false as const } : {}) });
+    const res = await this.http.request('POST', path, { call, json, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.resend ? { resend: opts.resend } : {}), ...(opts.once ? { retry: false as const } : {}) });
     const body = this.http.parseJson<{ action?: Action }>(res, `POST ${path}`);
     if (!body.action || typeof body.action.id !== 'number') {
       throw new CloudApiError('hetzner', 'invalid', `hetzner: POST ${path}: the answer has no action`, { status: res.status });

@@ -96,27 +96,33 @@ export class HetznerFloatingIpProvider extends HetznerProviderBase implements Fl
    * Assign moves the address here. A `locked` answer means another action runs on the IP (in practice
    * the old MASTER's unassign): it is waited out by re-trying at the action polling interval, up to LOCK_WAIT_MS,
    * rather than through the HTTP layer's exponential backoff, whose later waits (0.8, 1.6 s…) would
-   * all be time the address spends on nobody once that unassign ends.
+   * all be time the address spends on nobody once that unassign ends. Once `resend` is aborted (the
+   * node left MASTER) no further attempt is sent: the lock may be the new MASTER's assign, and ours
+   * would land after it.
    */
   async attach(target: string, opts: CallOptions = {}): Promise<void> {
-    const fip = await this.floatingIp(opts);
+    const { resend, ...call } = opts;
+    const fip = await this.floatingIp(call);
     const server = serverNumber(target);
-    const wait = (ms: number) => sleep(ms, undefined, opts.signal ? { signal: opts.signal } : undefined);
+    const wait = (ms: number) => sleep(ms, undefined, call.signal ? { signal: call.signal } : undefined);
     const what = `assign floating IP ${this.address} to server ${target}`;
     const poll = this.client.pollIntervalMs;
     for (let waited = 0; ; waited += poll) {
       try {
-        const action = await this.client.assignFloatingIp(fip.id, server, { ...opts, once: true });
-        await this.client.waitAction(action, what, opts);
+        const action = await this.client.assignFloatingIp(fip.id, server, { ...call, once: true });
+        await this.client.waitAction(action, what, call);
         return;
       } catch (err) {
         if (!(err instanceof CloudApiError) || !err.retryable) throw err;
+        // the node no longer wants it (left MASTER): a refused assign is not sent again
+        if (resend?.aborted) throw err;
         if (err.kind !== 'conflict') break; // rate limit, 5xx, connection: the HTTP layer's retries below
         if (waited >= LOCK_WAIT_MS) throw err;
       }
       await wait(poll);
+      resend?.throwIfAborted();
     }
-    await this.client.waitAction(await this.client.assignFloatingIp(fip.id, server, opts), what, opts);
+    await this.client.waitAction(await this.client.assignFloatingIp(fip.id, server, { ...call, ...(resend ? { resend } : {}) }), what, call);
   }
 
   /**

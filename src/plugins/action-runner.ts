@@ -14,7 +14,8 @@
  * - One job at a time per instance: a transition's actions all finish before the next job starts.
  * - Newest wins: a newer transition supersedes a queued one (last state wins, never
  *   stale-state-last) and aborts the attempts still running for an older one; actions of the
- *   aborted transition not started yet are skipped.
+ *   aborted transition not started yet are skipped. Queued peer-dead jobs of another state than the
+ *   new one are dropped too (a MASTER's fencing must not run once the node is BACKUP).
  * - A required action that fails on MASTER reports onRequiredFailure once; actions of that
  *   transition not started yet (those waiting on `after`) are skipped, the ones running finish.
  * - Every run (with its retries and timeouts) is logged with outcome and duration.
@@ -237,7 +238,11 @@ export class ActionRunner {
     const full = { ...event, instance: this.opts.instance, node: this.opts.node };
     const dropped = this.queue.filter((j) => j.kind === 'transition');
     if (dropped.length) this.log.info({ superseded: dropped.map((j) => (j.event as TransitionEvent).to) }, `superseded queued transition(s) by ${event.to}`);
-    this.queue = this.queue.filter((j) => j.kind !== 'transition');
+    // a peer death queued in another state is stale: as MASTER it would fence and attach after this
+    // node left MASTER (the chaos campaign's Hetzner seed 7: a BACKUP's assign 4 s later took the address)
+    const stale = this.queue.filter((j) => j.kind === 'peer-dead' && j.event.state !== event.to);
+    if (stale.length) this.log.info({ peers: stale.map((j) => (j.event as PeerDeadEvent).peer.id) }, `dropped queued peer-dead job(s) of state ${(stale[0]!.event as PeerDeadEvent).state}: now ${event.to}`);
+    this.queue = this.queue.filter((j) => j.kind !== 'transition' && !stale.includes(j));
     this.current?.abort(new Error(`superseded by ${event.to}`));
     return this.enqueue({ kind: 'transition', event: full });
   }

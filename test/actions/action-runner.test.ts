@@ -193,6 +193,29 @@ t.test('a newer transition supersedes a queued one and aborts the running one: l
   t.notOk(log.includes('a:onMaster:MASTER:done'), 'the superseded MASTER run was aborted');
 });
 
+t.test('a peer death queued as MASTER does not run once a newer transition left MASTER; one of the same state does', async (t) => {
+  // chaos, Hetzner seed 7: MASTER (busy in onMaster) saw a peer die, then yielded; the queued onPeerDead ran
+  // after the BACKUP was queued and assigned the floating IP to the BACKUP 4 s later
+  const log: Log = [];
+  const a = recorder('a', log, (_h, e) => abortableSleep(100, e.signal));
+  const r = runner([a()]);
+  await r.init();
+  void go(r, 'MASTER');
+  await sleep(20);
+  void r.peerDead({ peer: { id: 'lb3', host: '198.51.100.13', port: 12345 }, state: 'MASTER' } as never);
+  void go(r, 'BACKUP', 'MASTER');
+  await r.idle();
+  t.notOk(log.some((l) => l.startsWith('a:onPeerDead')), 'the stale peer death never ran');
+  t.ok(log.includes('a:onBackup:BACKUP:done'), 'the new state ran');
+  log.length = 0;
+  void go(r, 'MASTER');
+  await sleep(20);
+  void r.peerDead({ peer: { id: 'lb3', host: '198.51.100.13', port: 12345 }, state: 'MASTER' } as never);
+  void go(r, 'MASTER', 'MASTER');
+  await r.idle();
+  t.ok(log.includes('a:onPeerDead:PEER:done'), 'a peer death of the state the node stays in still runs');
+});
+
 t.test('timeout cuts off a plugin that ignores its signal; retries use the backoff; outcomes recorded', async (t) => {
   const log: Log = [];
   const hang = recorder('hang', log, () => new Promise<void>(() => undefined));

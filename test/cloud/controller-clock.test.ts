@@ -140,6 +140,19 @@ t.test('reconcile repairs drift every reconcile interval while MASTER', async (t
   await c.close();
 });
 
+t.test('the confirming pass comes no later than a reconcile pass, however long the settle time grew', async (t) => {
+  // chaos, Hetzner seed 1194138843 (episodes 96, 101, 102): after 10 s lock waits the settle time was ~20 s,
+  // and the confirming pass (which takes precedence over reconcile) repaired an in-flight assign of a
+  // briefly-MASTER peer 11 s after it landed instead of within reconcile (5 s)
+  const { clock, p, c } = setup('single', { reconcileMs: 5_000, settleMs: 20_000 });
+  await c.transition('BACKUP', 'MASTER', never());
+  t.same(clock.pending, [5_000], 'the confirming pass is due after the reconcile interval');
+  p.held = ['other']; // a peer's change lands after our read
+  await clock.advance(5_000);
+  t.same(p.held, ['me'], 'repaired within one reconcile interval');
+  await c.close();
+});
+
 t.test('single-holder: one attach moves it; a yielding MASTER never detaches itself', async (t) => {
   const { p, c } = setup('single');
   p.held = ['other'];

@@ -82,6 +82,44 @@ t.test('a 422 pending event is waited out; an errored action is started again', 
   t.match(err, { kind: 'retryable', code: 'ACTION_ERRORED' }, 'an action that keeps erroring fails as retryable');
 });
 
+t.test('an assign is not sent again once the node no longer wants it (resend aborted): neither after a pending event nor after an errored action', async (t) => {
+  // chaos seed 12 (digitalocean): a node MASTER for 2 s during a link cut kept re-sending its assign after
+  // its action errored, 3 s after it became BACKUP, and took the reserved IP from the MASTER
+  const s = await sim(t, { actionDelayMs: 400 });
+  const p = provider(t, s);
+  const actions = (): number => s.requests().filter((r) => r.call === 'reserved-ip-action').length;
+
+  s.faults.add({ kind: 'fail-change', calls: ['reserved-ip-action'] });
+  const stopped = new AbortController();
+  const errored = p.attach('3001', { resend: stopped.signal }).then(() => undefined, (e: unknown) => e);
+  const deadline = Date.now() + 5000;
+  while (actions() === 0) {
+    if (Date.now() > deadline) throw new Error('no assign sent');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  stopped.abort(new Error('left MASTER'));
+  t.match(await errored, { code: 'ACTION_ERRORED', message: /not sent again/ }, 'the errored action is not started again');
+  t.equal(actions(), 1, 'one assign sent');
+  s.faults.clear();
+
+  // a pending event (another node's assign running): the HTTP layer's retries stop too
+  const running = p.attach('3003');
+  await new Promise((r) => setTimeout(r, 50));
+  const stopped2 = new AbortController();
+  const before = actions();
+  const pending = p.attach('3002', { resend: stopped2.signal }).then(() => undefined, (e: unknown) => e);
+  while (!posts(s).includes('422')) {
+    if (Date.now() > deadline) throw new Error('the assign never met the pending event');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  stopped2.abort(new Error('left MASTER'));
+  const sent = actions();
+  t.match(await pending, { status: 422 }, 'the refused assign is not retried');
+  await running;
+  t.equal(actions(), sent, `no assign after the abort (${sent - before} sent while wanted)`);
+  t.same(await p.holders(), ['3003'], 'the other node keeps it');
+});
+
 t.test("a release racing a peer's assign never unassigns the peer", async (t) => {
   const s = await sim(t, { actionDelayMs: 400 });
   const p = provider(t, s);

@@ -70,6 +70,33 @@ t.test('a locked floating IP is waited out; a 429 waits for RateLimit-Reset; 5xx
   t.same(await p.holders(), [LB1], 'two 503s absorbed');
 });
 
+t.test('a locked assign is not sent again once the node no longer wants it (resend aborted): it cannot land on the new MASTER', async (t) => {
+  // chaos seed 7 (hetzner): a MASTER for 700 ms kept re-sending its locked assign for 7 s after it became
+  // BACKUP, through two other nodes' actions, and took the floating IP from the new MASTER once the lock freed
+  const sim = await hetznerSim(t, { actionDelayMs: 1000 });
+  const client = hetznerClient(t, sim);
+  const p = new HetznerFloatingIpProvider(client, VIP, {});
+  await p.floatingIp();
+  await client.assignFloatingIp(FIP_ID, 1003);
+  const stopped = new AbortController();
+  const attach = errorOf(p.attach(LB1, { resend: stopped.signal }));
+  const assigns = (): number => sim.requests().filter((r) => r.call === 'assign-floating-ip').length;
+  const deadline = Date.now() + 5000;
+  while (!sim.requests().some((r) => r.call === 'assign-floating-ip' && r.status === 423)) {
+    if (Date.now() > deadline) throw new Error('the assign never met the lock');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  stopped.abort(new Error('left MASTER'));
+  const sent = assigns();
+  t.ok((await attach) instanceof Error, 'attach gives up');
+  while (sim.changes.lockedBy(`floating_ip:${FIP_ID}`)) {
+    if (Date.now() > deadline) throw new Error('the running action never ended');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.equal(assigns(), sent, 'no assign sent after the abort');
+  t.same(await p.holders(), [LB3], 'the other node keeps the address once the lock frees');
+});
+
 t.test('a detach that meets another node\'s running assign does not take the address from it', async (t) => {
   const sim = await hetznerSim(t, { actionDelayMs: 400 });
   await admin(sim, 'PATCH', 'floating_ips/vip', { server: 'lb1' });

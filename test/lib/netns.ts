@@ -23,9 +23,13 @@ import { execFile, execFileSync, spawn as spawnChild, type ChildProcess, type Sp
 export interface LabOptions {
   /** Number of hosts, 1..90. */
   hosts: number;
-  /** '198.51.100.0/24' (default) or '203.0.113.0/24'. Host i gets .<10+i>. */
+  /**
+   * '198.51.100.0/24' (default), '203.0.113.0/24', or an aligned /25../27 inside one of them (e.g.
+   * '198.51.100.64/26', so concurrent labs with a bridge address do not collide). Host i gets the
+   * subnet's address + 10 + i.
+   */
   subnet?: string;
-  /** Put .1/24 on the bridge in the root namespace, e.g. for a simulator the hosts call. Default false; only on 198.51.100.0/24 (see createLab). */
+  /** Put the subnet's first address (.1/prefix) on the bridge in the root namespace, e.g. for a simulator the hosts call. Default false; only inside 198.51.100.0/24 (see createLab). */
   bridgeAddress?: boolean;
 }
 
@@ -128,11 +132,26 @@ async function quietly(argv: string[]): Promise<void> {
   }
 }
 
-function parseSubnet(subnet: string): string {
-  if (!ALLOWED_SUBNETS.includes(subnet)) {
-    throw new Error(`createLab subnet: expected one of ${ALLOWED_SUBNETS.join(', ')}, got ${JSON.stringify(subnet)}`);
+interface ParsedSubnet {
+  /** First three octets ('198.51.100'). */
+  prefix24: string;
+  /** Last octet of the network address. */
+  first: number;
+  /** Prefix length, 24..27. */
+  bits: number;
+  /** Addresses in the subnet. */
+  size: number;
+}
+
+function parseSubnet(subnet: string): ParsedSubnet {
+  const m = /^(\d+\.\d+\.\d+)\.(\d+)\/(\d+)$/.exec(subnet);
+  const bits = Number(m?.[3]);
+  const first = Number(m?.[2]);
+  const size = 2 ** (32 - bits);
+  if (!m || !ALLOWED_SUBNETS.includes(`${m[1]}.0/24`) || bits < 24 || bits > 27 || first % size !== 0) {
+    throw new Error(`createLab subnet: expected one of ${ALLOWED_SUBNETS.join(', ')} or an aligned /25../27 inside one of them, got ${JSON.stringify(subnet)}`);
   }
-  return subnet.slice(0, subnet.lastIndexOf('.'));
+  return { prefix24: m[1]!, first, bits, size };
 }
 
 /** Namespace names present (`ip netns list`). */
@@ -213,20 +232,22 @@ class LabImpl implements Lab {
   /** Resources actually created, so a half-built lab is torn down exactly. */
   readonly #made = { bridge: false, ns: new Set<string>(), veth: new Set<string>() };
   readonly #children = new Set<ChildProcess>();
+  readonly #bits: number;
   #destroying: Promise<void> | undefined;
 
   constructor(options: Required<LabOptions>, letter: string) {
-    const prefix = parseSubnet(options.subnet);
+    const { prefix24, first, bits } = parseSubnet(options.subnet);
+    this.#bits = bits;
     const tag = `ipw${process.pid}${letter}`;
     this.letter = letter;
     this.subnet = options.subnet;
     this.bridge = `${tag}br`;
-    this.bridgeAddress = options.bridgeAddress ? `${prefix}.1` : undefined;
+    this.bridgeAddress = options.bridgeAddress ? `${prefix24}.${first + 1}` : undefined;
     this.hosts = Array.from({ length: options.hosts }, (_, i) => ({
       index: i,
       name: `h${i}`,
       ns: `${tag}h${i}`,
-      address: `${prefix}.${10 + i}`,
+      address: `${prefix24}.${first + 10 + i}`,
       rootVeth: `${tag}v${i}`,
     }));
   }
@@ -236,7 +257,7 @@ class LabImpl implements Lab {
     this.#made.bridge = true;
     // No STP: ports forward at once after heal().
     await run(['ip', 'link', 'set', this.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
-    if (this.bridgeAddress) await run(['ip', 'addr', 'add', `${this.bridgeAddress}/24`, 'dev', this.bridge]);
+    if (this.bridgeAddress) await run(['ip', 'addr', 'add', `${this.bridgeAddress}/${this.#bits}`, 'dev', this.bridge]);
     await run(['ip', 'link', 'set', this.bridge, 'up']);
     for (const h of this.hosts) {
       await run(['ip', 'netns', 'add', h.ns]);
@@ -244,7 +265,7 @@ class LabImpl implements Lab {
       await run(['ip', 'link', 'add', h.rootVeth, 'type', 'veth', 'peer', 'name', 'e0', 'netns', h.ns]);
       this.#made.veth.add(h.rootVeth);
       await run(['ip', 'link', 'set', h.rootVeth, 'master', this.bridge, 'up']);
-      await run(['ip', '-n', h.ns, 'addr', 'add', `${h.address}/24`, 'dev', 'e0']);
+      await run(['ip', '-n', h.ns, 'addr', 'add', `${h.address}/${this.#bits}`, 'dev', 'e0']);
       await run(['ip', '-n', h.ns, 'link', 'set', 'e0', 'up']);
       await run(['ip', '-n', h.ns, 'link', 'set', 'lo', 'up']);
     }
@@ -377,12 +398,13 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   if (!Number.isInteger(hosts) || hosts < 1 || hosts > MAX_HOSTS) {
     throw new Error(`createLab hosts: expected an integer 1..${MAX_HOSTS}, got ${String(hosts)}`);
   }
-  parseSubnet(subnet);
-  if (bridgeAddress && subnet !== ALLOWED_SUBNETS[0]) {
+  const parsed = parseSubnet(subnet);
+  if (hosts > parsed.size - 11) throw new Error(`createLab hosts: ${subnet} has room for ${parsed.size - 11} hosts (from its address + 10), got ${hosts}`);
+  if (bridgeAddress && `${parsed.prefix24}.0/24` !== ALLOWED_SUBNETS[0]) {
     // An address on the root-namespace bridge adds a route for the whole /24 to this machine. On
     // these machines the package registry itself answers from 203.0.113.0/24, so such a route
     // would cut the machine off from it while the lab lives. Put helpers in a namespace instead.
-    throw new Error(`createLab: bridgeAddress is only allowed on ${ALLOWED_SUBNETS[0]} (a root route for ${subnet} would shadow real hosts in that range)`);
+    throw new Error(`createLab: bridgeAddress is only allowed inside ${ALLOWED_SUBNETS[0]} (a root route for ${subnet} would shadow real hosts in that range)`);
   }
   const lab = new LabImpl({ hosts, subnet, bridgeAddress }, nextLetter());
   liveLabs.add(lab);

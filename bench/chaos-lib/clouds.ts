@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { CLOUDS, findCloud } from '../../src/cloud/registry.js';
 import type { HolderMode } from '../../src/cloud/provider.js';
 import type { KitFaultRule } from '../../src/cloud/simulator-kit/index.js';
+import type { HolderHistory } from '../../src/cloud/simulator-kit/history.js';
+import type { RequestRecord } from '../../src/cloud/simulator-kit/server.js';
 import { startEipLab } from '../../src/lab/exoscale-lab.js';
 import { startHetznerLab } from '../../src/hetzner/lab.js';
 import { defaultHetznerSeed, LAB_FLOATING_IP_ID } from '../../src/hetzner/simulator/index.js';
@@ -68,6 +70,23 @@ export interface ChaosCloud {
 
 const lbName = (i: number): string => `lb${i + 1}`;
 
+/** A simulator on the kit: what the judge reads (holder history, request log) and the fault hooks. */
+interface KitSimulator {
+  history: HolderHistory;
+  requests(): RequestRecord[];
+  faults: { add(rule: unknown): unknown; remove(id: string): unknown };
+}
+
+function kitJudgeView(sim: KitSimulator, address: string): Pick<ChaosCloud, 'holderEvents' | 'holders' | 'apiCalls' | 'addFault' | 'removeFault'> {
+  return {
+    holderEvents: () => sim.history.events(0, address),
+    holders: () => sim.history.timeline(address).holders,
+    apiCalls: () => sim.requests().filter((r) => r.call !== 'metadata'),
+    addFault: (id, rule) => void sim.faults.add({ ...rule, id }),
+    removeFault: (id) => void sim.faults.remove(id),
+  };
+}
+
 async function exoscale(o: ChaosCloudOptions): Promise<ChaosCloud> {
   const lab = await startEipLab({
     nodes: o.nodes,
@@ -124,11 +143,7 @@ async function hetzner(o: ChaosCloudOptions): Promise<ChaosCloud> {
     targets: lab.targets,
     action: (i) => (lab.instanceExtras(i).actions as Array<Record<string, unknown>>)[0]!,
     env: {},
-    holderEvents: () => sim.history.events(0, o.address),
-    holders: () => sim.history.timeline(o.address).holders,
-    apiCalls: () => sim.requests().filter((r) => r.call !== 'metadata'),
-    addFault: (id, rule) => void sim.faults.add({ ...rule, id }),
-    removeFault: (id) => void sim.faults.remove(id),
+    ...kitJudgeView(sim, o.address),
     close: () => lab.close(),
   };
 }
@@ -153,11 +168,7 @@ async function digitalocean(o: ChaosCloudOptions): Promise<ChaosCloud> {
     targets,
     action: (i) => ({ plugin: 'digitalocean-reserved-ip', endpoint: sim.url, token: `file:${tokenFile}`, dropletId: targets[i], ...o.action }),
     env: {},
-    holderEvents: () => sim.history.events(0, o.address),
-    holders: () => sim.history.timeline(o.address).holders,
-    apiCalls: () => sim.requests().filter((r) => r.call !== 'metadata'),
-    addFault: (id, rule) => void sim.faults.add({ ...rule, id }),
-    removeFault: (id) => void sim.faults.remove(id),
+    ...kitJudgeView(sim, o.address),
     close: () => sim.close(),
   };
 }
@@ -173,11 +184,7 @@ async function aws(o: ChaosCloudOptions): Promise<ChaosCloud> {
     targets,
     action: (i) => ({ plugin: 'aws-eip', endpoint: sim.url, metadataUrl: sim.metadataUrl(targets[i]!), instanceId: targets[i], ...o.action }),
     env: { AWS_REGION: sim.region, AWS_ACCESS_KEY_ID: SIM_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: SIM_SECRET_ACCESS_KEY, AWS_SHARED_CREDENTIALS_FILE: none, AWS_CONFIG_FILE: none },
-    holderEvents: () => sim.history.events(0, o.address),
-    holders: () => sim.history.timeline(o.address).holders,
-    apiCalls: () => sim.requests().filter((r) => r.call !== 'metadata'),
-    addFault: (id, rule) => void sim.faults.add({ ...rule, id }),
-    removeFault: (id) => void sim.faults.remove(id),
+    ...kitJudgeView(sim, o.address),
     close: () => sim.close(),
   };
 }

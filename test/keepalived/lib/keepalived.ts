@@ -112,6 +112,10 @@ export function startKeepalived(lab: Lab, spec: KeepalivedSpec, dir: string): Ru
       process.kill(child, 'SIGKILL');
       proc.kill('SIGKILL');
       await exited;
+      // keepalived refuses to start ("daemon is already running") while the VRRP child of its pid file
+      // still exists: wait until it is reaped, not just killed (a restart right after raced it)
+      const deadline = Date.now() + 10_000;
+      while (existsSync(`/proc/${child}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     },
   };
 }

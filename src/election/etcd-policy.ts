@@ -16,7 +16,8 @@
  *   hold-if-peers-agree it keeps acting while the peers agree (etcd-peers.ts: `holding`), and a
  *   node that reaches etcd again does not campaign before `campaignFrom`.
  * - A MASTER yields when a strictly better candidate with preempt on has been registered for that
- *   candidate's preemptDelay (the preempting node's settings, as with heartbeats).
+ *   candidate's preemptDelay (the preempting node's settings, as with heartbeats); with
+ *   hold-if-peers-agree, not before campaignWaitMs to a better candidate it skipped when it claimed.
  * - A node that stepped down because it could not renew, and whose lease survived (etcd was
  *   briefly unreachable or lost quorum), resumes: it still holds the key, nobody else could
  *   have been elected, so no other node flaps. It resumes only on a renewal SENT AFTER the
@@ -72,6 +73,14 @@ export interface SelfView {
   holding?: boolean;
   /** hold-if-peers-agree: no campaign before this time (we reached etcd again recently). */
   campaignFrom?: number;
+  /**
+   * hold-if-peers-agree: how long any node may wait before campaigning after it reached etcd again
+   * (regainWaitMs). A holder that claimed the key past better candidates does not yield to them for
+   * that long: they did not claim it because they were waiting, and yielding to a candidate that
+   * cannot claim yet only hands the key to the next lower one, which yields too (a cascade of
+   * MASTER -> BACKUP flaps seen once after a step-down).
+   */
+  campaignWaitMs?: number;
 }
 
 /**
@@ -128,6 +137,8 @@ export class EtcdPolicy {
   /** The last holder seen (for the takeover cause). */
   private lastLeader: LeaderRecord | undefined;
   private lastCandidates: CandidateRecord[] = [];
+  /** Better candidates skipped when we campaigned, not yielded to before `until`. */
+  private skipped: { ids: Set<string>; until: number } | undefined;
 
   constructor(private readonly timers: PolicyTimers) {}
 
@@ -227,6 +238,7 @@ export class EtcdPolicy {
     for (const c of view.candidates) {
       const since = this.betterSince.get(c.id);
       if (since === undefined || now < since + c.preemptDelayMs) continue;
+      if (this.skipped?.ids.has(c.id) && now < this.skipped.until) continue;
       if (!best || outranks(c, best)) best = c;
     }
     if (best) return { kind: 'yield', to: best, reason: `yielding to ${best.id} prio ${best.priority} (ours ${self.priority})` };
@@ -246,6 +258,11 @@ export class EtcdPolicy {
     if (self.campaignFrom !== undefined && now < self.campaignFrom) return { kind: 'none' };
     const rank = this.rank(self, view.candidates);
     if (rank > 0 && now < (this.vacantSince ?? now) + rank * this.timers.skewMs) return { kind: 'none' };
+    const me = { id: self.id, priority: self.priority };
+    this.skipped =
+      rank > 0 && self.campaignWaitMs !== undefined
+        ? { ids: new Set(view.candidates.filter((c) => c.id !== self.id && outranks(c, me)).map((c) => c.id)), until: now + self.campaignWaitMs }
+        : undefined;
     return { kind: 'campaign', ...this.takeoverCause(self, view, rank) };
   }
 
@@ -278,7 +295,7 @@ export class EtcdPolicy {
       if (self.validUntil !== undefined && !self.holding) t = Math.min(t, self.validUntil);
       for (const [id, since] of this.betterSince) {
         const c = this.lastCandidates.find((x) => x.id === id);
-        if (c) t = Math.min(t, since + c.preemptDelayMs);
+        if (c) t = Math.min(t, Math.max(since + c.preemptDelayMs, this.skipped?.ids.has(id) ? this.skipped.until : -Infinity));
       }
     } else if (this.role === 'backup' && this.vacantSince !== undefined && self.registeredAt !== undefined && self.healthy) {
       t = Math.min(t, Math.max(self.registeredAt + this.timers.holdOffMs, this.vacantSince + this.rank(self, this.lastCandidates) * this.timers.skewMs, self.campaignFrom ?? -Infinity));

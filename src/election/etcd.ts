@@ -408,6 +408,7 @@ export class EtcdElection implements ElectionBackend {
       ...(this.registered && lease && this.registered.lease === lease.id ? { registeredAt: this.registered.since } : {}),
       ...(this.holdVerdict()?.hold ? { holding: true } : {}),
       ...(this.regainedAt !== undefined && this.side ? { campaignFrom: this.regainedAt + regainWaitMs(this.sideTimers(this.side.opts.intervalMs, this.side.opts.deadRatio)) } : {}),
+      ...(this.side && this.opts.settings.onEtcdLoss === 'hold-if-peers-agree' ? { campaignWaitMs: regainWaitMs(this.sideTimers(this.side.opts.intervalMs, this.side.opts.deadRatio)) } : {}),
     };
   }
 

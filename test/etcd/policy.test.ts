@@ -192,3 +192,26 @@ t.test('takeover causes: no-master, master-dead, master-left, preempt', async (t
   pre.decide(0, high, { leader: leader('a'), candidates: [cand('a', 150), cand('b', 200)] });
   t.match(pre.decide(10, high, { candidates: [cand('a', 150), cand('b', 200)] }), { kind: 'campaign', cause: 'preempt', reason: /preempting a prio 150 \(ours 200\)/ });
 });
+
+t.test('hold-if-peers-agree: a holder that claimed past waiting better candidates yields to them only after their campaign wait', async (t) => {
+  const WAIT = 4000; // regainWaitMs: deadRatio x interval + step-down
+  const view: EtcdView = { candidates: [cand('a', 150), cand('b', 100), cand('c', 50)] };
+  const c = me({ id: 'c', priority: 50, registeredAt: 0, campaignWaitMs: WAIT });
+  const p = new EtcdPolicy(TIMERS);
+  t.same(p.decide(1000, c, view), { kind: 'none' });
+  t.match(p.decide(1000 + 2 * SKEW, c, view), { kind: 'campaign' }, 'a and b (waiting after reaching etcd again) did not claim: c does');
+  p.role = 'master';
+  const claimedAt = 1000 + 2 * SKEW;
+  const held = { leader: leader('c', '7'), candidates: view.candidates };
+  t.same(p.decide(claimedAt + 1, c, held), { kind: 'none' }, 'no yield at once to a candidate that could not claim');
+  t.equal(p.nextWakeup(c), claimedAt + WAIT, 'wakes when their wait is over');
+  t.same(p.decide(claimedAt + WAIT - 1, c, held), { kind: 'none' });
+  t.match(p.decide(claimedAt + WAIT, c, held), { kind: 'yield', to: { id: 'a' } }, 'then the best of them preempts as usual');
+
+  const plain = new EtcdPolicy(TIMERS);
+  const c2 = me({ id: 'c', priority: 50, registeredAt: 0 });
+  plain.decide(1000, c2, view);
+  plain.decide(1000 + 2 * SKEW, c2, view);
+  plain.role = 'master';
+  t.match(plain.decide(claimedAt + 1, c2, held), { kind: 'yield' }, 'release (no campaign wait anywhere): yields at once, as before');
+});

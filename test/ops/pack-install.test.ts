@@ -47,6 +47,8 @@ function importedPackages(dir: string): Set<string> {
       // static and dynamic imports, and createRequire()-style lazy requires (etcd3 loads only when used)
       const spec = m[1] ?? m[2] ?? m[3] ?? m[4]!;
       if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:')) continue;
+      // the package itself ("ipwarden", "ipwarden/kit": the SDK's doc comments show such imports) is no dependency
+      if (spec === pkg.name || spec.startsWith(`${pkg.name}/`)) continue;
       out.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
     }
   }

@@ -17,7 +17,7 @@ import { sliceLab } from './lib/lab-slice.js';
 import { startKeepalived } from './lib/keepalived-tool.js';
 import { measure } from './lib/resources.js';
 import { loadAverage, machineInfo } from './lib/machine.js';
-import { FAILOVER_SCENARIOS, runLoss, runTrial, startTool, waitSteady, SCENARIO_TITLES, type FailoverScenario } from './lib/scenarios.js';
+import { FAILOVER_SCENARIOS, runLoss, runTrial, startTool, stopLinkMonitor, waitSteady, SCENARIO_TITLES, type FailoverScenario } from './lib/scenarios.js';
 import type { Tool } from './lib/tool.js';
 import { mergeResults, type BenchResults } from './lib/results.js';
 import { renderReport } from './lib/report.js';
@@ -178,6 +178,7 @@ async function intervalPhase(args: BenchArgs, I: number, r: BenchResults, cloud:
       liveDirs.delete(t.dir);
     }
     for (const l of labs) await l.destroy().catch((e: Error) => log(`lab cleanup: ${e.message}`));
+    await stopLinkMonitor();
   }
 }
 
@@ -289,6 +290,7 @@ async function main(): Promise<number> {
       checkIntervalMs: args.checkIntervalMs,
       resourceSeconds: args.resourceSeconds,
       subnet: args.subnet,
+      hostLossFrom: 'link-down',
       ...(args.clouds ? { clouds: await cloudMeta(args, args.clouds) } : {}),
       errors: [],
     },

@@ -15,8 +15,8 @@ export { parseDuration, requireDuration, formatDuration, durationText, DURATION_
 
 // commands: keepalived's argv splitting, the one subprocess runner (process groups), script safety
 export { splitCommand, ArgvError } from './util/argv.js';
-export { runCommand, runInProcessGroup, lookupUser, killGroup, abortText, KILL_GRACE_MS } from './util/process-group.js';
-export type { Account, CommandOptions, CommandResult, GroupRunOptions, GroupRunResult } from './util/process-group.js';
+export { runCommand, runInProcessGroup, startStandby, lookupUser, killGroup, abortText, KILL_GRACE_MS } from './util/process-group.js';
+export type { Account, CommandOptions, CommandResult, GroupRunOptions, GroupRunResult, StandbyCommand } from './util/process-group.js';
 export { scriptFindings } from './util/script-safety.js';
 
 // addresses and endpoints

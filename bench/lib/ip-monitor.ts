@@ -3,7 +3,7 @@
  * started inside the host's namespace: the kernel reports every change as it happens, stamped by
  * iproute2 (microseconds, local time), so the bench needs no polling and pays no sampling error.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Lab, LabHost } from '../../test/lib/netns.js';
 
@@ -99,5 +99,62 @@ export class AddressMonitor {
 
   stop(): void {
     for (const c of this.#children) c.kill('SIGKILL');
+  }
+}
+
+/** One `ip -ts -o monitor link` line: the link's name and whether it is administratively up. */
+export function parseLinkLine(line: string, receivedAt: number): { name: string; up: boolean; t: number } | undefined {
+  const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]\s+(?:Deleted\s+)?\d+:\s+([^\s:@]+)(?:@\S*)?:\s+<([^>]*)>/.exec(line);
+  if (!m) return undefined;
+  const parsed = Date.parse(m[1]!.replace(/(\.\d{3})\d+$/, '$1'));
+  return { name: m[2]!, up: m[3]!.split(',').includes('UP'), t: Number.isFinite(parsed) && Math.abs(parsed - receivedAt) < 5000 ? parsed : receivedAt };
+}
+
+/**
+ * When did a link of the root namespace go down? The host-loss fault is `ip link set <bridge-side
+ * veth> down`, a process the bench starts: the link goes down 5-15 ms after the start of that
+ * command (fork, exec, netlink). Failover times count from the kernel's event instead, stamped by
+ * iproute2 like the address events, so the command's start-up is in neither tool's figure.
+ */
+export class LinkMonitor {
+  readonly #downs: { name: string; t: number }[] = [];
+  #child: ChildProcess | undefined;
+  readonly #waiters = new Set<() => void>();
+
+  async start(): Promise<void> {
+    const child = spawn('ip', ['-ts', '-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
+    this.#child = child;
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void }).unref?.();
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const e = parseLinkLine(line, Date.now());
+      if (!e || e.up) return;
+      this.#downs.push({ name: e.name, t: e.t });
+      for (const w of [...this.#waiters]) w();
+    });
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  /** The first time at or after `since` the link `name` was reported down, waiting up to `timeoutMs` for it. */
+  async downAfter(name: string, since: number, timeoutMs: number): Promise<number | undefined> {
+    const find = () => this.#downs.find((d) => d.name === name && d.t >= since)?.t;
+    const deadline = Date.now() + timeoutMs;
+    for (let t = find(); ; t = find()) {
+      if (t !== undefined || Date.now() >= deadline) return t;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.#waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
+        this.#waiters.add(done);
+      });
+    }
+  }
+
+  stop(): void {
+    this.#child?.kill('SIGKILL');
+    this.#child = undefined;
   }
 }

@@ -30,6 +30,11 @@ export interface BenchMeta {
   resourceSeconds: number;
   /** The labs' subnet (absent in runs before --subnet: 198.51.100.0/24). */
   subnet?: string;
+  /**
+   * Where host-loss times count from: 'link-down', the kernel's event of the cut (runs from
+   * 2026-12-05 on); absent: the start of the `ip link set down` command, 5-15 ms earlier.
+   */
+  hostLossFrom?: 'link-down';
   /** Cloud run: the clouds, each one's simulated operation time and where it comes from. */
   clouds?: { cloud: BenchCloudName; title: string; plugin: string; holderMode: 'single' | 'multi'; opTimeMs: number; opTimeSource: string; peer: string }[];
   durationS?: number;

@@ -12,6 +12,26 @@
  */
 import { sleep } from '../../src/lab/local-cluster.js';
 import type { Tool, Transition } from './tool.js';
+import { LinkMonitor } from './ip-monitor.js';
+
+let links: Promise<LinkMonitor> | undefined;
+
+/** The root namespace's link monitor, started on first use (host-loss trials), for the whole run. */
+function linkMonitor(): Promise<LinkMonitor> {
+  links ??= (async () => {
+    const m = new LinkMonitor();
+    await m.start();
+    return m;
+  })();
+  return links;
+}
+
+/** Stops the link monitor, if one was started. */
+export async function stopLinkMonitor(): Promise<void> {
+  const m = links;
+  links = undefined;
+  (await m)?.stop();
+}
 
 export const FAILOVER_SCENARIOS = ['sigkill', 'hostloss', 'sigterm', 'check'] as const;
 export type FailoverScenario = (typeof FAILOVER_SCENARIOS)[number];
@@ -128,9 +148,11 @@ async function inject(tool: Tool, scenario: FailoverScenario, checkIntervalMs: n
       return t0;
     }
     case 'hostloss': {
+      // from the kernel's link-down event (the cut command's own start-up is no part of a failover);
+      // the command's start if the event never came
       const t0 = Date.now();
       await tool.lab.cut(0);
-      return t0;
+      return (await (await linkMonitor()).downAfter(tool.lab.host(0).rootVeth, t0 - 50, 1000)) ?? t0;
     }
     case 'check': {
       const t0 = Date.now();

@@ -5,12 +5,13 @@
  * or a timeout (SIGTERM to the group, SIGKILL `graceMs` later). Never rejects for the command's
  * own failure: the result says what happened, so callers can name what to fix.
  *
- * Two shapes over one core: `runCommand` (the whole result: exit code, stdout, stderr; ip-alias
- * runs `ip` and `arping` with it) and `runInProcessGroup` (one line of outcome; the exec check and
- * notify scripts). Built on node:child_process: a daemon that runs scripts loads no extra package
+ * Three shapes over one core: `runCommand` (the whole result: exit code, stdout, stderr; ip-alias
+ * runs `ip` and `arping` with it), `runInProcessGroup` (one line of outcome; the exec check and
+ * notify scripts) and `startStandby` (started ahead, given its input when needed: ip-alias's
+ * `ip -batch -` on the failover path). Built on node:child_process: a daemon that runs scripts loads no extra package
  * (issue 7's module-graph budget).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
 
 /** Time between SIGTERM and SIGKILL to the process group when a run is stopped. */
@@ -85,91 +86,181 @@ export interface CommandResult {
   outputExceeded?: boolean;
 }
 
-/** Runs argv (no shell) in a new process group; resolves with the outcome, never rejects. */
-export function runCommand(argv: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
+/** A spawned command whose outcome is `result`; `watch` arms the abort signal and the timeout. */
+interface Launched {
+  child: ChildProcess | undefined;
+  result: Promise<CommandResult>;
+  /** True once the outcome is known. */
+  settled(): boolean;
+  watch(signal: AbortSignal | undefined, timeoutMs: number | undefined): void;
+}
+
+/** The core of both runners: spawn in a new process group, collect output (bounded), stop on request. */
+function launch(argv: readonly string[], opts: CommandOptions, stdin: 'ignore' | 'pipe'): Launched {
   const [file, ...args] = argv as [string, ...string[]];
-  const { signal } = opts;
-  if (signal?.aborted) return Promise.resolve({ failed: true, aborted: true, killedFor: abortText(signal), stdout: '', stderr: '', all: '' });
   const env: Record<string, string | undefined> = { ...process.env, ...(opts.env ?? {}) };
   if (opts.account) Object.assign(env, { HOME: opts.account.home, USER: opts.account.name, LOGNAME: opts.account.name });
   const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
   const graceMs = opts.graceMs ?? KILL_GRACE_MS;
-
-  return new Promise((resolve) => {
-    let stdout = '';
-    let stderr = '';
-    let all = '';
-    let stopped: 'aborted' | 'timedOut' | 'outputExceeded' | undefined;
-    let killedFor: string | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let settled = false;
-    const done = (r: Omit<CommandResult, 'stdout' | 'stderr' | 'all'>) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      clearTimeout(killTimer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve({ ...r, stdout, stderr: stderr.trim(), all, ...(stopped ? { [stopped]: true } : {}), ...(killedFor ? { killedFor } : {}) });
-    };
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(file, args, {
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env,
-        ...(opts.account ? { uid: opts.account.uid, gid: opts.account.gid } : {}),
-      });
-    } catch (err) {
-      done({ failed: true, code: (err as NodeJS.ErrnoException).code ?? 'ESPAWN' });
-      return;
-    }
-    const pid = child.pid;
-    const stop = (why: 'aborted' | 'timedOut' | 'outputExceeded', text: string) => {
-      if (stopped || pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-      stopped = why;
-      killedFor = text;
-      killGroup(pid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
-      killTimer.unref();
-    };
-    const take = (which: 'out' | 'err') => (d: string) => {
-      if (all.length >= maxOutput) return;
-      const room = maxOutput - all.length;
-      const part = d.length > room ? d.slice(0, room) : d;
-      all += part;
-      if (which === 'out') stdout += part;
-      else stderr += part;
-      if (d.length > room) stop('outputExceeded', `more than ${maxOutput} bytes of output`);
-    };
-    child.stdout!.setEncoding('utf8').on('data', take('out'));
-    child.stderr!.setEncoding('utf8').on('data', take('err'));
-    function onAbort() {
-      stop('aborted', abortText(signal!));
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.timeoutMs !== undefined) timer = setTimeout(() => stop('timedOut', 'timed out'), opts.timeoutMs);
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      // not started (ENOENT, EACCES, EPERM): no 'close' follows reliably, so settle here
-      if (child.pid === undefined) done({ failed: true, ...(err.code ? { code: err.code } : {}) });
+  let stdout = '';
+  let stderr = '';
+  let all = '';
+  let stopped: 'aborted' | 'timedOut' | 'outputExceeded' | undefined;
+  let killedFor: string | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  let watched: AbortSignal | undefined;
+  let resolve!: (r: CommandResult) => void;
+  const result = new Promise<CommandResult>((r) => (resolve = r));
+  const done = (r: Omit<CommandResult, 'stdout' | 'stderr' | 'all'>) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    clearTimeout(killTimer);
+    watched?.removeEventListener('abort', onAbort);
+    resolve({ ...r, stdout, stderr: stderr.trim(), all, ...(stopped ? { [stopped]: true } : {}), ...(killedFor ? { killedFor } : {}) });
+  };
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, {
+      detached: true,
+      stdio: [stdin, 'pipe', 'pipe'],
+      env,
+      ...(opts.account ? { uid: opts.account.uid, gid: opts.account.gid } : {}),
     });
-    const ended = (exitCode: number | null, sig: NodeJS.Signals | null) => {
-      // a stopped run: whatever is left of its group goes too
-      if (stopped && pid !== undefined) killGroup(pid, 'SIGKILL');
-      done({ failed: exitCode !== 0, ...(exitCode !== null ? { exitCode } : {}), ...(sig !== null ? { signal: sig } : {}) });
-    };
-    // 'close' comes once the output is read; a leftover holding the pipes open must not hold up
-    // the result: OUTPUT_LINGER_MS after 'exit' the pipes are dropped.
-    child.on('close', ended);
-    child.on('exit', (exitCode, sig) => {
-      if (pid !== undefined && !stopped && opts.killLeftovers) killGroup(pid, 'SIGKILL');
-      setTimeout(() => {
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        ended(exitCode, sig);
-      }, OUTPUT_LINGER_MS).unref();
-    });
+  } catch (err) {
+    done({ failed: true, code: (err as NodeJS.ErrnoException).code ?? 'ESPAWN' });
+    return { child: undefined, result, settled: () => true, watch: () => undefined };
+  }
+  const pid = child.pid;
+  const stop = (why: 'aborted' | 'timedOut' | 'outputExceeded', text: string) => {
+    if (stopped || pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    stopped = why;
+    killedFor = text;
+    killGroup(pid, 'SIGTERM');
+    killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
+    killTimer.unref();
+  };
+  const take = (which: 'out' | 'err') => (d: string) => {
+    if (all.length >= maxOutput) return;
+    const room = maxOutput - all.length;
+    const part = d.length > room ? d.slice(0, room) : d;
+    all += part;
+    if (which === 'out') stdout += part;
+    else stderr += part;
+    if (d.length > room) stop('outputExceeded', `more than ${maxOutput} bytes of output`);
+  };
+  child.stdout!.setEncoding('utf8').on('data', take('out'));
+  child.stderr!.setEncoding('utf8').on('data', take('err'));
+  // a command that exited before reading its input: EPIPE is its outcome's business, not a crash
+  child.stdin?.on('error', () => undefined);
+  function onAbort() {
+    stop('aborted', abortText(watched!));
+  }
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    // not started (ENOENT, EACCES, EPERM): no 'close' follows reliably, so settle here
+    if (child.pid === undefined) done({ failed: true, ...(err.code ? { code: err.code } : {}) });
   });
+  const ended = (exitCode: number | null, sig: NodeJS.Signals | null) => {
+    // a stopped run: whatever is left of its group goes too
+    if (stopped && pid !== undefined) killGroup(pid, 'SIGKILL');
+    done({ failed: exitCode !== 0, ...(exitCode !== null ? { exitCode } : {}), ...(sig !== null ? { signal: sig } : {}) });
+  };
+  // 'close' comes once the output is read; a leftover holding the pipes open must not hold up
+  // the result: OUTPUT_LINGER_MS after 'exit' the pipes are dropped.
+  child.on('close', ended);
+  child.on('exit', (exitCode, sig) => {
+    if (pid !== undefined && !stopped && opts.killLeftovers) killGroup(pid, 'SIGKILL');
+    setTimeout(() => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      ended(exitCode, sig);
+    }, OUTPUT_LINGER_MS).unref();
+  });
+  return {
+    child,
+    result,
+    settled: () => settled,
+    watch(signal, timeoutMs) {
+      if (settled) return;
+      if (signal) {
+        watched = signal;
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+      if (timeoutMs !== undefined) timer = setTimeout(() => stop('timedOut', 'timed out'), timeoutMs);
+    },
+  };
+}
+
+/** Runs argv (no shell) in a new process group; resolves with the outcome, never rejects. */
+export function runCommand(argv: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
+  const { signal } = opts;
+  if (signal?.aborted) return Promise.resolve({ failed: true, aborted: true, killedFor: abortText(signal), stdout: '', stderr: '', all: '' });
+  const l = launch(argv, opts, 'ignore');
+  l.watch(signal, opts.timeoutMs);
+  return l.result;
+}
+
+/**
+ * A command started before it is needed, waiting for its standard input: the fork and exec (several
+ * ms for a 60 MB daemon) are paid ahead, off the failover path. ip-alias keeps one `ip -batch -`
+ * ready this way, so the takeover's `ip addr add` costs a pipe write instead of a process start.
+ * It holds no reference on the event loop while it waits (a one-shot CLI still exits), and a daemon
+ * that dies closes its stdin: the command reads end-of-file and exits by itself.
+ */
+export interface StandbyCommand {
+  /** Its process id (also its process group's), when it started. */
+  readonly pid: number | undefined;
+  /** Still waiting for its input: started, not exited, not used. */
+  readonly ready: boolean;
+  /**
+   * Writes `input`, closes the command's stdin and resolves with the outcome, like runCommand (the
+   * signal and the timeout count from now). Throws when not `ready`: start the command anew instead.
+   */
+  run(input: string, opts?: Pick<CommandOptions, 'signal' | 'timeoutMs'>): Promise<CommandResult>;
+  /** Unused: closes its stdin (it exits on end-of-file), and kills its group if it is still there after the grace time. */
+  dispose(): void;
+}
+
+/** Starts argv with a pipe for stdin, to be given its input later (StandbyCommand). */
+export function startStandby(argv: readonly string[], opts: Omit<CommandOptions, 'signal' | 'timeoutMs'> = {}): StandbyCommand {
+  const l = launch(argv, opts, 'pipe');
+  const child = l.child;
+  let used = false;
+  const handles = child ? [child.stdin, child.stdout, child.stderr] : [];
+  const hold = (on: boolean) => {
+    for (const h of handles) if (h) (on ? (h as { ref?: () => void }).ref?.() : (h as { unref?: () => void }).unref?.());
+    if (on) child?.ref();
+    else child?.unref();
+  };
+  hold(false);
+  return {
+    pid: child?.pid,
+    get ready() {
+      return !used && !l.settled() && child?.pid !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    run(input, runOpts = {}) {
+      if (!this.ready) throw new Error(`${argv[0]}: standby command ${used ? 'already used' : 'not running'}`);
+      used = true;
+      hold(true);
+      l.watch(runOpts.signal, runOpts.timeoutMs);
+      child!.stdin!.end(input);
+      return l.result;
+    },
+    dispose() {
+      if (used) return;
+      used = true;
+      if (!child || l.settled()) return;
+      child.stdin?.end();
+      const pid = child.pid;
+      const t = setTimeout(() => {
+        if (pid !== undefined && child.exitCode === null && child.signalCode === null) killGroup(pid, 'SIGKILL');
+      }, opts.graceMs ?? KILL_GRACE_MS);
+      t.unref();
+    },
+  };
 }
 
 /** Looks a user up with getent (covers NSS); a bare uid unknown to it runs with gid = uid. */

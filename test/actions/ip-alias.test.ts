@@ -15,12 +15,13 @@ import { execa } from 'execa';
 import { requireEnv, PROMPT_MS } from '../lib/env.js';
 import { createLab, type Lab, type LabHost } from '../lib/netns.js';
 import ipAlias, { alreadyAbsent, alreadyPresent, explainIpFailure, IP_TIMEOUT_MS, COMMAND_ENV } from '../../plugins/ip-alias/index.js';
-import { KILL_GRACE_MS, runCommand } from '../../src/util/process-group.js';
+import { KILL_GRACE_MS, runCommand, startStandby } from '../../src/util/process-group.js';
 import { formatDuration } from '../../src/util/duration.js';
 
 const skip = requireEnv({ netns: true });
 const skipGarp = skip || requireEnv({ netns: true, bins: ['arping'] });
 const FIXTURE = fileURLToPath(new URL('./fixtures/run-action.ts', import.meta.url));
+const STANDBY_HOLDER = fileURLToPath(new URL('./fixtures/standby-holder.ts', import.meta.url));
 const TS_LOADER = process.execArgv.filter((a) => a.includes('typescript'));
 
 interface StepResult {
@@ -39,8 +40,9 @@ async function runSteps(lab: Lab, host: LabHost, options: Record<string, unknown
 }
 
 /**
- * A directory with an `ip` that logs its arguments (one line per run) and execs the real ip:
- * put it first on PATH to count the processes the plugin starts.
+ * A directory with an `ip` that logs its arguments (one line per process start, "start: ARGS") and
+ * runs the real ip; a batch-mode ip (`-batch -`) also logs each command line it is given ("line:
+ * ..."): put it first on PATH to see the processes the plugin starts and what it asks of each.
  */
 function countingIp(t: Test): { path: string; runs: () => string[] } {
   const realIp = execFileSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).trim();
@@ -48,7 +50,15 @@ function countingIp(t: Test): { path: string; runs: () => string[] } {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const log = join(dir, 'runs.log');
   writeFileSync(log, '');
-  writeFileSync(join(dir, 'ip'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${realIp}' "$@"\n`);
+  const script = [
+    '#!/bin/sh',
+    `echo "start: $*" >> '${log}'`,
+    'case " $* " in',
+    `  *" -batch - "*) while IFS= read -r line; do echo "line: $line" >> '${log}'; printf '%s\\n' "$line"; done | '${realIp}' "$@" ;;`,
+    `  *) exec '${realIp}' "$@" ;;`,
+    'esac',
+  ];
+  writeFileSync(join(dir, 'ip'), `${script.join('\n')}\n`);
   chmodSync(join(dir, 'ip'), 0o755);
   return { path: `${dir}:${process.env.PATH}:/usr/sbin:/sbin`, runs: () => readFileSync(log, 'utf8').split('\n').filter(Boolean) };
 }
@@ -108,7 +118,7 @@ t.test('IPv6: /128 with nodad', { skip }, async (t) => {
   t.notMatch((await lab.exec(h, ['ip', '-6', 'addr', 'show', 'dev', 'lo'])).stdout, /2001:db8::50/);
 });
 
-t.test('one ip run per transition: add when present and del when absent succeed without a second run', { skip }, async (t) => {
+t.test('one ip command per transition, given to an ip started ahead: add when present and del when absent succeed without a second run', { skip }, async (t) => {
   const lab = await createLab({ hosts: 1 });
   t.teardown(() => lab.destroy());
   const h = lab.hosts[0]!;
@@ -116,17 +126,36 @@ t.test('one ip run per transition: add when present and del when absent succeed 
   const steps = ['MASTER', 'MASTER', 'BACKUP', 'BACKUP', 'FAULT', 'STOP', 'MASTER'];
   const r = await runSteps(lab, h, {}, '198.51.100.50', steps, ip.path);
   t.same(r.map((x) => [x.to, x.ok, x.error]), steps.map((to) => [to, true, undefined]), 'every step succeeds');
-  const add = '-4 addr add 198.51.100.50/32 dev lo';
-  const del = '-4 addr del 198.51.100.50/32 dev lo';
-  t.same(ip.runs(), [add, add, del, del, del, del, add], 'exactly one ip per transition, also when the address is already there / already gone');
+  const start = 'start: -4 -batch -';
+  const add = 'line: addr add 198.51.100.50/32 dev lo';
+  const del = 'line: addr del 198.51.100.50/32 dev lo';
+  // each command goes to an ip that was started before the transition (at create, or after the previous
+  // command finished), never to a process started on the failover path; the last standby is closed unused
+  t.same(ip.runs(), [start, add, start, add, start, del, start, del, start, del, start, del, start, add, start], 'one standby ip per transition, each given exactly one command, also when the address is already there / already gone');
   t.ok((await addrs(lab, h, 'lo')).includes('198.51.100.50/32'), 'present after the last MASTER');
 
   const ip6 = countingIp(t);
   const r6 = await runSteps(lab, h, {}, '2001:db8::50', ['MASTER', 'MASTER', 'BACKUP', 'BACKUP'], ip6.path);
   t.same(r6.map((x) => x.ok), [true, true, true, true], r6.map((x) => x.error).join('; '));
-  const add6 = '-6 addr add 2001:db8::50/128 dev lo nodad';
-  const del6 = '-6 addr del 2001:db8::50/128 dev lo';
-  t.same(ip6.runs(), [add6, add6, del6, del6], 'IPv6: one ip per transition');
+  const start6 = 'start: -6 -batch -';
+  const add6 = 'line: addr add 2001:db8::50/128 dev lo nodad';
+  const del6 = 'line: addr del 2001:db8::50/128 dev lo';
+  t.same(ip6.runs(), [start6, add6, start6, add6, start6, del6, start6, del6, start6], 'IPv6: one command per transition');
+});
+
+t.test('no standby ready: ip runs directly, with the same results', { skip }, async (t) => {
+  const lab = await createLab({ hosts: 1 });
+  t.teardown(() => lab.destroy());
+  const h = lab.hosts[0]!;
+  const ip = countingIp(t);
+  // the standby of a closed alias is gone: commands start ip themselves (exit status 2 for the kernel's refusals)
+  const spec = { plugin: 'ip-alias', options: {}, instance: { name: 'VI_1', address: '198.51.100.50' }, steps: ['MASTER', 'MASTER', 'BACKUP', 'BACKUP'].map((to) => ({ to })), closeFirst: true };
+  const { stdout } = await lab.exec(h, ['env', `PATH=${ip.path}`, process.execPath, ...TS_LOADER, FIXTURE, JSON.stringify(spec)], { timeoutMs: 30_000 });
+  const r = stdout.trim().split('\n').map((l) => JSON.parse(l) as StepResult);
+  t.same(r.map((x) => [x.to, x.ok, x.error]), [['MASTER', true, undefined], ['MASTER', true, undefined], ['BACKUP', true, undefined], ['BACKUP', true, undefined]]);
+  const add = 'start: -4 addr add 198.51.100.50/32 dev lo';
+  const del = 'start: -4 addr del 198.51.100.50/32 dev lo';
+  t.same(ip.runs(), ['start: -4 -batch -', add, add, del, del], 'the standby started at create, closed unused; then one ip per transition');
 });
 
 t.test('IPv6: the address already there with another prefix counts as present, and stays', { skip }, async (t) => {
@@ -160,6 +189,21 @@ t.test('the kernel answers the plugin takes as done: real ip texts, and the text
     t.notOk(alreadyPresent(noDev) || alreadyAbsent(noDev), `a missing device is an error: ${noDev.stderr}`);
     t.equal(explainIpFailure(`ip addr add ${cidr} dev nosuch0`, noDev, 'nosuch0'), `ip addr add ${cidr} dev nosuch0: no such interface "nosuch0" (check device:)`);
   }
+  // batch mode (the standby): exit 1 for every failed line, the kernel's text tells
+  const batchRun = async (line: string) => {
+    const r = await execa('ip', ['netns', 'exec', h.ns, 'ip', '-batch', '-'], { reject: false, env: { LC_ALL: 'C' }, input: `${line}\n` });
+    return { failed: r.exitCode !== 0, exitCode: r.exitCode!, stdout: '', stderr: String(r.stderr).trim(), all: '' };
+  };
+  t.equal((await batchRun('addr add 198.51.100.50/32 dev lo')).exitCode, 0);
+  const twice = await batchRun('addr add 198.51.100.50/32 dev lo');
+  t.ok(alreadyPresent(twice, true) && !alreadyAbsent(twice, true), `batch add twice: exit ${twice.exitCode} "${twice.stderr}" means present`);
+  t.notOk(alreadyPresent(twice), 'not in the exit-status-2 reading of a direct run');
+  t.equal((await batchRun('addr del 198.51.100.50/32 dev lo')).exitCode, 0);
+  const gone = await batchRun('addr del 198.51.100.50/32 dev lo');
+  t.ok(alreadyAbsent(gone, true) && !alreadyPresent(gone, true), `batch del twice: exit ${gone.exitCode} "${gone.stderr}" means absent`);
+  const noDevice = await batchRun('addr add 198.51.100.50/32 dev nosuch0');
+  t.notOk(alreadyPresent(noDevice, true) || alreadyAbsent(noDevice, true), `batch, missing device: an error (${noDevice.stderr})`);
+  t.equal(explainIpFailure('ip addr add 198.51.100.50/32 dev nosuch0', noDevice, 'nosuch0'), 'ip addr add 198.51.100.50/32 dev nosuch0: no such interface "nosuch0" (check device:)');
   // Kernels without extended ack messages: iproute2 prints strerror() (hence LC_ALL=C for ip).
   t.ok(alreadyPresent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: File exists', all: '' }));
   t.ok(alreadyAbsent({ failed: true, exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: Cannot assign requested address', all: '' }));
@@ -177,7 +221,7 @@ t.test('errors: missing interface, garp on IPv6, no CAP_NET_ADMIN', { skip }, as
   t.equal(r!.error, 'ip addr add 198.51.100.50/32 dev nosuch0: no such interface "nosuch0" (check device:)');
   t.equal(b!.ok, false, 'removing from a missing interface is an error too, not "absent"');
   t.equal(b!.error, 'ip addr del 198.51.100.50/32 dev nosuch0: no such interface "nosuch0" (check device:)');
-  t.equal(ip.runs().length, 2, 'one ip run each, no retry inside the plugin');
+  t.equal(ip.runs().filter((l) => l.startsWith('line: ')).length, 2, 'one ip command each, no retry inside the plugin');
 
   const spec = { plugin: 'ip-alias', options: { device: 'e0', garp: true }, instance: { name: 'VI_1', address: '2001:db8::50' }, steps: [] };
   const created = await execa('ip', ['netns', 'exec', h.ns, process.execPath, ...TS_LOADER, FIXTURE, JSON.stringify(spec)], { reject: false });
@@ -235,4 +279,64 @@ t.test('command runner: exit status and stderr, abort, timeout, missing binary (
   const missing = await runCommand(['ipw-no-such-command'], { signal: never, timeoutMs: 5000 });
   t.match(missing, { failed: true, code: 'ENOENT' });
   t.equal(explainIpFailure('ip addr add x dev lo', missing, 'lo'), 'ip addr add x dev lo: the ip command was not found (install iproute2)');
+});
+
+/** True while a process with this pid exists (a zombie counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function gone(pid: number, withinMs: number): Promise<boolean> {
+  const until = performance.now() + withinMs;
+  while (alive(pid)) {
+    if (performance.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+t.test('standby command: started ahead, given its input later; dispose, abort, and it never outlives its parent', async (t) => {
+  const s = startStandby(['sh', '-c', 'read -r line; echo "got $line"; echo "to stderr" >&2; exit 3']);
+  t.ok(s.ready && s.pid !== undefined, 'running and waiting');
+  t.ok(alive(s.pid!), 'its process exists before any input');
+  const r = await s.run('hello\n', { timeoutMs: 5000 });
+  t.match(r, { failed: true, exitCode: 3, stdout: 'got hello\n', stderr: 'to stderr' }, 'the outcome, like runCommand');
+  t.notOk(s.ready, 'used');
+  t.throws(() => s.run('again\n'), /already used/, 'one input per standby');
+
+  const idle = startStandby(['cat']);
+  idle.dispose();
+  t.ok(await gone(idle.pid!, PROMPT_MS), 'dispose: end-of-file, and it exits');
+  t.notOk(idle.ready);
+
+  const stuck = startStandby(['sh', '-c', 'read -r line; sleep 60']);
+  const ac = new AbortController();
+  const pending = stuck.run('x\n', { signal: ac.signal, timeoutMs: 60_000 });
+  setTimeout(() => ac.abort(new Error('superseded by BACKUP')), 50);
+  t.match(await pending, { failed: true, aborted: true, killedFor: 'superseded by BACKUP' }, 'an abort kills its process group');
+  const late = startStandby(['sh', '-c', 'read -r line; sleep 60']);
+  t.match(await late.run('x\n', { timeoutMs: 100 }), { failed: true, timedOut: true }, 'the timeout counts from the input');
+
+  const missing = startStandby(['ipw-no-such-command']);
+  await new Promise((r) => setTimeout(r, 50));
+  t.notOk(missing.ready, 'a command that cannot start is never ready (callers run it directly)');
+
+  // a one-shot process that leaves a standby behind exits at once, and the standby follows it
+  const t0 = performance.now();
+  const { stdout } = await execa(process.execPath, [...TS_LOADER, STANDBY_HOLDER], { timeout: 30_000 });
+  const pid = Number(stdout.trim());
+  t.ok(Number.isInteger(pid) && pid > 0, `standby pid ${stdout.trim()}`);
+  t.ok(await gone(pid, PROMPT_MS), `the parent exited (${Math.round(performance.now() - t0)} ms after its start) and its standby read end-of-file and exited`);
+  // a daemon killed with SIGKILL: the kernel closes the pipe, the standby exits
+  const holder = execa(process.execPath, [...TS_LOADER, STANDBY_HOLDER, 'wait'], { reject: false });
+  const line = await new Promise<string>((resolve) => holder.stdout!.once('data', (d: Buffer) => resolve(String(d))));
+  const pid2 = Number(line.trim());
+  t.ok(alive(pid2), 'the standby waits while its parent lives');
+  holder.kill('SIGKILL');
+  await holder;
+  t.ok(await gone(pid2, PROMPT_MS), 'parent SIGKILLed: its standby exits by itself');
 });

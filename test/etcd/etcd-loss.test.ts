@@ -118,12 +118,15 @@ t.test('onEtcdLoss hold-if-peers-agree with real etcd and daemons', { skip }, as
     const backAt = Date.now();
     await etcd.restart([a, b]);
     const next = await stableMaster(c, { settleMs: RENEW, timeoutMs: 30_000 });
-    t.equal(next.id, 'lab2', 'the partitioned peer is elected once lab1\'s lease is gone');
+    // lab2 (the partitioned peer, ranked above lab3) normally wins; lab3 does when it reaches etcd again
+    // first and ends its campaign wait while lab2 is still in its own (seen once in the full suite on a
+    // loaded machine; no preemption, so it keeps the key). Either way lab1 must have stepped down first.
+    t.ok(next.id === 'lab2' || next.id === 'lab3', `a peer is elected once lab1's lease is gone (${next.id})`);
     const events = recorded(file).filter((r) => r.at >= lostAt);
     const stepDown = events.find((r) => r.node === 'lab1' && r.from === 'MASTER');
-    const takeover = events.find((r) => r.node === 'lab2' && r.to === 'MASTER');
-    t.ok(stepDown && takeover && stepDown.at < takeover.at, `lab1 stepped down ${takeover && stepDown ? takeover.at - stepDown.at : '?'} ms before lab2 took over`);
-    t.ok(takeover && takeover.at - backAt >= DEAD_RATIO * INTERVAL + STEP_DOWN, `lab2 waited after reaching etcd again: MASTER ${takeover ? takeover.at - backAt : '?'} ms after quorum returned`);
+    const takeover = events.find((r) => r.node === next.id && r.to === 'MASTER');
+    t.ok(stepDown && takeover && stepDown.at < takeover.at, `lab1 stepped down ${takeover && stepDown ? takeover.at - stepDown.at : '?'} ms before ${next.id} took over`);
+    t.ok(takeover && takeover.at - backAt >= DEAD_RATIO * INTERVAL + STEP_DOWN, `${next.id} waited after reaching etcd again: MASTER ${takeover ? takeover.at - backAt : '?'} ms after quorum returned`);
     t.same(masterOverlaps(recorded(file), lostAt), [], 'never two MASTERs (from the recorded transitions)');
   });
 });

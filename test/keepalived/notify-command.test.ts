@@ -308,14 +308,18 @@ t.test('--detach: returns at once; the worker finishes even when the caller\'s p
   t.ok(worker, 'the worker logged its run to the same --log-file');
   t.not(worker?.pid, parent.pid);
 
-  // A worker ignores SIGTERM until its run is done.
+  // A worker ignores SIGTERM until its run is done. The gate is closed again, so the SIGTERM lands while
+  // its action runs (an open gate let the run end before the signal on a busy machine).
+  rmSync(join(s.dir, 'go'));
   const p2 = start(s, ['INSTANCE', 'VI_1', 'BACKUP', '100', '--detach']);
   t.equal(await exitOf(p2), 0);
   t.ok(await waitFor(() => logLines(s).some((l) => l.event === 'transition' && l.to === 'BACKUP'), WAIT));
   const wpid = Number(logLines(s).find((l) => l.event === 'transition' && l.to === 'BACKUP')!.pid);
   process.kill(wpid, 'SIGTERM');
+  t.ok(await waitFor(() => logLines(s).some((l) => l.event === 'signal' && /detached worker finishes its run first/.test(l.msg)), WAIT), 'the worker logs the SIGTERM and goes on');
+  t.not(s.applied()?.state, 'BACKUP', 'its action is still running (gated)');
+  writeFileSync(join(s.dir, 'go'), '');
   t.ok(await waitFor(() => s.applied()?.state === 'BACKUP', WAIT), 'finished its run despite SIGTERM');
-  t.ok(logLines(s).some((l) => l.event === 'signal' && /detached worker finishes its run first/.test(l.msg)));
 });
 
 t.test('--detach: a config problem found by the worker lands in --log-file', async (t) => {

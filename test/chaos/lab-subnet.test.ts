@@ -6,7 +6,7 @@
 import net from 'node:net';
 import t from 'tap';
 import { requireEnv } from '../lib/env.js';
-import { createLab } from '../lib/netns.js';
+import { createLab, overlappingBridges } from '../lib/netns.js';
 
 const skip = requireEnv({ netns: true, bins: ['ip', 'bash'] });
 
@@ -24,6 +24,24 @@ t.test('a lab on 198.51.100.224/27 with a bridge address', { skip }, async (t) =
   const port = (server.address() as net.AddressInfo).port;
   const { stdout: got } = await lab.exec(1, ['bash', '-c', `exec 3<>/dev/tcp/${lab.bridgeAddress}/${port}; head -1 <&3`], { timeoutMs: 5000 });
   t.equal(got.trim(), 'hello', 'a host reaches a server on the bridge address');
+  // a second bridged lab over the same range would take the first one's replies: refused while it lives
+  await t.rejects(createLab({ hosts: 1, subnet: '198.51.100.192/26', bridgeAddress: true }), /createLab: 198\.51\.100\.192\/26 overlaps the live lab bridge ipw\w+br \(198\.51\.100\.225\/27\)/);
+  // a lab without a bridge address adds no root route: it may share the range
+  const quiet = await createLab({ hosts: 1, subnet: '198.51.100.224/27' });
+  await quiet.destroy();
+});
+
+t.test('overlapping bridges, read from ip -o -4 addr show', async (t) => {
+  const addrs = [
+    '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever',
+    '7: ipw123abr    inet 198.51.100.193/26 brd 198.51.100.255 scope global ipw123abr\\       valid_lft forever preferred_lft forever',
+    '9: ipw456bbr    inet 198.51.100.1/27 brd 198.51.100.31 scope global ipw456bbr\\       valid_lft forever preferred_lft forever',
+    '11: eth0    inet 198.51.100.200/24 scope global eth0',
+  ].join('\n');
+  t.same(overlappingBridges('198.51.100.192/27', addrs), ['ipw123abr (198.51.100.193/26)'], 'inside the other range');
+  t.same(overlappingBridges('198.51.100.0/24', addrs), ['ipw123abr (198.51.100.193/26)', 'ipw456bbr (198.51.100.1/27)'], 'around both');
+  t.same(overlappingBridges('198.51.100.128/26', addrs), [], 'next to both: no clash (and eth0 is no lab bridge)');
+  t.same(overlappingBridges('203.0.113.0/24', addrs), []);
 });
 
 t.test('createLab refuses misaligned subnets, subnets outside the documentation ranges and too many hosts', { skip }, async (t) => {

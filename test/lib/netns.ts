@@ -154,6 +154,27 @@ function parseSubnet(subnet: string): ParsedSubnet {
   return { prefix24: m[1]!, first, bits, size };
 }
 
+function ipv4ToInt(a: string): number {
+  return a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}
+
+/**
+ * Lab bridges (ipw…br, any process's) whose address range overlaps `subnet`, from `ip -o -4 addr show`
+ * ("12: ipw123abr    inet 198.51.100.193/26 brd … scope global ipw123abr"), as "NAME (ADDR/BITS)".
+ */
+export function overlappingBridges(subnet: string, ipO4Addr: string): string[] {
+  const [net, bitsText] = subnet.split('/') as [string, string];
+  const size = 2 ** (32 - Number(bitsText));
+  const start = Math.floor(ipv4ToInt(net) / size) * size;
+  const out: string[] = [];
+  for (const m of ipO4Addr.matchAll(/^\d+:\s+(ipw\w+br)\s+inet\s+(\d+\.\d+\.\d+\.\d+)\/(\d+)/gm)) {
+    const otherSize = 2 ** (32 - Number(m[3]));
+    const otherStart = Math.floor(ipv4ToInt(m[2]!) / otherSize) * otherSize;
+    if (start < otherStart + otherSize && otherStart < start + size) out.push(`${m[1]} (${m[2]}/${m[3]})`);
+  }
+  return out;
+}
+
 /** Namespace names present (`ip netns list`). */
 export async function listNamespaces(): Promise<string[]> {
   const { stdout } = await run(['ip', 'netns', 'list']);
@@ -405,6 +426,15 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     // these machines the package registry itself answers from 203.0.113.0/24, so such a route
     // would cut the machine off from it while the lab lives. Put helpers in a namespace instead.
     throw new Error(`createLab: bridgeAddress is only allowed inside ${ALLOWED_SUBNETS[0]} (a root route for ${subnet} would shadow real hosts in that range)`);
+  }
+  if (bridgeAddress) {
+    const clash = overlappingBridges(subnet, (await run(['ip', '-o', '-4', 'addr', 'show'])).stdout);
+    if (clash.length) {
+      // Two root-namespace routes into one range: replies meant for one lab's hosts go to the other's
+      // bridge (a chaos campaign on 198.51.100.192/26 lost its API for 45 s while a test lab on
+      // 198.51.100.192/27 lived). Refuse instead of misrouting someone else's run.
+      throw new Error(`createLab: ${subnet} overlaps the live lab bridge ${clash.join(', ')}; use another subnet (e.g. npm run chaos -- --subnet) or wait for that lab to end`);
+    }
   }
   const lab = new LabImpl({ hosts, subnet, bridgeAddress }, nextLetter());
   liveLabs.add(lab);

@@ -16,16 +16,24 @@ export interface AddressEvent {
 }
 
 /**
+ * The epoch ms of an `ip -ts` line's stamp ("[2026-11-25T12:00:50.742627] ..."); the arrival time when
+ * it has none or it is more than 5 s off (another clock). iproute2 prints local time without a zone,
+ * and Date parses a zone-less date-time as local time.
+ */
+function stampOf(line: string, receivedAt: number): number {
+  const stamp = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]/.exec(line)?.[1];
+  const parsed = stamp ? Date.parse(stamp.replace(/(\.\d{3})\d+$/, '$1')) : NaN;
+  return Number.isFinite(parsed) && Math.abs(parsed - receivedAt) < 5000 ? parsed : receivedAt;
+}
+
+/**
  * Parses one line of `ip -ts -o monitor address` for `address`/32 ("[2026-11-25T12:00:50.742627] 2: e0 inet
  * 198.51.100.50/32 ..." or "... Deleted 2: e0 inet ..."). Undefined for lines about other addresses.
  */
 export function parseMonitorLine(line: string, address: string, receivedAt: number): { added: boolean; t: number } | undefined {
   const escaped = address.replace(/\./g, '\\.');
   if (!new RegExp(`\\sinet ${escaped}/32\\s`).test(`${line} `)) return undefined;
-  const stamp = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]/.exec(line)?.[1];
-  // iproute2 prints local time without a zone; Date parses a zone-less date-time as local time.
-  const parsed = stamp ? Date.parse(stamp.replace(/(\.\d{3})\d+$/, '$1')) : NaN;
-  return { added: !/\bDeleted\b/.test(line), t: Number.isFinite(parsed) && Math.abs(parsed - receivedAt) < 5000 ? parsed : receivedAt };
+  return { added: !/\bDeleted\b/.test(line), t: stampOf(line, receivedAt) };
 }
 
 /** Watches one address on every host of a lab. */
@@ -104,10 +112,9 @@ export class AddressMonitor {
 
 /** One `ip -ts -o monitor link` line: the link's name and whether it is administratively up. */
 export function parseLinkLine(line: string, receivedAt: number): { name: string; up: boolean; t: number } | undefined {
-  const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]\s+(?:Deleted\s+)?\d+:\s+([^\s:@]+)(?:@\S*)?:\s+<([^>]*)>/.exec(line);
+  const m = /^\[[^\]]*\]\s+(?:Deleted\s+)?\d+:\s+([^\s:@]+)(?:@\S*)?:\s+<([^>]*)>/.exec(line);
   if (!m) return undefined;
-  const parsed = Date.parse(m[1]!.replace(/(\.\d{3})\d+$/, '$1'));
-  return { name: m[2]!, up: m[3]!.split(',').includes('UP'), t: Number.isFinite(parsed) && Math.abs(parsed - receivedAt) < 5000 ? parsed : receivedAt };
+  return { name: m[1]!, up: m[2]!.split(',').includes('UP'), t: stampOf(line, receivedAt) };
 }
 
 /**

@@ -431,7 +431,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       crashes: [...crashes],
       errorLines,
       rss,
-      apiCalls: c.apiCalls().filter((r) => r.t >= startT).map((r) => ({ t: r.t, call: r.call })),
+      apiCalls: c.apiCalls().filter((r) => r.t >= startT).map((r) => {
+        const node = lab.hosts.findIndex((h) => h.address === r.caller);
+        return { t: r.t, call: r.call, ...(node >= 0 ? { node } : {}) };
+      }),
     };
   } finally {
     if (sampler) clearInterval(sampler);
@@ -461,6 +464,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     apiChangeMs: opts.apiChangeMs,
     slackMs: opts.slackMs,
     maxCallsPerSecond: 10 * opts.nodes,
+    maxCallsPerNodePerSecond: 10,
   };
   const verdict = judge(schedule, obs, bounds);
   const timeline: TimelineEntry[] = [

@@ -61,8 +61,8 @@ export interface ChaosCloud {
   /** Every change of the address's holders so far (targets). */
   holderEvents(): Array<{ t: number; holders: string[] }>;
   holders(): string[];
-  /** API calls so far (metadata excluded). */
-  apiCalls(): Array<{ t: number; call: string }>;
+  /** API calls so far (metadata excluded), with the caller's address (a node's host address). */
+  apiCalls(): Array<{ t: number; call: string; caller: string }>;
   addFault(id: string, rule: KitFaultRule): void;
   removeFault(id: string): void;
   close(): Promise<void>;
@@ -101,12 +101,12 @@ async function exoscale(o: ChaosCloudOptions): Promise<ChaosCloud> {
   });
   const { state } = lab.sim;
   // the simulator keeps its last 2000 requests: collect them as they come (a 30-minute run makes more)
-  const calls: Array<{ t: number; call: string }> = [];
+  const calls: Array<{ t: number; call: string; caller: string }> = [];
   let seq = 0;
   const collect = (): void => {
     for (const r of state.requests(seq)) {
       seq = Math.max(seq, r.seq);
-      if (r.call !== 'metadata') calls.push({ t: r.t, call: r.call });
+      if (r.call !== 'metadata') calls.push({ t: r.t, call: r.call, caller: r.caller });
     }
   };
   const collector = setInterval(collect, 500);

@@ -51,7 +51,8 @@ export interface Observations {
   leaks: string[];
   /** RSS samples; `ageMs` is how long that daemon process had been running. */
   rss: Array<{ t: number; node: number; pid: number; kb: number; ageMs: number }>;
-  apiCalls: Array<{ t: number; call: string }>;
+  /** `node`: the caller's node (by its host address); absent when the caller was none of them. */
+  apiCalls: Array<{ t: number; call: string; node?: number }>;
 }
 
 export interface Bounds {
@@ -65,6 +66,8 @@ export interface Bounds {
   slackMs: number;
   /** API calls in any one second (all nodes). */
   maxCallsPerSecond: number;
+  /** API calls in any one second from one node (a retry storm is one daemon's). */
+  maxCallsPerNodePerSecond?: number;
 }
 
 export type InvariantName = 'holders' | 'recovery' | 'address' | 'health' | 'api-calls';
@@ -87,6 +90,10 @@ export interface Verdict {
   maxCallsPerSecond: number;
   /** Epoch ms of the start of the busiest second (undefined: no API call). */
   maxCallsAt?: number;
+  /** The busiest second's calls by node ("?" for a caller that is no node). */
+  maxCallsByNode?: Record<string, number>;
+  /** The busiest second of any one node, its calls by kind. */
+  busiestNode?: { node: number; t: number; calls: number; byCall: Record<string, number> };
   /** API calls inside episodes (from start to converged) divided by the faults injected. */
   callsPerFault: number;
   longestMultiHolderMs: number;
@@ -280,24 +287,51 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
     }
   }
 
-  // 5. API calls
+  // 5. API calls: per second overall, and per node (a retry storm is one daemon's)
+  const second = (t: number): number => Math.floor(t / 1000);
   const perSecond = new Map<number, number>();
-  for (const c of obs.apiCalls) perSecond.set(Math.floor(c.t / 1000), (perSecond.get(Math.floor(c.t / 1000)) ?? 0) + 1);
+  interface NodeSecond { node: number; sec: number; byCall: Record<string, number>; calls: number }
+  const perNodeSecond = new Map<string, NodeSecond>();
+  for (const c of obs.apiCalls) {
+    perSecond.set(second(c.t), (perSecond.get(second(c.t)) ?? 0) + 1);
+    if (c.node === undefined) continue;
+    const key = `${c.node}@${second(c.t)}`;
+    const slot = perNodeSecond.get(key) ?? { node: c.node, sec: second(c.t), byCall: {}, calls: 0 };
+    slot.calls++;
+    slot.byCall[c.call] = (slot.byCall[c.call] ?? 0) + 1;
+    perNodeSecond.set(key, slot);
+  }
   const maxCallsPerSecond = Math.max(0, ...perSecond.values());
+  const busiest = [...perSecond].find(([, n]) => n === maxCallsPerSecond)?.[0];
+  const byNodeIn = (sec: number): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const c of obs.apiCalls) if (second(c.t) === sec) out[c.node ?? '?'] = (out[c.node ?? '?'] ?? 0) + 1;
+    return out;
+  };
+  const listed = (counts: Record<string, number>, label: (k: string) => string): string =>
+    Object.entries(counts).sort(([, a], [, b]) => b - a).map(([k, n]) => `${label(k)} ${n}`).join(', ');
   checks['api-calls'] += perSecond.size;
   if (maxCallsPerSecond > b.maxCallsPerSecond) {
-    const sec = [...perSecond].find(([, n]) => n === maxCallsPerSecond)![0];
-    violations.push({ invariant: 'api-calls', t: sec * 1000, message: `${maxCallsPerSecond} API calls in one second (bound ${b.maxCallsPerSecond})` });
+    violations.push({ invariant: 'api-calls', t: busiest! * 1000, message: `${maxCallsPerSecond} API calls in one second (bound ${b.maxCallsPerSecond}; ${listed(byNodeIn(busiest!), (k) => `node ${k}`)})` });
+  }
+  const busiestNode = [...perNodeSecond.values()].reduce<NodeSecond | undefined>((best, x) => (best === undefined || x.calls > best.calls ? x : best), undefined);
+  if (b.maxCallsPerNodePerSecond !== undefined) {
+    checks['api-calls'] += perNodeSecond.size;
+    for (const x of perNodeSecond.values()) {
+      if (x.calls > b.maxCallsPerNodePerSecond) {
+        violations.push({ invariant: 'api-calls', t: x.sec * 1000, message: `node ${x.node} made ${x.calls} API calls in one second (bound ${b.maxCallsPerNodePerSecond} per node: ${listed(x.byCall, (k) => k)})` });
+      }
+    }
   }
   const faultsInjected = obs.executed.length;
-  const busiest = [...perSecond].find(([, n]) => n === maxCallsPerSecond)?.[0];
   return {
     violations: violations.sort((x, y) => x.t - y.t),
     checks,
     recovery,
     injected,
     maxCallsPerSecond,
-    ...(busiest !== undefined ? { maxCallsAt: busiest * 1000 } : {}),
+    ...(busiest !== undefined ? { maxCallsAt: busiest * 1000, maxCallsByNode: byNodeIn(busiest) } : {}),
+    ...(busiestNode ? { busiestNode: { node: busiestNode.node, t: busiestNode.sec * 1000, calls: busiestNode.calls, byCall: busiestNode.byCall } } : {}),
     callsPerFault: faultsInjected === 0 ? 0 : Math.round((episodeCalls / faultsInjected) * 10) / 10,
     longestMultiHolderMs: Math.round(longestMulti),
     longestUnheldMs: Math.round(longestUnheld),

@@ -103,7 +103,11 @@ export function renderChaosReport(runs: StoredCampaign[], notes?: string): strin
     out.push('');
     out.push(`Recovery = from the instant the episode's last fault cleared (daemon restarted and answering, link up, API faults removed, a check passing again plus one check interval) to the cloud's address on node 0 alone and the address on node 0's interface only, staying so until the next episode. Bound: ${election === 'etcd' ? 'the lease TTL' : 'deadRatio × interval'} + the confirming pass's settle time (max(1 s, 2 changes): it finds a change another node sent before the clear) + one API change (two on a multi-holder cloud: attach, then the fencing detach) + 1 s + ${r.bounds.slackMs} ms slack = ${v.recoveryBoundMs} ms.`);
     out.push('');
-    out.push(`API calls: at most ${v.maxCallsPerSecond} in any second (bound ${r.bounds.maxCallsPerSecond}${v.maxCallsAt !== undefined ? `; the busiest second ${((v.maxCallsAt - r.startT) / 1000).toFixed(0)} s into the run` : ''}), ${v.callsPerFault} per fault injected (all calls from an episode's first fault to its recovery, divided by its faults). Longest two-holder window: ${v.longestMultiHolderMs} ms; longest unheld stretch: ${v.longestUnheldMs} ms (inside faults).`);
+    const byNode = v.maxCallsByNode ? ` (${Object.entries(v.maxCallsByNode).map(([n, c]) => `node ${n}: ${c}`).join(', ')})` : '';
+    const oneNode = v.busiestNode
+      ? `; one node at most ${v.busiestNode.calls} in a second (node ${v.busiestNode.node}, ${((v.busiestNode.t - r.startT) / 1000).toFixed(0)} s in: ${Object.entries(v.busiestNode.byCall).map(([k, n]) => `${k} ${n}`).join(', ')}; bound ${r.bounds.maxCallsPerNodePerSecond ?? '–'})`
+      : '';
+    out.push(`API calls: at most ${v.maxCallsPerSecond} in any second (bound ${r.bounds.maxCallsPerSecond}${v.maxCallsAt !== undefined ? `; the busiest second ${((v.maxCallsAt - r.startT) / 1000).toFixed(0)} s into the run${byNode}` : ''})${oneNode}, ${v.callsPerFault} per fault injected (all calls from an episode's first fault to its recovery, divided by its faults). Longest two-holder window: ${v.longestMultiHolderMs} ms; longest unheld stretch: ${v.longestUnheldMs} ms (inside faults).`);
     out.push('');
     out.push('RSS over the run (one block per 1/40 of it; a restarted daemon starts low again):');
     out.push('');

@@ -80,6 +80,7 @@ t.test('authentication', async (t) => {
 
   const rejected = sim.state.requests().filter((r) => r.status === 403);
   t.ok(rejected.every((r) => r.fault?.startsWith('auth ')), 'request log names the auth failure');
+  t.same([...new Set(sim.state.requests().map((r) => r.caller))], ['127.0.0.1'], 'request log names the caller\'s address');
 });
 
 t.test('response shapes follow the OpenAPI subset', async (t) => {

@@ -15,6 +15,7 @@ import { isUuid } from '../types.js';
 import { handleAdmin } from './admin.js';
 import type { FaultRuleInput } from './faults.js';
 import { BodyTooLargeError, parseJsonBody, readBody, sendJson, sendText } from '../../cloud/simulator-kit/respond.js';
+import { callerAddressOf } from '../../cloud/simulator-kit/server.js';
 import {
   DEFAULT_SIM_API_KEY,
   DEFAULT_SIM_API_SECRET,
@@ -196,7 +197,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     }
     const call = typeof route === 'object' ? route.call : 'unknown';
     const record = (status: number | null, extra: { apiKey?: string; fault?: string } = {}): void => {
-      state.recordRequest({ method, path, call, status, ...extra, durationMs: Math.round(performance.now() - started) });
+      state.recordRequest({ method, path, call, status, caller: callerAddressOf(req), ...extra, durationMs: Math.round(performance.now() - started) });
     };
 
     let body: Buffer;

@@ -106,6 +106,8 @@ export interface SimRequestRecord {
   path: string;
   call: string;
   status: number | null;
+  /** The caller's address (the daemon's host), as the kit's simulators record it. */
+  caller: string;
   apiKey?: string;
   /** The fault that decided the answer (error, rate-limit, hang). */
   fault?: string;

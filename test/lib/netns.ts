@@ -19,6 +19,7 @@
  * Traffic rule: the lab uses only 198.51.100.0/24 or 203.0.113.0/24 (documentation ranges).
  */
 import { execFile, execFileSync, spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { ipv4ToInt } from '../../src/util/ipv4.js';
 
 export interface LabOptions {
   /** Number of hosts, 1..90. */
@@ -154,9 +155,6 @@ function parseSubnet(subnet: string): ParsedSubnet {
   return { prefix24: m[1]!, first, bits, size };
 }
 
-function ipv4ToInt(a: string): number {
-  return a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-}
 
 /**
  * Lab bridges (ipw…br, any process's) whose address range overlaps `subnet`, from `ip -o -4 addr show`

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { HolderHistory } from '../../cloud/simulator-kit/index.js';
 import { EC2_XMLNS, readFilters, readList, type Ec2Filter } from '../query.js';
 import { escapeXml } from '../xml.js';
-import { inCidr, type AwsWorld, type SimAddress, type SimInstance, type SimInterface, type SimRouteTable } from './world.js';
+import { type AwsWorld, type SimAddress, type SimInstance, type SimInterface, type SimRouteTable } from './world.js';
+import { inIpv4Cidr } from '../../util/ipv4.js';
 
 /** An EC2 error answer. */
 export class Ec2Fault extends Error {
@@ -424,7 +425,7 @@ export class Ec2World {
     const subnet = this.world.subnets.find((s) => s.subnetId === eni.subnetId)!;
     const allow = bool(p.get('AllowReassignment'));
     for (const ip of ips) {
-      if (!inCidr(ip, subnet.cidr)) throw new Ec2Fault(400, 'InvalidParameterValue', `Address ${ip} does not fall within the subnet's address range`);
+      if (!inIpv4Cidr(ip, subnet.cidr)) throw new Ec2Fault(400, 'InvalidParameterValue', `Address ${ip} does not fall within the subnet's address range`);
       const holder = this.world.interfaces.find((e) => e !== eni && e.privateIps.includes(ip));
       if (holder && (holder.privateIps[0] === ip || !allow)) {
         throw new Ec2Fault(400, 'InvalidParameterValue', `Address ${ip} is in use.`);

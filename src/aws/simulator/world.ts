@@ -145,12 +145,3 @@ export function seedWorld(opts: SeedOptions = {}): AwsWorld {
   };
 }
 
-/** Whether IPv4 `ip` is inside `cidr`. */
-export function inCidr(ip: string, cidr: string): boolean {
-  const [base, bitsText] = cidr.split('/');
-  const bits = Number(bitsText);
-  const toInt = (a: string): number => a.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
-  if (!base || !Number.isInteger(bits)) return false;
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  return (toInt(ip) & mask) === (toInt(base) & mask);
-}

@@ -47,7 +47,6 @@ import {
   World,
   defaultSeed,
   dropletJson,
-  ipv4ToInt,
   metadataJson,
   metadataLeaf,
   regionJson,
@@ -55,6 +54,7 @@ import {
   type DropletInput,
   type SimSeed,
 } from './world.js';
+import { ipv4ToInt } from '../../util/ipv4.js';
 
 /** Call names, as fault rules and the request log know them. */
 export const DO_SIM_CALLS = [

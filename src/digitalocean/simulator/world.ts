@@ -136,10 +136,6 @@ export function isIpv4(s: unknown): s is string {
   return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255 && String(Number(p)) === p);
 }
 
-/** The IPv4 address as the unsigned 32-bit integer DigitalOcean reports as an action's resource_id. */
-export function ipv4ToInt(ip: string): number {
-  return ip.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
-}
 
 // ------------------------------------------------------------------ JSON shapes
 

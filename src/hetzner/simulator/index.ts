@@ -1,5 +1,5 @@
 /** The Hetzner Cloud API simulator: library entry points (see server.ts for the API subset and admin routes). */
-export { startHetznerSimulator, inCidr, HETZNER_SIM_CALLS, HETZNER_SIM_MUTATING, type HetznerSimulatorOptions, type RunningHetznerSimulator } from './server.js';
+export { startHetznerSimulator, HETZNER_SIM_CALLS, HETZNER_SIM_MUTATING, type HetznerSimulatorOptions, type RunningHetznerSimulator } from './server.js';
 export { runHetznerSimulatorCli, parseHetznerSimulatorArgs, hetznerSimulatorHelp, HETZNER_SIMULATOR_FLAGS, DEFAULT_HETZNER_SIM_PORT, type HetznerSimulatorCliIO } from './cli.js';
 export {
   HetznerWorld,

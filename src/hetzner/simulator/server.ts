@@ -39,6 +39,7 @@ import {
 } from '../../cloud/simulator-kit/index.js';
 import { matchesLabels, parseLabelSelector, type LabelRequirement } from '../label-selector.js';
 import { DEFAULT_SIM_READONLY_TOKEN, DEFAULT_SIM_TOKEN, HetznerWorld, defaultHetznerSeed, type HetznerSimSeed, type SimServer, type TokenScope } from './world.js';
+import { inIpv4Cidr } from '../../util/ipv4.js';
 
 export const HETZNER_SIM_CALLS = [
   'list-floating-ips',
@@ -358,7 +359,7 @@ export async function startHetznerSimulator(opts: HetznerSimulatorOptions = {}):
         if (!attachment) throw new ApiError(422, 'server_not_attached_to_network', `server ${s.id} is not attached to network ${net.id}`);
         const wanted = [...new Set(b.alias_ips as string[])];
         for (const ip of wanted) {
-          if (!inCidr(ip, net.ipRange)) throw new ApiError(422, 'invalid_input', `alias IP ${ip} is not in the network's range ${net.ipRange}`);
+          if (!inIpv4Cidr(ip, net.ipRange)) throw new ApiError(422, 'invalid_input', `alias IP ${ip} is not in the network's range ${net.ipRange}`);
           const other = [...world.servers.values()].find((o) => o.id !== s.id && o.privateNet.some((pn) => pn.network === net.id && (pn.ip === ip || pn.aliasIps.includes(ip))));
           if (other || ip === attachment.ip) throw new ApiError(422, 'ip_not_available', `IP ${ip} is already in use in network ${net.id}${other ? ` (server ${other.id})` : ''}`);
         }
@@ -528,14 +529,3 @@ function privateNetworksYaml(world: HetznerWorld, s: SimServer): string {
     .join('\n');
 }
 
-function ipToInt(ip: string): number {
-  return ip.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
-}
-
-/** Pure: whether IPv4 `ip` is inside `cidr`. */
-export function inCidr(ip: string, cidr: string): boolean {
-  const [base, bitsText] = cidr.split('/');
-  const bits = Number(bitsText);
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  return (ipToInt(ip) & mask) === (ipToInt(base!) & mask);
-}

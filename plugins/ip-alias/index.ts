@@ -15,11 +15,15 @@
  * the others run `addr del` and take EADDRNOTAVAIL ("Cannot assign requested address", or "Address
  * not found") as "already absent". So both are idempotent.
  * The `ip` process is started ahead: one `ip -batch -` waits on its stdin (a standby, started at
- * create and after each use), and a transition writes its one command line and closes stdin, so the
- * takeover pays a pipe write instead of a fork and exec of `ip` (about 10 ms from a 60 MB daemon on
- * the benchmark's machine, the largest cost between the election and the address). In batch mode
+ * create and STANDBY_RESPAWN_MS after each use), and a transition writes its one command line and
+ * closes stdin, so the takeover pays a pipe write instead of a fork and exec of `ip` (about 10 ms
+ * from a 60 MB daemon on the benchmark's machine, the largest cost between the election and the
+ * address). Starting a process blocks the daemon's event loop for the fork (6-20 ms measured from a
+ * 60-100 MB Node.js process), so the next standby is started a second later, not while the other
+ * actions of the same transition (a cloud API's first calls) wait for their answers. In batch mode
  * ip exits 1 for any failure, so "already present/absent" is told by the kernel's text alone. When
- * no standby is ready (it exited, or the previous one is still in use), `ip` is run directly.
+ * no standby is ready (it exited, the previous one is still in use, or a transition came within the
+ * second), `ip` is run directly.
  * Only that exact address/prefix is added or removed: the same IPv4 address configured by hand
  * with another prefix stays. IPv6 allows an address once per device, so one already there with
  * another prefix counts as present on MASTER (it answers) and is left in place otherwise.
@@ -69,6 +73,8 @@ export const COMMAND_ENV = { LC_ALL: 'C' };
 
 /** Longest an `ip` run may take (it normally takes a few ms). */
 export const IP_TIMEOUT_MS = 10_000;
+/** The next standby `ip` is started this long after a command (its fork blocks the event loop). */
+export const STANDBY_RESPAWN_MS = 1_000;
 /** Longest an arping run may take beyond its one-per-second packets. */
 const ARPING_SLACK_MS = 5_000;
 
@@ -125,6 +131,8 @@ export class IpAlias {
   readonly cidr: string;
   /** The `ip -batch -` waiting for the next transition's command (undefined after close). */
   private standby: StandbyCommand | undefined;
+  /** Starts the next standby, STANDBY_RESPAWN_MS after a command. */
+  private respawn: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -143,8 +151,22 @@ export class IpAlias {
 
   /** Starts the standby `ip` for the next transition (the first one at create). */
   prepare(): void {
+    this.cancelRespawn();
     if (this.closed || this.standby?.ready) return;
     this.standby = ipStandby(this.family);
+  }
+
+  /** prepare() a little later: off the event loop while this transition's other actions run. */
+  private prepareLater(): void {
+    this.cancelRespawn();
+    if (this.closed) return;
+    this.respawn = setTimeout(() => this.prepare(), STANDBY_RESPAWN_MS);
+    this.respawn.unref();
+  }
+
+  private cancelRespawn(): void {
+    if (this.respawn !== undefined) clearTimeout(this.respawn);
+    this.respawn = undefined;
   }
 
   /** One `ip` command: through the standby when it is ready (then a new one is started), else a fresh `ip`. */
@@ -153,13 +175,12 @@ export class IpAlias {
     this.standby = undefined;
     if (standby?.ready && !signal.aborted) {
       const r = await standby.run(`${args.join(' ')}\n`, { signal, timeoutMs: IP_TIMEOUT_MS });
-      // the next standby is started once this command is done: its fork is off the failover path
-      this.prepare();
+      this.prepareLater();
       return { r, batch: true };
     }
     standby?.dispose();
     const r = await ip([`-${this.family}`, ...args], signal);
-    this.prepare();
+    this.prepareLater();
     return { r, batch: false };
   }
 
@@ -184,6 +205,7 @@ export class IpAlias {
   /** Ends the standby (it reads end-of-file and exits); later commands start `ip` directly. */
   close(): void {
     this.closed = true;
+    this.cancelRespawn();
     this.standby?.dispose();
     this.standby = undefined;
   }

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
 import { requireEnv, PROMPT_MS } from '../lib/env.js';
 import { createLab, type Lab, type LabHost } from '../lib/netns.js';
-import ipAlias, { alreadyAbsent, alreadyPresent, explainIpFailure, IP_TIMEOUT_MS, COMMAND_ENV } from '../../plugins/ip-alias/index.js';
+import ipAlias, { alreadyAbsent, alreadyPresent, explainIpFailure, IP_TIMEOUT_MS, STANDBY_RESPAWN_MS, COMMAND_ENV } from '../../plugins/ip-alias/index.js';
 import { KILL_GRACE_MS, runCommand, startStandby } from '../../src/util/process-group.js';
 import { formatDuration } from '../../src/util/duration.js';
 
@@ -32,8 +32,8 @@ interface StepResult {
 }
 
 /** Runs the plugin's hooks for `steps` inside the host's namespace; returns one result per step. */
-async function runSteps(lab: Lab, host: LabHost, options: Record<string, unknown>, address: string, steps: string[], path?: string): Promise<StepResult[]> {
-  const spec = { plugin: 'ip-alias', options, instance: { name: 'VI_1', address }, steps: steps.map((to) => ({ to })) };
+async function runSteps(lab: Lab, host: LabHost, options: Record<string, unknown>, address: string, steps: string[], path?: string, extra: { waitStandby?: boolean } = {}): Promise<StepResult[]> {
+  const spec = { plugin: 'ip-alias', options, instance: { name: 'VI_1', address }, steps: steps.map((to) => ({ to })), ...extra };
   const env = path ? ['env', `PATH=${path}`] : [];
   const { stdout } = await lab.exec(host, [...env, process.execPath, ...TS_LOADER, FIXTURE, JSON.stringify(spec)], { timeoutMs: 30_000 });
   return stdout.trim().split('\n').map((l) => JSON.parse(l) as StepResult);
@@ -124,23 +124,36 @@ t.test('one ip command per transition, given to an ip started ahead: add when pr
   const h = lab.hosts[0]!;
   const ip = countingIp(t);
   const steps = ['MASTER', 'MASTER', 'BACKUP', 'BACKUP', 'FAULT', 'STOP', 'MASTER'];
-  const r = await runSteps(lab, h, {}, '198.51.100.50', steps, ip.path);
+  // transitions a second or more apart (the fixture waits for the standby between steps)
+  const r = await runSteps(lab, h, {}, '198.51.100.50', steps, ip.path, { waitStandby: true });
   t.same(r.map((x) => [x.to, x.ok, x.error]), steps.map((to) => [to, true, undefined]), 'every step succeeds');
   const start = 'start: -4 -batch -';
   const add = 'line: addr add 198.51.100.50/32 dev lo';
   const del = 'line: addr del 198.51.100.50/32 dev lo';
-  // each command goes to an ip that was started before the transition (at create, or after the previous
-  // command finished), never to a process started on the failover path; the last standby is closed unused
-  t.same(ip.runs(), [start, add, start, add, start, del, start, del, start, del, start, del, start, add, start], 'one standby ip per transition, each given exactly one command, also when the address is already there / already gone');
+  // each command goes to an ip that was started before the transition (at create, or a second after the
+  // previous command), never to a process started on the failover path; close cancels the pending respawn
+  t.same(ip.runs(), [start, add, start, add, start, del, start, del, start, del, start, del, start, add], 'one standby ip per transition, each given exactly one command, also when the address is already there / already gone');
   t.ok((await addrs(lab, h, 'lo')).includes('198.51.100.50/32'), 'present after the last MASTER');
 
   const ip6 = countingIp(t);
-  const r6 = await runSteps(lab, h, {}, '2001:db8::50', ['MASTER', 'MASTER', 'BACKUP', 'BACKUP'], ip6.path);
+  const r6 = await runSteps(lab, h, {}, '2001:db8::50', ['MASTER', 'MASTER', 'BACKUP', 'BACKUP'], ip6.path, { waitStandby: true });
   t.same(r6.map((x) => x.ok), [true, true, true, true], r6.map((x) => x.error).join('; '));
   const start6 = 'start: -6 -batch -';
   const add6 = 'line: addr add 2001:db8::50/128 dev lo nodad';
   const del6 = 'line: addr del 2001:db8::50/128 dev lo';
-  t.same(ip6.runs(), [start6, add6, start6, add6, start6, del6, start6, del6, start6], 'IPv6: one command per transition');
+  t.same(ip6.runs(), [start6, add6, start6, add6, start6, del6, start6, del6], 'IPv6: one command per transition');
+});
+
+t.test(`the next standby starts ${formatDuration(STANDBY_RESPAWN_MS)} after a command, not on the transition: transitions closer together run ip directly`, { skip }, async (t) => {
+  const lab = await createLab({ hosts: 1 });
+  t.teardown(() => lab.destroy());
+  const h = lab.hosts[0]!;
+  const ip = countingIp(t);
+  const r = await runSteps(lab, h, {}, '198.51.100.50', ['MASTER', 'BACKUP', 'MASTER'], ip.path);
+  t.same(r.map((x) => [x.to, x.ok, x.error]), [['MASTER', true, undefined], ['BACKUP', true, undefined], ['MASTER', true, undefined]]);
+  // the standby started at create took the first command; the next ones came before the respawn: direct
+  t.same(ip.runs(), ['start: -4 -batch -', 'line: addr add 198.51.100.50/32 dev lo', 'start: -4 addr del 198.51.100.50/32 dev lo', 'start: -4 addr add 198.51.100.50/32 dev lo'], 'no ip started right after a command');
+  t.ok((await addrs(lab, h, 'lo')).includes('198.51.100.50/32'), 'present after the last MASTER');
 });
 
 t.test('no standby ready: ip runs directly, with the same results', { skip }, async (t) => {
@@ -221,7 +234,8 @@ t.test('errors: missing interface, garp on IPv6, no CAP_NET_ADMIN', { skip }, as
   t.equal(r!.error, 'ip addr add 198.51.100.50/32 dev nosuch0: no such interface "nosuch0" (check device:)');
   t.equal(b!.ok, false, 'removing from a missing interface is an error too, not "absent"');
   t.equal(b!.error, 'ip addr del 198.51.100.50/32 dev nosuch0: no such interface "nosuch0" (check device:)');
-  t.equal(ip.runs().filter((l) => l.startsWith('line: ')).length, 2, 'one ip command each, no retry inside the plugin');
+  // the first through the standby, the second (within the respawn delay) by a direct ip
+  t.same(ip.runs().filter((l) => l !== 'start: -4 -batch -'), ['line: addr add 198.51.100.50/32 dev nosuch0', 'start: -4 addr del 198.51.100.50/32 dev nosuch0'], 'one ip command each, no retry inside the plugin');
 
   const spec = { plugin: 'ip-alias', options: { device: 'e0', garp: true }, instance: { name: 'VI_1', address: '2001:db8::50' }, steps: [] };
   const created = await execa('ip', ['netns', 'exec', h.ns, process.execPath, ...TS_LOADER, FIXTURE, JSON.stringify(spec)], { reject: false });

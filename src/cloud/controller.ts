@@ -76,6 +76,7 @@ import type { InstanceState } from '../plugins/api.js';
 import { formatDuration } from '../util/duration.js';
 import { CloudApiError, isApiUnreachable, type FloatingIpProvider } from './provider.js';
 import { desiredFor, nextStep, reconcilesIn, type Desired, type OnApiUnreachable, type Strategy } from './decisions.js';
+import { systemClock, type TimerClock } from '../util/clock.js';
 
 export { desiredFor, nextStep, reconcilesIn } from './decisions.js';
 export type { Desired, OnApiUnreachable, Step, Strategy } from './decisions.js';
@@ -83,15 +84,9 @@ export type { Desired, OnApiUnreachable, Step, Strategy } from './decisions.js';
 /** A MASTER pass gives up (and retries with backoff) after this many steps without reaching the desired holders. */
 export const MAX_ROUNDS = 4;
 
-/** Timers and time, injectable (tests). */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realClock: Clock = {
-  now: () => Date.now(),
+/** The process's clock, with unref'd timers: a pending reconcile never keeps the daemon alive. */
+export const realClock: TimerClock = {
+  now: systemClock.now,
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
@@ -115,7 +110,7 @@ export interface FloatingIpControllerSettings {
    * attach/detach seen, at least 1 s, at most 30 s.
    */
   settleMs?: number;
-  clock?: Clock;
+  clock?: TimerClock;
 }
 
 /** A pass could not reach the desired holders (the API disagrees with what was done). */
@@ -182,7 +177,7 @@ export class FloatingIpController {
   #confirmDue = false;
   /** Longest attach/detach seen (ms): how long another node's in-flight change may take to land. */
   #longestMutationMs = 0;
-  readonly #clock: Clock;
+  readonly #clock: TimerClock;
 
   constructor(
     readonly provider: FloatingIpProvider,

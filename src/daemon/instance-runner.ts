@@ -8,7 +8,8 @@ import type { EngineConfig, EngineInput, EngineSnapshot, InstanceState, Transiti
 import { instanceKey } from '../protocol/instance-key.js';
 import { formatEndpoint } from '../config/endpoint.js';
 import type { HeartbeatTransport, Inbound } from './transport.js';
-import { CheckRunner, type CheckSnapshot, type Clock, type ScheduledCheck, type Timers } from '../plugins/check-runner.js';
+import { CheckRunner, type CheckSnapshot, type ScheduledCheck } from '../plugins/check-runner.js';
+import { systemClock, systemTimers, type Clock, type Timers } from '../util/clock.js';
 import { ActionRunner, type ActionOutcome, type PreparedActions, type ScheduledAction } from '../plugins/action-runner.js';
 import type { InstancePlan } from './reload-plan.js';
 import type { Endpoint } from '../config/endpoint.js';
@@ -75,10 +76,7 @@ export interface ShellClock {
   timers: Timers;
 }
 
-export const systemShellClock: ShellClock = {
-  clock: { now: () => Date.now(), monotonic: () => performance.now() },
-  timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
-};
+export const systemShellClock: ShellClock = { clock: systemClock, timers: systemTimers };
 
 export { ENGINE_ERRORS_TO_FAULT } from '../election/heartbeat.js';
 

@@ -8,7 +8,7 @@
 import type { Logger } from '../log.js';
 import { InstanceEngine } from '../engine/instance.js';
 import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState } from '../engine/types.js';
-import type { Clock, Timers } from '../plugins/check-runner.js';
+import type { Clock, Timers } from '../util/clock.js';
 import { formatEndpoint } from '../config/endpoint.js';
 import type { HeartbeatTransport } from '../daemon/transport.js';
 import type { Endpoint } from '../config/endpoint.js';

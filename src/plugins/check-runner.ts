@@ -40,6 +40,7 @@ import { DEFAULTS } from '../config/schema.js';
 import type { ResolvedCheck } from '../config/resolve.js';
 import { pluginModuleUrl } from './loader.js';
 import { IsolatedCheck } from './isolation/isolated-check.js';
+import { systemClock, type Clock, type Timers } from '../util/clock.js';
 
 // ------------------------------------------------------------------ checks to schedule
 
@@ -129,18 +130,6 @@ export interface RunnerCheckContext<C> extends CheckContext<C> {
   name: string;
 }
 
-export interface Clock {
-  /** Wall clock, ms since the epoch (for `at`). */
-  now(): number;
-  /** Monotonic ms (for latency). */
-  monotonic(): number;
-}
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface CheckRunnerOptions {
   log?: Logger;
   clock?: Clock;
@@ -160,7 +149,6 @@ export interface CheckRunnerEvents {
   result: [check: CheckSnapshot];
 }
 
-const systemClock: Clock = { now: () => Date.now(), monotonic: () => performance.now() };
 const systemTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),

@@ -5,10 +5,11 @@
  */
 import t from 'tap';
 import { createLogger } from '../../src/log.js';
-import { FloatingIpController, type Clock, type FloatingIpControllerSettings } from '../../src/cloud/controller.js';
+import { FloatingIpController, type FloatingIpControllerSettings } from '../../src/cloud/controller.js';
+import type { TimerClock } from '../../src/util/clock.js';
 import { CloudApiError, type FloatingIpProvider, type HolderMode } from '../../src/cloud/provider.js';
 
-class FakeClock implements Clock {
+class FakeClock implements TimerClock {
   t = 1_000_000;
   #timers: { at: number; fn: () => void; id: number }[] = [];
   #next = 1;

@@ -15,15 +15,16 @@
  * the others run `addr del` and take EADDRNOTAVAIL ("Cannot assign requested address", or "Address
  * not found") as "already absent". So both are idempotent.
  * The `ip` process is started ahead: one `ip -batch -` waits on its stdin (a standby, started at
- * create and STANDBY_RESPAWN_MS after each use), and a transition writes its one command line and
- * closes stdin, so the takeover pays a pipe write instead of a fork and exec of `ip` (about 10 ms
- * from a 60 MB daemon on the benchmark's machine, the largest cost between the election and the
- * address). Starting a process blocks the daemon's event loop for the fork (6-20 ms measured from a
- * 60-100 MB Node.js process), so the next standby is started a second later, not while the other
- * actions of the same transition (a cloud API's first calls) wait for their answers. In batch mode
- * ip exits 1 for any failure, so "already present/absent" is told by the kernel's text alone. When
- * no standby is ready (it exited, the previous one is still in use, or a transition came within the
- * second), `ip` is run directly.
+ * create and after each use), and a transition writes its one command line and closes stdin, so the
+ * takeover pays a pipe write instead of a fork and exec of `ip` (about 10 ms from a 60 MB daemon on
+ * the benchmark's machine, the largest cost between the election and the address). Starting a
+ * process blocks the daemon's event loop for the fork (4-20 ms measured from a 60-100 MB Node.js
+ * process, more on a loaded machine), so after an add (a takeover) the next standby is started
+ * STANDBY_RESPAWN_MS later, not while the takeover's other actions (a cloud API's first calls) wait
+ * for their answers; after a removal it is started at once, ready for the next takeover. In batch
+ * mode ip exits 1 for any failure, so "already present/absent" is told by the kernel's text alone.
+ * When no standby is ready (it exited, the previous one is still in use, or the address is removed
+ * within a second of being added), `ip` is run directly.
  * Only that exact address/prefix is added or removed: the same IPv4 address configured by hand
  * with another prefix stays. IPv6 allows an address once per device, so one already there with
  * another prefix counts as present on MASTER (it answers) and is left in place otherwise.
@@ -73,7 +74,7 @@ export const COMMAND_ENV = { LC_ALL: 'C' };
 
 /** Longest an `ip` run may take (it normally takes a few ms). */
 export const IP_TIMEOUT_MS = 10_000;
-/** The next standby `ip` is started this long after a command (its fork blocks the event loop). */
+/** After an add, the next standby `ip` is started this long later (its fork blocks the event loop). */
 export const STANDBY_RESPAWN_MS = 1_000;
 /** Longest an arping run may take beyond its one-per-second packets. */
 const ARPING_SLACK_MS = 5_000;
@@ -131,7 +132,7 @@ export class IpAlias {
   readonly cidr: string;
   /** The `ip -batch -` waiting for the next transition's command (undefined after close). */
   private standby: StandbyCommand | undefined;
-  /** Starts the next standby, STANDBY_RESPAWN_MS after a command. */
+  /** Starts the next standby, STANDBY_RESPAWN_MS after an add. */
   private respawn: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -169,25 +170,29 @@ export class IpAlias {
     this.respawn = undefined;
   }
 
-  /** One `ip` command: through the standby when it is ready (then a new one is started), else a fresh `ip`. */
-  private async run(args: string[], signal: AbortSignal): Promise<{ r: IpResult; batch: boolean }> {
+  /**
+   * One `ip` command: through the standby when it is ready, else a fresh `ip`; then the next standby
+   * is started (`later`: after STANDBY_RESPAWN_MS).
+   */
+  private async run(args: string[], signal: AbortSignal, respawn: 'now' | 'later'): Promise<{ r: IpResult; batch: boolean }> {
+    const next = () => (respawn === 'now' ? this.prepare() : this.prepareLater());
     const standby = this.standby;
     this.standby = undefined;
     if (standby?.ready && !signal.aborted) {
       const r = await standby.run(`${args.join(' ')}\n`, { signal, timeoutMs: IP_TIMEOUT_MS });
-      this.prepareLater();
+      next();
       return { r, batch: true };
     }
     standby?.dispose();
     const r = await ip([`-${this.family}`, ...args], signal);
-    this.prepareLater();
+    next();
     return { r, batch: false };
   }
 
   /** One `ip addr add`; EEXIST means the address is there already. */
   async add(signal: AbortSignal): Promise<'added' | 'present'> {
     const { device } = this.config;
-    const { r, batch } = await this.run(['addr', 'add', this.cidr, 'dev', device, ...(this.family === 6 ? ['nodad'] : [])], signal);
+    const { r, batch } = await this.run(['addr', 'add', this.cidr, 'dev', device, ...(this.family === 6 ? ['nodad'] : [])], signal, 'later');
     if (!r.failed) return 'added';
     if (alreadyPresent(r, batch)) return 'present';
     throw new IpAliasError(explainIpFailure(`ip addr add ${this.cidr} dev ${device}`, r, device));
@@ -196,7 +201,7 @@ export class IpAlias {
   /** One `ip addr del`; EADDRNOTAVAIL means the address (with this prefix) is not there. */
   async remove(signal: AbortSignal): Promise<'removed' | 'absent'> {
     const { device } = this.config;
-    const { r, batch } = await this.run(['addr', 'del', this.cidr, 'dev', device], signal);
+    const { r, batch } = await this.run(['addr', 'del', this.cidr, 'dev', device], signal, 'now');
     if (!r.failed) return 'removed';
     if (alreadyAbsent(r, batch)) return 'absent';
     throw new IpAliasError(explainIpFailure(`ip addr del ${this.cidr} dev ${device}`, r, device));

@@ -6,7 +6,7 @@
  * FAULT ("engine error: ..."), lifted after one master-down period without errors.
  */
 import type { Logger } from '../log.js';
-import { InstanceEngine } from '../engine/instance.js';
+import { InstanceEngine, packetView } from '../engine/instance.js';
 import type { Effect, EngineConfig, EngineInput, EngineSnapshot, InstanceState } from '../engine/types.js';
 import type { Clock, Timers } from '../util/clock.js';
 import { formatEndpoint } from '../config/endpoint.js';
@@ -149,16 +149,12 @@ export class HeartbeatElection implements ElectionBackend {
   };
 
   private send(to: string, kind: 'advert' | 'probe' | 'probe-reply', nonce: number, goodbye = false): void {
-    const view = this.engine.advertView(this.now());
     const packet = {
       kind,
       instanceKey: this.opts.instanceKey,
       nodeId: this.opts.engine.nodeId,
-      priority: goodbye ? 0 : view.priority,
-      state: goodbye ? ('STOP' as const) : view.state,
-      intervalMs: view.intervalMs,
       nonce,
-      ...(view.master && kind === 'advert' && !goodbye ? { master: view.master } : {}),
+      ...packetView(this.engine.advertView(this.now()), kind, goodbye),
     };
     if (to === 'all') this.opts.transport.sendToAll(this.peerKeys(), packet, this.opts.address);
     else this.opts.transport.send(to, packet, this.opts.address);

@@ -36,6 +36,13 @@
  * - Confirmed gone at once, no probes: a goodbye advert (priority 0 / STOP) or ECONNREFUSED
  *   from the master's host (its daemon died).
  * - MASTER hearing another MASTER: yields if outranked, else re-asserts (advert + reassert).
+ * - A MASTER that yields flags its adverts `leftMaster` for deadRatio x its fan-out period (the first
+ *   one goes to the new master at once): a separation shorter than the MASTER's dead time for its
+ *   backups (about 0.6-3 s at 200 ms adverts) lets a backup take over, move the address and yield
+ *   when the link heals, all before the MASTER heard one of its MASTER adverts or declared it dead.
+ *   A MASTER that did not see that peer as MASTER within that window re-asserts on the flag (its
+ *   actions re-check the address, which the other side may have moved to itself) instead of leaving
+ *   the address where the peer put it until the next reconcile.
  */
 import { applyFitnessInput, basePriority, fitnessView, initialFitness, verdict, type Fitness, type FitnessVerdict } from './fitness.js';
 import type {
@@ -64,6 +71,8 @@ interface PeerRecord {
   /** exoip peer: no state on the wire; its state is implied by rank. */
   stateless: boolean;
   master?: { id: string; heardAgoMs: number; receivedAt: number };
+  /** When a packet of it last said MASTER (undefined: never). */
+  masterSeenAt?: number;
 }
 
 /** Why the master is considered gone, and since when. */
@@ -112,6 +121,18 @@ export function fanoutRounds(intervalMs: number): number {
   return Math.max(1, Math.ceil(BACKUP_FANOUT_MS / Math.max(1, intervalMs)));
 }
 
+/** The parts of a packet the engine's view decides (the shells add ids, counters and the nonce). */
+export function packetView(view: AdvertView, kind: Packet['kind'], goodbye = false): Pick<Packet, 'priority' | 'state' | 'intervalMs' | 'master' | 'leftMaster'> {
+  const advert = kind === 'advert' && !goodbye;
+  return {
+    priority: goodbye ? 0 : view.priority,
+    state: goodbye ? 'STOP' : view.state,
+    intervalMs: view.intervalMs,
+    ...(view.master && advert ? { master: view.master } : {}),
+    ...(view.leftMaster && advert ? { leftMaster: true as const } : {}),
+  };
+}
+
 export function outranks(a: { priority: number; id: string }, b: { priority: number; id: string }): boolean {
   return a.priority > b.priority || (a.priority === b.priority && a.id < b.id);
 }
@@ -134,6 +155,9 @@ export class InstanceEngine {
   private preemptSince: number | undefined;
   private lastReassertAt = -Infinity;
   private lastReturnReassertAt = -Infinity;
+  private lastLeftMasterReassertAt = -Infinity;
+  /** When this node last yielded MASTER to a better master (its adverts say so for a while). */
+  private yieldedAt = -Infinity;
   private nonceSeq = 0;
   /** Periodic adverts sent so far (selects the fan-out rounds of a backup). */
   private advertRound = 0;
@@ -237,6 +261,7 @@ export class InstanceEngine {
     const view: AdvertView = { state: this.state, priority: this.health.priority, intervalMs: this.config.intervalMs };
     const master = this.state !== 'MASTER' ? this.liveMaster() : undefined;
     if (master) view.master = { id: master.id, heardAgoMs: Math.max(0, Math.round(now - master.lastSeen)) };
+    if (this.state !== 'MASTER' && now - this.yieldedAt < this.leftMasterWindowMs()) view.leftMaster = true;
     return view;
   }
 
@@ -374,6 +399,17 @@ export class InstanceEngine {
       }
     }
 
+    // it held MASTER while we did not see it (a short separation): re-check what it may have moved.
+    // Not when we saw its MASTER adverts within the flag's window (a preemption: we knew)
+    const window = this.leftMasterWindowMs();
+    const sawItMaster = peer.masterSeenAt !== undefined && now - peer.masterSeenAt <= window;
+    if (pkt.state === 'MASTER' && !goodbye) peer.masterSeenAt = now;
+    if (pkt.kind === 'advert' && pkt.leftMaster && !goodbye && this.state === 'MASTER' && !sawItMaster && now - this.lastLeftMasterReassertAt >= window) {
+      this.lastLeftMasterReassertAt = now;
+      this.lastReassertAt = now;
+      fx.push({ type: 'reassert', reason: `peer ${peer.id} held MASTER unseen by us and yielded (it may have moved the address)`, priority: this.health.priority });
+    }
+
     if (this.confirming?.masterId === pkt.nodeId) {
       // routine while it was not yet declared dead (a lost advert or two): debug only
       fx.push({ type: 'log', level: wasAlive ? 'debug' : 'info', msg: `master ${peer.id} answered (${pkt.kind}); staying BACKUP` });
@@ -393,7 +429,10 @@ export class InstanceEngine {
     if (this.state === 'MASTER' && this.isMaster(peer)) {
       if (outranks(peer, { priority: this.health.priority, id: this.config.nodeId })) {
         this.loss = undefined;
+        this.yieldedAt = now;
         this.transition(now, 'BACKUP', `yielding to master ${peer.id} prio ${peer.priority} (ours ${this.health.priority})`, fx, 'yield');
+        // tell it at once that we held MASTER (the advert says BACKUP + leftMaster): it may not know
+        fx.push({ type: 'advert', to: from });
       } else if (now - this.lastReassertAt >= this.config.intervalMs) {
         this.lastReassertAt = now;
         fx.push({ type: 'advert', to: 'all' });
@@ -446,6 +485,11 @@ export class InstanceEngine {
 
   private isMaster(p: PeerRecord): boolean {
     return p.alive && this.peerState(p) === 'MASTER';
+  }
+
+  /** How long a node's adverts say it yielded MASTER: deadRatio fan-out periods (every rank sends some). */
+  private leftMasterWindowMs(): number {
+    return this.config.deadRatio * this.config.intervalMs * fanoutRounds(this.config.intervalMs);
   }
 
   /** The best live peer claiming MASTER (there should be one). */

@@ -84,6 +84,8 @@ export interface AdvertView {
   priority: number;
   intervalMs: number;
   master?: MasterVouch;
+  /** This node yielded MASTER lately (adverts carry Packet.leftMaster). */
+  leftMaster?: true;
 }
 
 /** A peer as the engine knows it (for status). */

@@ -17,7 +17,8 @@
  * |     21 |     8 | timestamp     | uint64 ms since the epoch, at most Number.MAX_SAFE_INTEGER             |
  * |     29 |     4 | intervalMs    | uint32                                                                 |
  * |     33 |     4 | nonce         | uint32                                                                 |
- * |     37 |     1 | flags         | bit 0: master vouch follows; bit 1: etcd report follows; bits 2..7: 0  |
+ * |     37 |     1 | flags         | bit 0: master vouch follows; bit 1: etcd report follows; bit 2: left   |
+ * |        |       |               | MASTER lately (no payload); bits 3..7: 0                               |
  * |     38 |    (4)| heardAgoMs    | uint32, only when flags bit 0 is set (saturates at 2^32-1)             |
  * |        |    (1)| masterIdLen   | 1..64, only with the vouch                                             |
  * |        |    (n)| masterId      | UTF-8, only with the vouch                                             |
@@ -36,6 +37,11 @@
  * (the crash fast path and onEtcdLoss hold-if-peers-agree); every other packet is byte for byte what earlier
  * versions send, so heartbeat clusters mix versions freely. A version without the report rejects such a packet
  * as 'malformed' (or 'oversized'): it never ran heartbeats on an etcd-elected instance, so it never had to read one.
+ *
+ * The left-MASTER flag (bit 2) is set only on adverts of a node that yielded MASTER to a better master within
+ * deadRatio x its fan-out period: a MASTER that did not see it as MASTER re-checks the address (engine header).
+ * A version without the flag rejects those few adverts as 'malformed', as if they were lost (a rolling upgrade
+ * only; every other packet is unchanged).
  *
  * Decoding order (first failure wins): size > MAX -> 'oversized'; magic -> 'bad-magic'; version -> 'bad-version';
  * structure (length fields, flags) -> 'truncated' / 'malformed'; key id -> 'unknown-key-id'; tag -> 'bad-tag';
@@ -83,6 +89,7 @@ const OFF = {
 const HEADER_BYTES = 38;
 const FLAG_VOUCH = 0x01;
 const FLAG_ETCD = 0x02;
+const FLAG_LEFT_MASTER = 0x04;
 const VOUCH_FIXED_BYTES = 5;
 /** etcdFlags, etcdToken, etcdLeaderLen. */
 const ETCD_FIXED_BYTES = 10;
@@ -198,7 +205,7 @@ export function encodePacket(p: Packet, key: HeartbeatKey): Buffer {
   buf.writeBigUInt64BE(BigInt(uint(p.timestamp, Number.MAX_SAFE_INTEGER, 'timestamp')), OFF.timestamp);
   buf.writeUInt32BE(uint(p.intervalMs, UINT32_MAX, 'intervalMs'), OFF.intervalMs);
   buf.writeUInt32BE(uint(p.nonce, UINT32_MAX, 'nonce'), OFF.nonce);
-  buf[OFF.flags] = (masterId ? FLAG_VOUCH : 0) | (etcd ? FLAG_ETCD : 0);
+  buf[OFF.flags] = (masterId ? FLAG_VOUCH : 0) | (etcd ? FLAG_ETCD : 0) | (p.leftMaster ? FLAG_LEFT_MASTER : 0);
   let off = HEADER_BYTES;
   if (masterId) {
     buf.writeUInt32BE(heardAgoMs, off);
@@ -237,7 +244,7 @@ type Layout =
 function layout(buf: Buffer): Layout {
   if (buf.length < HEADER_BYTES) return { ok: false, reason: 'truncated' };
   const flags = buf[OFF.flags]!;
-  if ((flags & ~(FLAG_VOUCH | FLAG_ETCD)) !== 0) return { ok: false, reason: 'malformed' };
+  if ((flags & ~(FLAG_VOUCH | FLAG_ETCD | FLAG_LEFT_MASTER)) !== 0) return { ok: false, reason: 'malformed' };
   let off = HEADER_BYTES;
   let vouch: { heardAgoMs: number; idStart: number; idEnd: number } | undefined;
   if (flags & FLAG_VOUCH) {
@@ -328,6 +335,7 @@ export function decodePacket(buf: Buffer, keys: readonly HeartbeatKey[]): Decode
     intervalMs: buf.readUInt32BE(OFF.intervalMs),
     nonce: buf.readUInt32BE(OFF.nonce),
   };
+  if ((buf[OFF.flags]! & FLAG_LEFT_MASTER) !== 0) packet.leftMaster = true;
   if (master) packet.master = master;
   if (etcd) packet.etcd = etcd;
   return { ok: true, packet, keyId };

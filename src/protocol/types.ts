@@ -51,6 +51,8 @@ export interface Packet {
   master?: MasterVouch;
   /** etcd report, on adverts of etcd-elected instances with heartbeats; undefined otherwise. */
   etcd?: EtcdReport;
+  /** The sender yielded MASTER to a better master lately (it may have moved the address meanwhile). */
+  leftMaster?: true;
 }
 
 /** Why a datagram was dropped; every reason is counted. */

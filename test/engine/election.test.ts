@@ -419,6 +419,58 @@ t.test('heal where the master misses the other side\'s MASTER adverts: it still 
   t.ok(c.reasserts.some((r) => r.node === 'lb1' && r.at >= healed && /is back after a separation/.test(r.reason)), 'lb1 re-ran its MASTER actions when the other side came back');
 });
 
+t.test('a separation shorter than the MASTER\'s dead time for its backups: the backup that took over and yielded unseen says so, and the MASTER re-checks', async (t) => {
+  // 200 ms adverts (the chaos campaign's): lb2 declares lb1 dead after 0.6 s; lb1 would declare its backups
+  // dead only after 3 fan-out periods (3 s). The chaos campaign's Exoscale seed 600050276, episode 77: lb2 took the
+  // Elastic IP during a 1.45 s partition, yielded on hearing lb1 again, and lb1 learnt nothing until its reconcile.
+  const c = new Cluster({ intervalMs: 200 });
+  c.add('lb1', 150);
+  c.add('lb2', 100);
+  c.add('lb3', 50);
+  c.start();
+  c.run(5_000);
+  t.same(c.masters(), ['lb1']);
+  const cut = c.now;
+  c.partition('lb1', 'lb2');
+  c.partition('lb1', 'lb3');
+  c.run(1_450);
+  t.same(c.masters().sort(), ['lb1', 'lb2'], 'lb2 took over during the separation');
+  const healed = c.now;
+  c.heal();
+  // as in the episode, none of lb2's MASTER adverts reaches lb1 (lb2 hears lb1 first and yields)
+  c.drop = ({ from, to }) => from === 'lb2' && to === 'lb1' && c.state('lb2') === 'MASTER';
+  c.run(2_000);
+  t.same(c.masters(), ['lb1']);
+  t.equal(c.into('BACKUP', healed, 'lb2').length, 1, 'lb2 yielded');
+  t.same(c.peerDeaths.filter((d) => d.node === 'lb1' && d.at >= cut), [], 'lb1 never declared lb2 dead (the separation rule cannot fire)');
+  const rechecks = c.reasserts.filter((r) => r.node === 'lb1' && r.at >= healed);
+  t.equal(rechecks.length, 1, 'lb1 re-asserted once');
+  t.match(rechecks[0]?.reason, /peer lb2 held MASTER unseen by us and yielded/);
+  t.ok(rechecks[0]!.at - c.into('BACKUP', healed, 'lb2')[0]!.at <= 2 * c.latencyMs, 'on lb2\'s first advert after yielding (sent at once)');
+  // the flag lasts deadRatio fan-out periods (3 s at 200 ms), then lb2's adverts are plain again
+  const yielded = c.into('BACKUP', healed, 'lb2')[0]!.at;
+  const lb2 = c.engine('lb2');
+  t.equal(lb2.advertView(yielded + 2_999).leftMaster, true);
+  t.equal(lb2.advertView(yielded + 3_000).leftMaster, undefined);
+});
+
+t.test('a preemption is no separation: the MASTER saw the old one\'s MASTER adverts and does not re-check on its flag', async (t) => {
+  const c = new Cluster({ intervalMs: 200 });
+  c.add('lb1', 150);
+  c.add('lb2', 100);
+  c.start();
+  c.run(5_000);
+  c.stop('lb1');
+  c.run(2_000);
+  t.same(c.masters(), ['lb2']);
+  const back = c.now;
+  c.restart('lb1');
+  c.run(5_000);
+  t.same(c.masters(), ['lb1'], 'lb1 preempted lb2');
+  t.equal(c.into('BACKUP', back, 'lb2').length, 1, 'lb2 yielded (its adverts carried the flag)');
+  t.same(c.reasserts.filter((r) => r.node === 'lb1' && /held MASTER unseen/.test(r.reason)), [], 'lb1 knew: no re-check');
+});
+
 t.test('a restarted peer (new incarnation) does not trigger a reassert', async (t) => {
   const c = threeNodes();
   c.start();

@@ -4,7 +4,7 @@
  * "port unreachable"), go dark (nothing answers) or drop packets by rule. No sockets, no timers.
  */
 import { seededRandom } from '../../src/cloud/simulator-kit/faults.js';
-import { InstanceEngine } from '../../src/engine/instance.js';
+import { InstanceEngine, packetView } from '../../src/engine/instance.js';
 import type { EngineConfig, EngineInput, Effect, InstanceState, TransitionCause } from '../../src/engine/types.js';
 import type { Packet, PacketKind } from '../../src/protocol/types.js';
 
@@ -186,21 +186,16 @@ export class Cluster {
   }
 
   private packet(n: Node, kind: PacketKind, nonce = 0, goodbye = false): Packet {
-    const view = n.engine.advertView(this.now);
-    const p: Packet = {
+    return {
       kind,
       instanceKey: 1,
       nodeId: n.id,
-      priority: goodbye ? 0 : view.priority,
-      state: goodbye ? 'STOP' : view.state,
       incarnation: n.incarnation,
       sequence: ++n.seq,
       timestamp: this.now,
-      intervalMs: view.intervalMs,
       nonce,
+      ...packetView(n.engine.advertView(this.now), kind, goodbye),
     };
-    if (view.master && kind === 'advert' && !goodbye) p.master = view.master;
-    return p;
   }
 
   private send(n: Node, to: string, pkt: Packet): void {

@@ -112,6 +112,24 @@ t.test('etcd report (flags bit 1): round trip, only when sent, and the bytes of 
   t.throws(() => encodePacket(packet({ etcd: { ok: true, leader: '', token: 1n } }), key1), /packet\.etcd\.leader/);
 });
 
+t.test('left-MASTER flag (bit 2): round trip, no payload, only when set', async (t) => {
+  const cases: Packet[] = [
+    packet({ state: 'BACKUP', leftMaster: true }),
+    packet({ state: 'BACKUP', leftMaster: true, master: { id: 'lb1', heardAgoMs: 3 } }),
+    packet({ state: 'BACKUP', leftMaster: true, etcd: { ok: true, leader: 'lb1', token: 5n } }),
+  ];
+  for (const p of cases) t.same(decodePacket(encodePacket(p, key1), [key1]), { ok: true, packet: p, keyId: 1 }, `round trip ${Object.keys(p).join(',')}`);
+  const plain = encodePacket(packet({ state: 'BACKUP' }), key1);
+  const flagged = encodePacket(packet({ state: 'BACKUP', leftMaster: true }), key1);
+  t.equal(flagged[37], 0x04, 'flags byte');
+  t.equal(flagged.length, plain.length, 'no payload');
+  t.same(flagged.subarray(0, 37), plain.subarray(0, 37), 'the header before the flags is unchanged');
+  t.same(flagged.subarray(38, flagged.length - TAG_BYTES), plain.subarray(38, plain.length - TAG_BYTES), 'and so is the rest of the body');
+  t.equal(plain[37], 0, 'a packet without it keeps the flags byte of every earlier version');
+  const decoded = decodePacket(plain, [key1]);
+  t.ok(decoded.ok && !('leftMaster' in decoded.packet), 'not decoded from a packet without it');
+});
+
 t.test('layout: magic, version, key id and fixed offsets', async (t) => {
   const buf = encodePacket(packet(), key1);
   t.equal(buf.subarray(0, 4).toString('ascii'), 'IPWD');
@@ -223,7 +241,8 @@ t.test('every rejection reason', async (t) => {
   t.equal(reason(edit(good, 5, 4)), 'malformed', 'kind 4');
   t.equal(reason(edit(good, 11, 0)), 'malformed', 'state 0');
   t.equal(reason(edit(good, 11, 6)), 'malformed', 'state 6');
-  t.equal(reason(edit(good, 37, 0x05)), 'malformed', 'reserved flag bit');
+  t.equal(reason(edit(good, 37, 0x08)), 'malformed', 'reserved flag bit 3');
+  t.equal(reason(edit(good, 37, 0x80)), 'malformed', 'reserved flag bit 7');
   const bigTs = Buffer.from(good);
   bigTs.writeBigUInt64BE(2n ** 63n, 21);
   t.equal(reason(resign(bigTs, key1)), 'malformed', 'timestamp beyond 2^53');

@@ -464,7 +464,6 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     apiChangeMs: opts.apiChangeMs,
     slackMs: opts.slackMs,
     maxCallsPerSecond: 10 * opts.nodes,
-    maxCallsPerNodePerSecond: 10,
   };
   const verdict = judge(schedule, obs, bounds);
   const timeline: TimelineEntry[] = [

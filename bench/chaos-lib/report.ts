@@ -105,7 +105,7 @@ export function renderChaosReport(runs: StoredCampaign[], notes?: string): strin
     out.push('');
     const byNode = v.maxCallsByNode ? ` (${Object.entries(v.maxCallsByNode).map(([n, c]) => `node ${n}: ${c}`).join(', ')})` : '';
     const oneNode = v.busiestNode
-      ? `; one node at most ${v.busiestNode.calls} in a second (node ${v.busiestNode.node}, ${((v.busiestNode.t - r.startT) / 1000).toFixed(0)} s in: ${Object.entries(v.busiestNode.byCall).map(([k, n]) => `${k} ${n}`).join(', ')}; bound ${r.bounds.maxCallsPerNodePerSecond ?? '–'})`
+      ? `; one node at most ${v.busiestNode.calls} in a second (node ${v.busiestNode.node}, ${((v.busiestNode.t - r.startT) / 1000).toFixed(0)} s in: ${Object.entries(v.busiestNode.byCall).map(([k, n]) => `${k} ${n}`).join(', ')})`
       : '';
     out.push(`API calls: at most ${v.maxCallsPerSecond} in any second (bound ${r.bounds.maxCallsPerSecond}${v.maxCallsAt !== undefined ? `; the busiest second ${((v.maxCallsAt - r.startT) / 1000).toFixed(0)} s into the run${byNode}` : ''})${oneNode}, ${v.callsPerFault} per fault injected (all calls from an episode's first fault to its recovery, divided by its faults). Longest two-holder window: ${v.longestMultiHolderMs} ms; longest unheld stretch: ${v.longestUnheldMs} ms (inside faults).`);
     out.push('');

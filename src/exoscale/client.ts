@@ -91,6 +91,12 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Overrides the client's deadlineMs for this call. */
   deadlineMs?: number;
+  /**
+   * Once aborted, no further attempt is sent (the last attempt's error is thrown); an attempt in flight
+   * is not cut. For changes: a node that left MASTER must not re-send a timed-out detach or attach,
+   * which would land after it (src/cloud/provider.ts CallOptions.resend).
+   */
+  resend?: AbortSignal;
 }
 
 export interface WaitOptions extends CallOptions {
@@ -577,11 +583,19 @@ export class ExoscaleClient {
     const deadline = opts.deadlineMs ?? this.#deadlineMs;
     const remaining = (): number => deadline - (performance.now() - started);
     let attempts = 0;
+    let lastError: unknown;
     try {
       return await retry(
         async (attempt) => {
+          // no longer wanted (resend aborted during the backoff): the last attempt's error stands
+          if (attempt > 1 && opts.resend?.aborted) throw lastError;
           attempts = attempt;
-          return (await this.#attempt(spec, attempt, remaining, opts.signal)) as T;
+          try {
+            return (await this.#attempt(spec, attempt, remaining, opts.signal)) as T;
+          } catch (err) {
+            lastError = err;
+            throw err;
+          }
         },
         {
           retries: this.#retries,
@@ -591,6 +605,7 @@ export class ExoscaleClient {
           ...(opts.signal ? { signal: opts.signal } : {}),
           shouldRetry: (err) =>
             isRetryable(err) &&
+            !opts.resend?.aborted &&
             remaining() > 0 &&
             !(err instanceof ExoscaleApiError && err.retryAfterMs !== undefined && err.retryAfterMs >= remaining()),
           onRetry: ({ error, attempt, retriesLeft }) =>

@@ -13,7 +13,8 @@ import {
   ExoscaleWaitTimeoutError,
 } from '../../src/exoscale/errors.js';
 import type { ApiCallEvent } from '../../src/exoscale/client.js';
-import { clientFor, EIP, EIP_ID, LB1, withSim } from './lib/sim.js';
+import { ExoscaleEipProvider } from '../../src/exoscale/provider.js';
+import { clientFor, EIP, EIP_ID, LB1, LB2, withSim } from './lib/sim.js';
 
 const elapsed = (since: number): number => performance.now() - since;
 
@@ -189,4 +190,35 @@ t.test('lose-answer: the attach is applied, its answer lost; the client retries 
   t.match(attaches, [{ attempt: 1, error: /network error: socket hang up/ }, { attempt: 2, status: 200 }], 'the dropped connection is a network error, retried');
   t.same(sim.state.holdersOf(EIP), [LB1], 'attached once, on the instance asked for');
   t.same(sim.state.faults.list(), [], 'the counted rule is used up');
+});
+
+t.test('a change that timed out is not sent again once the node no longer wants it (resend aborted): a fencing detach cannot land on the new MASTER', async (t) => {
+  // chaos Exoscale seed 600050276, episode 73: a MASTER's fencing detach of the crashed node timed out, the
+  // node became BACKUP, its client re-sent the detach and removed the restarted MASTER's attachment
+  const sim = await withSim(t);
+  sim.state.setHolders(EIP, [LB1, LB2]);
+  sim.state.faults.add({ kind: 'latency', ms: 400, calls: ['detach-instance-from-elastic-ip'] });
+  const stopped = new AbortController();
+  const attempts: ApiCallEvent[] = [];
+  const client = clientFor(t, sim, {
+    timeoutMs: 150,
+    onCall: (e) => {
+      if (e.call !== 'detach-instance-from-elastic-ip') return;
+      attempts.push(e);
+      if (e.attempt === 1) stopped.abort(); // the node leaves MASTER while the first attempt times out
+    },
+  });
+  const p = new ExoscaleEipProvider(client, { address: EIP, nodeId: 'node', instanceId: LB2, pollIntervalMs: 20 });
+  const err = await p.detach(LB1, { resend: stopped.signal }).catch((e: unknown) => e);
+  t.match(err, { cloud: 'exoscale', kind: 'retryable', message: /detach elastic-ip 198\.51\.100\.50 from instance .*no response within 150ms/ }, 'the first attempt\'s error');
+  t.same(attempts.map((e) => e.attempt), [1], 'one attempt, not sent again');
+
+  // still wanted: the same timeout is retried as before
+  attempts.length = 0;
+  const wanted = new ExoscaleEipProvider(
+    clientFor(t, sim, { timeoutMs: 150, retries: 1, onCall: (e) => e.call === 'detach-instance-from-elastic-ip' && attempts.push(e) }),
+    { address: EIP, nodeId: 'node', instanceId: LB2, pollIntervalMs: 20 },
+  );
+  await wanted.detach(LB1, { resend: new AbortController().signal }).catch(() => undefined);
+  t.same(attempts.map((e) => e.attempt), [1, 2], 'while the node wants it: the timed-out attempt is sent again');
 });

@@ -423,10 +423,7 @@ t.test('a separation shorter than the MASTER\'s dead time for its backups: the b
   // 200 ms adverts (the chaos campaign's): lb2 declares lb1 dead after 0.6 s; lb1 would declare its backups
   // dead only after 3 fan-out periods (3 s). The chaos campaign's Exoscale seed 600050276, episode 77: lb2 took the
   // Elastic IP during a 1.45 s partition, yielded on hearing lb1 again, and lb1 learnt nothing until its reconcile.
-  const c = new Cluster({ intervalMs: 200 });
-  c.add('lb1', 150);
-  c.add('lb2', 100);
-  c.add('lb3', 50);
+  const c = threeNodes({ intervalMs: 200 });
   c.start();
   c.run(5_000);
   t.same(c.masters(), ['lb1']);

@@ -59,6 +59,21 @@ const selfFaulted = (r: StoredCampaign): number => r.verdict.violations.filter((
 
 const ms = (x: number | undefined): string => (x === undefined ? '–' : `${Math.round(x)} ms`);
 
+/** Runs at least this long count as the issue's half-hour runs. */
+export const FULL_RUN_MINUTES = 29.5;
+
+/** Per cloud and election: the full-length run that finished last (the one on the newest code). */
+export function latestFullRuns<R extends Pick<StoredCampaign, 'options' | 'startT' | 'endT' | 'finishedAt'>>(runs: readonly R[]): R[] {
+  const latest = new Map<string, R>();
+  for (const r of runs) {
+    if ((r.endT - r.startT) / 60_000 < FULL_RUN_MINUTES) continue;
+    const key = `${r.options.provider} ${r.options.election ?? 'heartbeat'}`;
+    const seen = latest.get(key);
+    if (!seen || r.finishedAt > seen.finishedAt) latest.set(key, r);
+  }
+  return [...latest.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, r]) => r);
+}
+
 /** `notes`: Markdown appended as a last section (bench/chaos/notes.md: runs that did not finish, findings). */
 export function renderChaosReport(runs: StoredCampaign[], notes?: string): string {
   const out: string[] = ['# Chaos campaign results', ''];
@@ -68,6 +83,17 @@ export function renderChaosReport(runs: StoredCampaign[], notes?: string): strin
   out.push('(bench/chaos-lib/invariants.ts). Campaigns ran side by side (at most four at a time), each in its own subnet of');
   out.push('198.51.100.0/24 (`--subnet`), on a 2-core machine shared with other work (load averages below).');
   out.push('');
+  const latest = latestFullRuns(runs);
+  if (latest.length) {
+    out.push(`The latest run of ${FULL_RUN_MINUTES} minutes or more per cloud and election (every run follows in the second table):`);
+    out.push('');
+    out.push('| cloud | election | seed | code | finished | minutes | faults | violations |');
+    out.push('|---|---|---|---|---|---|---|---|');
+    for (const r of latest) {
+      out.push(`| ${r.options.provider} | ${r.options.election ?? 'heartbeat'} | ${r.options.seed} | ${r.commit ?? '?'} | ${r.finishedAt.slice(0, 16).replace('T', ' ')} | ${((r.endT - r.startT) / 60_000).toFixed(1)} | ${r.executed.length} | **${r.verdict.violations.length}** |`);
+    }
+    out.push('');
+  }
   out.push('| cloud | election | seed | code | minutes | faults | invariant checks | violations | recovery p50 | p99 | bound | API calls/fault | busiest second |');
   out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) {

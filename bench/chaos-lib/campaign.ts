@@ -57,6 +57,9 @@ export function floatingAddressOf(subnet: string): string {
   return `${m[1]}.${Number(m[2]) + (size >= 64 ? 50 : size - 2)}`;
 }
 
+/** The judged API call bound: this many per node and second, all nodes together. */
+export const CALLS_PER_NODE_SECOND = 20;
+
 export interface CampaignOptions {
   seed: number;
   durationMs: number;
@@ -463,7 +466,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     addressExempt: addressExemptKinds(opts.election),
     apiChangeMs: opts.apiChangeMs,
     slackMs: opts.slackMs,
-    maxCallsPerSecond: 10 * opts.nodes,
+    // 20 per node: one Exoscale make-before-break pass with fencing makes up to 16 calls in a second (two
+    // operations polled every 150 ms, a read before and after each change), and in a partition every side's
+    // MASTER makes its own (seed 1458729571: 16 + 15); a retry storm is a loop, far beyond it
+    maxCallsPerSecond: CALLS_PER_NODE_SECOND * opts.nodes,
   };
   const verdict = judge(schedule, obs, bounds);
   const timeline: TimelineEntry[] = [

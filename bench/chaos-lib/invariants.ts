@@ -285,9 +285,9 @@ export function judge(schedule: Schedule, obs: Observations, b: Bounds): Verdict
     }
   }
 
-  // 5. API calls: judged per second overall; broken down by node (the busiest second, the busiest node-second),
-  // not judged per node: one Exoscale make-before-break pass alone makes 11-16 calls in a second (two
-  // operations polled, reads before and after each change: chaos seed 600050276)
+  // 5. API calls: judged per second for all nodes together; broken down by node (the busiest second, the
+  // busiest node-second), not judged per node: one Exoscale make-before-break pass alone makes 11-16 calls
+  // in a second (two operations polled, reads before and after each change: chaos seed 600050276)
   const second = (t: number): number => Math.floor(t / 1000);
   const perSecond = new Map<number, number>();
   interface NodeSecond { node: number; sec: number; byCall: Record<string, number>; calls: number }

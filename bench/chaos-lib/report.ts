@@ -10,6 +10,8 @@ export interface StoredCampaign extends CampaignResult {
   commit?: string;
   finishedAt: string;
   loadAfter: string;
+  /** Set when the stored verdict was re-judged after the run (why, and against what). */
+  rejudged?: string;
 }
 
 const BARS = '▁▂▃▄▅▆▇█';
@@ -112,7 +114,7 @@ export function renderChaosReport(runs: StoredCampaign[], notes?: string): strin
     out.push(`${o.nodes} nodes, ${dead}, API changes take ${o.apiChangeMs} ms, reconcile ${o.reconcile}, checks every ${o.checkIntervalMs} ms, subnet ${o.subnet ?? '198.51.100.0/24'}. Replay: \`npm run chaos -- --provider ${o.provider} --election ${election} --seed ${o.seed} --duration ${Math.round(o.durationMs / 1000)}s\`.`);
     out.push('');
     const v = r.verdict;
-    out.push(`**Violations: ${v.violations.length}.** Invariant checks made: ${Object.entries(v.checks).map(([k, n]) => `${k} ${n}`).join(', ')}.`);
+    out.push(`**Violations: ${v.violations.length}.** Invariant checks made: ${Object.entries(v.checks).map(([k, n]) => `${k} ${n}`).join(', ')}.${r.rejudged ? ` Re-judged after the run: ${r.rejudged}.` : ''}`);
     out.push('');
     for (const x of v.violations) {
       const selfFault = selfFaultsAfter(r, x);

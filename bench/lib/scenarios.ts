@@ -242,6 +242,8 @@ export async function runTrial(tool: Tool, scenario: FailoverScenario, run: numb
     ...tool.vip.events.filter((e) => e.t >= t0 && e.t <= end).map((e) => ({ t: e.t, what: `h${e.host} address${e.added ? '+' : '-'}` })),
     ...tool.cloud.holderEvents(t0).map((e) => ({ t: e.t, what: `cloud: ${e.holders.map((h) => tool.cloud.name(h)).join('+') || 'none'}` })),
     ...calls.filter((c) => c.mutating).map((c) => ({ t: c.t, what: `API ${c.call}` })),
+    // the reads that led to the attaching call (later ones poll operations and verify)
+    ...(req ? calls.filter((c) => !c.mutating && c.t <= req.t).map((c) => ({ t: c.t, what: `read ${c.call}` })) : []),
   ]
     .sort((a, b) => a.t - b.t)
     .map((e) => `${e.what} @${Math.round(e.t - t0)}`)

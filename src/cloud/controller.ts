@@ -23,6 +23,11 @@
  * Every convergence pass reads the holders from the API first (provider.holders()), the source
  * of truth, so it is level-triggered: a revocation that failed is retried by the next pass,
  * drift is repaired. Make-before-break: attach here, read back, then detach the others, read back.
+ * One exception saves a round trip on the failover path: a node whose last read did not list it,
+ * and which has sent no attach since, attaches without reading first (only a node attaches itself;
+ * other nodes only ever detach it, so "not held here" stays true until it attaches). The read-back
+ * after the attach is the pass's first read then; an attach a human made meanwhile is answered as a
+ * duplicate or as a no-op, and the read-back decides.
  * Passes run one at a time (a lane); mutations are never interrupted half-way (an attach whose
  * operation is still pending when a newer state arrives completes first, so a following pass sees
  * it), aborts take effect between steps.
@@ -43,10 +48,13 @@
  *     instead of after them. So after the last interfering change lands, the MASTER holds the
  *     address again within one watch interval + one attach (+ the verifying read).
  *  3. A node that leaves MASTER for a better peer (MASTER -> BACKUP) does not drop the address while
- *     it is the only holder: on a multi-holder cloud it detaches itself only when the API already
- *     lists another holder, else it leaves that to the new MASTER's make-before-break fencing. Its
- *     own in-flight changes complete before its BACKUP pass reads (the lane), so that read sees
- *     them. The yielding node therefore never opens an unheld window of its own.
+ *     it is the only holder: it makes no API call at the transition (its successor, elected just
+ *     now, holds nothing yet, so a read could only say "keep it") and leaves the move to the new
+ *     MASTER's attach (single-holder) or make-before-break fencing (multi-holder). One settle time
+ *     later it reads once: on a multi-holder cloud it detaches itself if the API lists another
+ *     holder by then. Its own in-flight changes complete before that read (the lane), so the read
+ *     sees them. The yielding node therefore never opens an unheld window of its own. A MASTER that
+ *     stops while a live peer takes over makes no call at all: the successor's changes move it.
  *  4. One confirming pass follows every MASTER pass run for a transition (or a re-assert) after the
  *     settle time (twice the longest attach/detach seen, at least 1 s): a change another node sent
  *     before our read lands within one operation, after which this pass repairs it with one change +
@@ -177,6 +185,11 @@ export class FloatingIpController {
   #confirmDue = false;
   /** Longest attach/detach seen (ms): how long another node's in-flight change may take to land. */
   #longestMutationMs = 0;
+  /**
+   * The last read did not list this node and it has sent no attach since: it is still not a holder
+   * (no other node ever attaches it), so a pass that wants it attached may attach without reading.
+   */
+  #knownUnheld = false;
   readonly #clock: TimerClock;
 
   constructor(
@@ -220,10 +233,45 @@ export class FloatingIpController {
         `${to} at startup: keeping any attachment of ${this.provider.address} for ${formatDuration(this.settings.startupGraceMs)} (startupGrace) before releasing it`,
       );
       this.#schedule();
+      this.#prepare();
       return;
     }
-    if (desired === 'keep') return;
+    if (desired === 'keep') {
+      if (from === 'INIT' && to !== 'STOP') this.#prepare();
+      return;
+    }
+    if (desired === 'handover') return this.#handOver(to);
     await this.#run(`${to}`, signal, to === 'MASTER');
+  }
+
+  /**
+   * At startup, when no pass runs yet (startup grace, or nothing to release): one read, so that this
+   * node knows its target, the address's id and whether it holds it before it is needed. A MASTER
+   * pass soon after then attaches at once instead of paying those round trips on the failover path.
+   * A failure is logged at debug level only: the first pass does the same reads again.
+   */
+  #prepare(): void {
+    const signal = this.#epoch.signal;
+    this.#enqueue(async () => {
+      const self = await this.provider.self({ signal });
+      await this.#holders(self, signal);
+    }).catch((err: unknown) => this.log.debug({ err: (err as Error)?.message ?? String(err) }, `${this.provider.describe()}: the startup read failed; the first pass reads again`));
+  }
+
+  /**
+   * A MASTER hands over (it yielded to a better peer, or it stops while a live peer takes over): no
+   * API call now. The successor was elected just now and holds nothing yet, so a read would only say
+   * "keep it" (nextStep: hand-over-later); its attach (single-holder) or fencing (multi-holder) moves
+   * the address. A node that stays up checks once after the settle time (the confirming pass): it
+   * detaches itself if another holder shows by then (multi-holder) and learns whether it still holds
+   * the address, so that its next MASTER pass may attach without reading first.
+   */
+  #handOver(to: InstanceState): void {
+    const how = this.provider.holderMode === 'single' ? 'attach moves' : 'fencing detaches';
+    this.log.info({ event: 'ip-handover', address: this.provider.address, state: to }, `${this.provider.describe()} stays where it is until the new MASTER holds it: its ${how} it`);
+    if (to === 'STOP') return;
+    this.#confirmDue = true;
+    this.#schedule();
   }
 
   /** A peer was declared dead. As MASTER: revoke its attachment (all-healthy: that peer; move: fence). */
@@ -379,8 +427,10 @@ export class FloatingIpController {
     try {
       signal.throwIfAborted();
       const self = await this.provider.self({ signal });
-      const before = await this.#holders(signal);
-      let holders = before;
+      // not held here since the last read (and no attach sent since): attach first, the read-back follows
+      const attachFirst = (desired === 'exclusive' || desired === 'attached') && this.#knownUnheld;
+      const before = attachFirst ? undefined : await this.#holders(self, signal);
+      let holders: string[] = before ?? [];
       let problem = '';
       for (let round = 1; ; round++) {
         const step = nextStep({ desired, holders, self, mode: this.provider.holderMode, ...(this.#state === 'MASTER' ? { revoke: this.#revoke } : {}) });
@@ -395,7 +445,7 @@ export class FloatingIpController {
         signal.throwIfAborted();
         if (step.kind === 'detach-self') {
           await this.#mutate('detach', self, signal);
-          holders = await this.#holders(signal);
+          holders = await this.#holders(self, signal);
           if (holders.includes(self)) {
             if (desired === 'released') throw new CloudVerifyError(this.provider.cloud, `detach ${what} from ${self}`, 'the API still lists this instance as a holder');
             problem = 'the API still lists this instance as a holder';
@@ -403,7 +453,7 @@ export class FloatingIpController {
         } else if (step.kind === 'attach') {
           const started = performance.now();
           await this.#mutate('attach', self, signal);
-          holders = await this.#holders(signal);
+          holders = await this.#holders(self, signal);
           if (!holders.includes(self)) {
             problem = 'the operation succeeded but the API does not list this instance as a holder';
             this.log.warn({ event: 'ip-verify', address: this.provider.address, holders, round }, `attach ${what} to ${self}: ${problem} (another node's change?): next round`);
@@ -422,7 +472,7 @@ export class FloatingIpController {
       if (result.attached || result.detached.length) {
         this.stats.changes++;
         if (reason === 'reconcile' || reason === 'confirm') {
-          this.log.warn({ event: 'ip-drift', address: this.provider.address, before, after: holders, pass: reason }, `drift repaired: ${this.provider.address} was held by [${before.join(', ') || 'nobody'}], now [${holders.join(', ') || 'nobody'}]`);
+          this.log.warn({ event: 'ip-drift', address: this.provider.address, before, after: holders, pass: reason }, `drift repaired: ${this.provider.address} was held by [${before ? before.join(', ') || 'nobody' : 'not this instance (not read)'}], now [${holders.join(', ') || 'nobody'}]`);
         }
       }
       result.holders = holders;
@@ -464,7 +514,7 @@ export class FloatingIpController {
     while (!settled && !signal.aborted && !reattach) {
       await Promise.race([detaching.catch(() => undefined), this.#delay(watchMs)]);
       if (settled || signal.aborted) break;
-      const now = await this.#holders(signal).catch(() => undefined);
+      const now = await this.#holders(self, signal).catch(() => undefined);
       if (now && !now.includes(self) && !settled) {
         this.log.warn({ event: 'ip-lost', address: this.provider.address, holders: now }, `${what} left this instance while fencing (another node's change): re-attaching at once`);
         reattach = this.#mutate('attach', self, signal).then(() => {
@@ -475,11 +525,14 @@ export class FloatingIpController {
     const [d, r] = await Promise.allSettled([detaching, reattach]);
     if (d.status === 'rejected') throw d.reason;
     if (r?.status === 'rejected') throw r.reason;
-    return this.#holders(signal);
+    return this.#holders(self, signal);
   }
 
-  async #holders(signal: AbortSignal): Promise<string[]> {
-    return [...(await this.provider.holders({ signal }))].sort();
+  /** The holders, sorted; remembers whether they include this node (#knownUnheld). */
+  async #holders(self: string, signal: AbortSignal): Promise<string[]> {
+    const holders = [...(await this.provider.holders({ signal }))].sort();
+    this.#knownUnheld = !holders.includes(self);
+    return holders;
   }
 
   /**
@@ -489,6 +542,7 @@ export class FloatingIpController {
    */
   async #mutate(kind: 'attach' | 'detach', target: string, signal: AbortSignal): Promise<void> {
     const started = performance.now();
+    if (kind === 'attach') this.#knownUnheld = false; // until a read says otherwise
     try {
       // an accepted change is followed to its end; a refused one is not re-sent once this pass is aborted
       await (kind === 'attach' ? this.provider.attach(target, { resend: signal }) : this.provider.detach(target, { resend: signal }));

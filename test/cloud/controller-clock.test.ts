@@ -95,7 +95,8 @@ t.test('startup grace: released only when the grace is over (fake time)', async 
   const { clock, p, c } = setup('multi', { startupGraceMs: 10_000 });
   p.held = ['me'];
   await c.transition('INIT', 'BACKUP', never());
-  t.same(p.calls, [], 'no call during the grace');
+  await clock.advance(0);
+  t.same(p.calls, ['holders'], 'one read at startup (this node learns it holds it), no change during the grace');
   await clock.advance(9_999);
   t.same(p.held, ['me']);
   await clock.advance(2);
@@ -155,17 +156,83 @@ t.test('the confirming pass comes no later than a reconcile pass, however long t
 });
 
 t.test('single-holder: one attach moves it; a yielding MASTER never detaches itself', async (t) => {
-  const { p, c } = setup('single');
+  const { clock, p, c } = setup('single');
   p.held = ['other'];
   await c.transition('BACKUP', 'MASTER', never());
   t.same(p.calls, ['holders', 'attach me', 'holders'], 'read, one attach (moves it), read back');
   t.same(p.held, ['me']);
   p.calls = [];
   await c.transition('MASTER', 'BACKUP', never());
-  t.same(p.calls, ['holders'], 'hand-over: the new MASTER\'s attach moves it');
+  t.same(p.calls, [], 'hand-over: no call at the transition, the new MASTER\'s attach moves it');
+  await clock.advance(1_000);
+  t.same(p.calls, ['holders'], 'one read a settle time later (the confirming pass), nothing detached');
   t.same(p.held, ['me']);
   await c.transition('BACKUP', 'FAULT', never());
   t.same(p.held, [], 'FAULT releases');
   t.throws(() => new FloatingIpController(p, { strategy: 'all-healthy', release: true, onApiUnreachable: 'hold', reconcileMs: 0, startupGraceMs: 0 }, createLogger({ level: 'silent' })), /strategy all-healthy needs a cloud whose address can sit on several targets/);
+  await c.close();
+});
+
+t.test('a node that read itself unheld, and attached nothing since, attaches without reading first', async (t) => {
+  for (const mode of ['single', 'multi'] as const) {
+    const { p, c } = setup(mode);
+    p.held = ['other'];
+    await c.transition('INIT', 'BACKUP', never());
+    t.same(p.calls, ['holders'], `${mode}: the BACKUP's release pass reads: not held here`);
+    p.calls = [];
+    await c.transition('BACKUP', 'MASTER', never());
+    t.same(p.calls, mode === 'single' ? ['attach me', 'holders'] : ['attach me', 'holders', 'detach other', 'holders'], `${mode}: MASTER: attach first, then the read-back (one round trip less)`);
+    t.same(p.held, ['me']);
+    p.calls = [];
+    await c.transition('MASTER', 'MASTER', never());
+    t.same(p.calls, ['holders'], `${mode}: once it attached, a pass reads first again`);
+    await c.close();
+  }
+  // nothing known (a fresh node, or the last read listed it): read first
+  const { p, c } = setup('multi');
+  p.held = ['other'];
+  await c.transition('BACKUP', 'MASTER', never());
+  t.same(p.calls, ['holders', 'attach me', 'holders', 'detach other', 'holders'], 'a node that never read reads first');
+  await c.close();
+});
+
+t.test('a failed attach forgets "unheld": the retry reads first (the attach may have landed)', async (t) => {
+  const { clock, p, c } = setup('multi');
+  await c.transition('INIT', 'BACKUP', never());
+  p.calls = [];
+  p.failNext = 1;
+  await c.transition('BACKUP', 'MASTER', never());
+  t.same(p.calls, ['attach me'], 'the attach failed (held: the hook resolves, a retry is scheduled)');
+  p.held = ['me']; // its answer was lost, but it landed
+  p.calls = [];
+  await clock.advance(clock.pending[0]!);
+  t.same(p.calls, ['holders'], 'the retry reads first, sees it held, and sends nothing');
+  await c.close();
+});
+
+t.test('hand-over: the confirming read learns the successor took it, so the next MASTER pass attaches at once', async (t) => {
+  const { clock, p, c } = setup('multi');
+  await c.transition('BACKUP', 'MASTER', never());
+  await clock.advance(1_000); // its confirming pass
+  t.same(p.held, ['me']);
+  p.calls = [];
+  await c.transition('MASTER', 'BACKUP', never()); // a better peer preempts
+  t.same(p.calls, [], 'no call at the transition');
+  t.same(clock.pending, [1_000], 'one read due a settle time later');
+  p.held = ['other']; // the new MASTER attached and fenced us
+  await clock.advance(1_000);
+  t.same(p.calls, ['holders'], 'the confirming read');
+  t.same(clock.pending, [], 'then nothing (a BACKUP does not reconcile)');
+  p.calls = [];
+  await c.transition('BACKUP', 'MASTER', never()); // the better peer dies
+  t.same(p.calls.slice(0, 2), ['attach me', 'holders'], 'attach first');
+  t.same(p.held, ['me']);
+  // a MASTER stopping while a live peer takes over makes no call at all
+  await clock.advance(200); // the fencing's last watch timer
+  p.calls = [];
+  await c.transition('MASTER', 'STOP', never(), 'handover');
+  t.same(p.calls, [], 'STOP (hand-over): no call');
+  t.same(clock.pending, [], 'and none scheduled');
+  t.same(p.held, ['me'], 'the successor\'s fencing moves it');
   await c.close();
 });

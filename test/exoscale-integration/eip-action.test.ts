@@ -52,6 +52,22 @@ t.test('move: MASTER attaches here first, verifies, then fences every other hold
   t.same(sim.state.requests(seq).map((r) => r.call), ['list-instances'], 'a re-assert with nothing to do costs one read');
 });
 
+t.test('a node that read itself unheld attaches first; an attach a human made meanwhile is a duplicate the read-back settles', async (t) => {
+  for (const duplicates of ['operation-failure', 'http-conflict', 'succeed'] as const) {
+    const sim = await withSim(t);
+    sim.state.setConfig({ duplicates });
+    const c = controllerFor(t, sim);
+    sim.state.setHolders(EIP, [LB1]);
+    await c.transition('INIT', 'BACKUP', never());
+    sim.state.setHolders(EIP, [LB1, LB2]); // by hand, while this node is BACKUP
+    const seq = lastSeq(sim);
+    await c.transition('BACKUP', 'MASTER', never());
+    const calls = sim.state.requests(seq).map((r) => r.call).filter((call) => call !== 'get-operation');
+    t.equal(calls[0], 'attach-instance-to-elastic-ip', `${duplicates}: the MASTER pass attaches without reading first`);
+    t.same(sim.state.holdersOf(EIP), [LB2], `${duplicates}: the read-back saw it held here, the other holder fenced`);
+  }
+});
+
 t.test('move: a BACKUP never attaches; BACKUP/FAULT/STOP release unless release: false', async (t) => {
   const sim = await withSim(t);
   const c = controllerFor(t, sim);
@@ -60,11 +76,20 @@ t.test('move: a BACKUP never attaches; BACKUP/FAULT/STOP release unless release:
   t.same(sim.state.holdersOf(EIP), [], 'nothing attached');
   t.notOk(sim.state.requests(seq).some((r) => r.call.startsWith('attach')), 'no attach call from a BACKUP');
 
-  for (const state of ['BACKUP', 'FAULT', 'STOP'] as const) {
+  for (const state of ['FAULT', 'STOP'] as const) {
     sim.state.setHolders(EIP, [LB2, LB1]);
     await c.transition('MASTER', state, never());
     t.same(sim.state.holdersOf(EIP), [LB1], `${state}: detached from self only`);
   }
+  // MASTER -> BACKUP hands over: no call at the transition, one read a settle time later, which
+  // detaches this node once another holder shows
+  const yielding = controllerFor(t, sim, { settleMs: 100 });
+  sim.state.setHolders(EIP, [LB2, LB1]);
+  const handover = lastSeq(sim);
+  await yielding.transition('MASTER', 'BACKUP', never());
+  t.equal(requestsSince(sim, handover), 0, 'BACKUP (hand-over): no API call at the transition');
+  await until(() => sim.state.holdersOf(EIP).length === 1);
+  t.same(sim.state.holdersOf(EIP), [LB1], 'BACKUP (hand-over): detached from self only, at the confirming read');
 
   const keep = controllerFor(t, sim, { release: false });
   sim.state.setHolders(EIP, [LB2]);
@@ -82,7 +107,8 @@ t.test('startup grace: a state entered at startup releases only after startupGra
   const seq = lastSeq(sim);
   await c.transition('INIT', 'BACKUP', never());
   t.same(sim.state.holdersOf(EIP), [LB2], 'kept during the grace (a restarted master does not drop it)');
-  t.equal(requestsSince(sim, seq), 0, 'no API call yet');
+  await until(() => sim.state.requests(seq).length >= 2);
+  t.same(sim.state.requests(seq).map((r) => r.call), ['list-elastic-ips', 'list-instances'], 'one read at startup (the address\'s id, its holders), no change');
   await until(() => sim.state.holdersOf(EIP).length === 0, 3_000);
   t.pass('released once the grace is over');
 

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { EIP, EIP_ID, LB1, LB2, LB3, clientFor, until, withSim } from '../exoscale/lib/sim.js';
 import type { RunningSimulator } from '../../src/exoscale/simulator/index.js';
-import { captureLog, controllerFor, never } from './lib/eip.js';
+import { captureLog, controllerFor, lastSeq, never, requestsSince } from './lib/eip.js';
 
 /** Holds every operation `match` selects; returns a function waiting for the next such pending operation. */
 function gate(t: { teardown(fn: () => unknown): void }, sim: RunningSimulator, match: (kind: string, instance: string) => boolean) {
@@ -106,18 +106,23 @@ t.test('a MASTER that yields hands over: it detaches itself only once the API li
   const aAttach = await g.pending('attach', LB1);
   const { log, text } = captureLog();
   const b2 = controllerFor(t, sim, { instanceId: LB2 }, {}, log);
+  const yielded = lastSeq(sim);
   await b2.transition('MASTER', 'BACKUP', never());
   t.same(sim.state.holdersOf(EIP), [LB2], 'the new MASTER\'s attach is in flight: the yielding node keeps it');
-  t.match(text(), /stays on this instance .* until the new MASTER holds it/);
+  t.equal(requestsSince(sim, yielded), 0, 'and makes no API call at the transition: the new MASTER holds nothing yet');
+  t.match(text(), /stays where it is until the new MASTER holds it: its fencing detaches it/);
   sim.state.completeOperation(aAttach);
   await aMaster;
   t.same(sim.state.holdersOf(EIP), [LB1], 'the new MASTER\'s fencing moved it');
   t.equal(unheldSince(sim, since), 0, 'never unheld');
 
-  // the API already lists the new holder: the yielding node detaches itself
+  // the API lists the new holder by the confirming read (one settle time later): the yielding node detaches itself
+  const b3 = controllerFor(t, sim, { instanceId: LB2, settleMs: 100 });
   sim.state.setHolders(EIP, [LB1, LB2]);
-  await b.transition('MASTER', 'BACKUP', never());
-  t.same(sim.state.holdersOf(EIP), [LB1]);
+  await b3.transition('MASTER', 'BACKUP', never());
+  t.same(sim.state.holdersOf(EIP), [LB1, LB2], 'not at the transition');
+  await until(() => sim.state.holdersOf(EIP).length === 1);
+  t.same(sim.state.holdersOf(EIP), [LB1], 'at the confirming read');
 });
 
 t.test('an interfering change that lands after the MASTER\'s pass ended is repaired by the confirming pass', async (t) => {

@@ -5,10 +5,12 @@
  *
  *   lab host (netns)  ── TCP ──►  relay process in the API host's netns (ADDR:PORT)
  *                                   └─ Unix socket (the file system is shared across namespaces) ─►
- *   this process: Unix server ── TCP ──► simulator on 127.0.0.1:PORT
+ *   this process: Unix server, whose connections the simulator's HTTP server serves (accept)
  *
  * The relay is a few lines of Node run with `node -e` inside the API host's namespace; the lab kills
- * it with the namespace. Every hop is local; the simulator sees 127.0.0.1 as the caller.
+ * it with the namespace. Every hop is local; the simulator sees an empty caller address. The Unix
+ * side hands each connection to the simulator itself rather than opening a second TCP connection
+ * to its port: one copy through this process less for every call of both tools.
  */
 import net from 'node:net';
 import { rmSync } from 'node:fs';
@@ -35,26 +37,22 @@ export interface ApiRelay {
   close(): Promise<void>;
 }
 
-/** Forwards ADDR:(a free port) in host `apiHost`'s namespace to 127.0.0.1:`port` here. */
-export async function startApiRelay(lab: Lab, apiHost: number, port: number, dir: string): Promise<ApiRelay> {
-  const sock = join(dir, `api-relay-${port}.sock`);
+/** A simulator's HTTP server, taking connections accepted elsewhere (RunningCloudSimulator.accept). */
+export interface RelayTarget {
+  /** Its listening port (names the socket file). */
+  port: number;
+  accept(socket: net.Socket): void;
+}
+
+/** Makes ADDR:(a free port) in host `apiHost`'s namespace reach simulator `target` here. */
+export async function startApiRelay(lab: Lab, apiHost: number, target: RelayTarget, dir: string): Promise<ApiRelay> {
+  const sock = join(dir, `api-relay-${target.port}.sock`);
   rmSync(sock, { force: true });
   const sockets = new Set<net.Socket>();
   const unix = net.createServer((c) => {
-    const u = net.connect(port, '127.0.0.1');
-    for (const s of [c, u]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    }
-    c.pipe(u).pipe(c);
-    const end = (): void => {
-      c.destroy();
-      u.destroy();
-    };
-    c.on('error', end);
-    u.on('error', end);
-    c.on('close', end);
-    u.on('close', end);
+    sockets.add(c);
+    c.on('close', () => sockets.delete(c));
+    target.accept(c);
   });
   await new Promise<void>((resolve, reject) => {
     unix.once('error', reject);

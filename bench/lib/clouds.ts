@@ -17,7 +17,7 @@ import { DEFAULT_SIM_TOKEN as DO_SIM_TOKEN, DO_SIM_MUTATING, defaultSeed as defa
 import { startAwsSimulator } from '../../src/aws/simulator/server.js';
 import { EC2_CALLS, MUTATING_ACTIONS } from '../../src/aws/simulator/ec2.js';
 import { instanceIdOf, SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY } from '../../src/aws/simulator/world.js';
-import { startApiRelay, withOrigin, type ApiRelay } from './api-relay.js';
+import { startApiRelay, withOrigin, type ApiRelay, type RelayTarget } from './api-relay.js';
 
 export const BENCH_CLOUDS = ['exoscale', 'hetzner', 'aws', 'digitalocean'] as const;
 export type BenchCloudName = (typeof BENCH_CLOUDS)[number];
@@ -140,10 +140,10 @@ function kitMeasurements(
 }
 
 /** The relay to the simulator's `port` when `reach` asks for one (none: the simulator listens where the hosts reach it); closes the simulator when the relay cannot start. */
-async function relayFor(reach: ApiReach, port: number, dir: string, closeSim: () => Promise<void>): Promise<ApiRelay | undefined> {
+async function relayFor(reach: ApiReach, sim: RelayTarget, dir: string, closeSim: () => Promise<void>): Promise<ApiRelay | undefined> {
   if ('host' in reach) return undefined;
   try {
-    return await startApiRelay(reach.lab, reach.apiHost, port, dir);
+    return await startApiRelay(reach.lab, reach.apiHost, sim, dir);
   } catch (error) {
     await closeSim();
     throw error;
@@ -167,7 +167,7 @@ async function startExoscale(opts: BenchCloudOptions): Promise<BenchCloud> {
   const lab = await startEipLab({ nodes: opts.nodes, dir: opts.dir, operationDelayMs: opts.opTimeMs, simulator: { host: simHost(opts.reach) }, ...(opts.action ? { action: opts.action } : {}) });
   const state = lab.sim.state;
   if (!state.findElasticIp(opts.address)) state.addElasticIp({ ip: opts.address });
-  const relay = await relayFor(opts.reach, lab.sim.port, opts.dir, () => lab.close());
+  const relay = await relayFor(opts.reach, lab.sim, opts.dir, () => lab.close());
   const endpoint = relay ? withOrigin(lab.sim.endpoint, relay.origin) : lab.sim.endpoint;
   const keyFile = join(opts.dir, 'exoscale-api-key');
   const secretFile = join(opts.dir, 'exoscale-api-secret');
@@ -216,7 +216,7 @@ async function startHetzner(opts: BenchCloudOptions): Promise<BenchCloud> {
   const servers = seed.servers!.filter((s) => s.name.startsWith('lb'));
   for (let i = servers.length; i < opts.nodes; i++) seed.servers!.push({ id: 1001 + i, name: `lb${i + 1}`, status: 'running', labels: { role: 'lb' }, publicIpv4: `198.51.100.${11 + i}` });
   const sim = await startHetznerSimulator({ port: 0, host: simHost(opts.reach), seed, actionDelayMs: opts.opTimeMs });
-  const relay = await relayFor(opts.reach, sim.port, opts.dir, () => sim.close());
+  const relay = await relayFor(opts.reach, sim, opts.dir, () => sim.close());
   const endpoint = relay ? withOrigin(sim.endpoint, relay.origin) : sim.endpoint;
   const tokenFile = join(opts.dir, 'hcloud-token');
   writeFileSync(tokenFile, HCLOUD_SIM_TOKEN, { mode: 0o600 });
@@ -257,7 +257,7 @@ async function startAws(opts: BenchCloudOptions): Promise<BenchCloud> {
   const sim = await startAwsSimulator({ port: 0, host: simHost(opts.reach), seed: { instances: opts.nodes, elasticIps: [opts.address] } });
   // AssociateAddress is synchronous: the operation time is the answer's latency (the move happens after it)
   if (opts.opTimeMs > 0) sim.faults.add({ kind: 'latency', ms: opts.opTimeMs, calls: ['associate-address', 'disassociate-address'] });
-  const relay = await relayFor(opts.reach, sim.port, opts.dir, () => sim.close());
+  const relay = await relayFor(opts.reach, sim, opts.dir, () => sim.close());
   const endpoint = relay ? relay.origin : sim.url;
   const keyFile = join(opts.dir, 'aws-access-key-id');
   const secretFile = join(opts.dir, 'aws-secret-access-key');
@@ -308,7 +308,7 @@ async function startDigitalOcean(opts: BenchCloudOptions): Promise<BenchCloud> {
     const d = sim.world.findDroplet(name) ?? sim.world.addDroplet({ name, tags: ['lb'], publicIp: `198.51.100.${11 + i}` });
     targets.push(String(d.id));
   }
-  const relay = await relayFor(opts.reach, sim.port, opts.dir, () => sim.close());
+  const relay = await relayFor(opts.reach, sim, opts.dir, () => sim.close());
   const endpoint = relay ? relay.origin : sim.url;
   const tokenFile = join(opts.dir, 'do-token');
   writeFileSync(tokenFile, DO_SIM_TOKEN, { mode: 0o600 });

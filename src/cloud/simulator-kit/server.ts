@@ -17,6 +17,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { faultsAdmin, type KitFaultSet, type KitRequestOutcome } from './faults.js';
 import type { HolderHistory } from './history.js';
@@ -102,6 +103,11 @@ export interface RunningCloudSimulator {
   port: number;
   host: string;
   requests(sinceMs?: number): RequestRecord[];
+  /**
+   * Serves a connection accepted elsewhere (a relay's Unix socket) as if it had arrived on the
+   * listening port: one hop instead of a second connection to that port. Its caller address is empty.
+   */
+  accept(socket: Duplex): void;
   close(): Promise<void>;
 }
 
@@ -285,6 +291,7 @@ export async function startCloudSimulator(spec: CloudSimulatorSpec, opts: StartO
     port: addr.port,
     host: addr.address,
     requests: (sinceMs = 0) => log.filter((r) => r.t >= sinceMs),
+    accept: (socket) => void server.emit('connection', socket),
     close: async () => {
       spec.close?.();
       for (const res of hanging) res.destroy();

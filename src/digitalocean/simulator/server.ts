@@ -37,6 +37,7 @@ import {
   type Change,
   type KitFaultRule,
   type RequestRecord,
+  type RunningCloudSimulator,
   type SimCall,
   type SimRoute,
 } from '../../cloud/simulator-kit/index.js';
@@ -118,6 +119,8 @@ export interface RunningDigitalOceanSimulator {
   setHolder(ip: string, dropletId: number | null): void;
   /** Called at each holder change (CLI prints them). */
   onChange(fn: (e: DigitalOceanSimEvent) => void): () => void;
+  /** Serves a connection accepted elsewhere (a relay's Unix socket): RunningCloudSimulator.accept. */
+  accept: RunningCloudSimulator['accept'];
   close(): Promise<void>;
 }
 
@@ -434,6 +437,7 @@ export async function startDigitalOceanSimulator(opts: DigitalOceanSimulatorOpti
   const sim = await startCloudSimulator(spec, { ...(opts.host !== undefined ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) });
   return {
     url: sim.url,
+    accept: sim.accept,
     endpoint: `${sim.url}/v2/`,
     port: sim.port,
     tokens: { full: [...full], readOnly: [...readOnly] },

@@ -8,6 +8,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../../log.js';
 import { verifyRequest, type VerifyFailure } from '../signature.js';
@@ -81,6 +82,11 @@ export interface RunningSimulator {
   keys: Map<string, string>;
   /** Metadata URL of a simulated instance (id or name) for a key (default instance-id). */
   metadataUrl(instance: string, key?: string): string;
+  /**
+   * Serves a connection accepted elsewhere (a relay's Unix socket) as if it had arrived on the
+   * listening port: one hop instead of a second connection to that port. Its caller address is empty.
+   */
+  accept(socket: Duplex): void;
   close(): Promise<void>;
 }
 
@@ -309,6 +315,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       const id = state.findInstance(instance)?.id ?? instance;
       return `${url}/_meta/${encodeURIComponent(id)}/latest/meta-data/${key}`;
     },
+    accept: (socket) => void server.emit('connection', socket),
     close(): Promise<void> {
       closed ??= new Promise<void>((resolve) => {
         closing.abort();

@@ -17,22 +17,32 @@
  * - A fresh node listens for deadRatio x interval before it claims anything (hold-off), and
  *   never preempts during it.
  * - Host loss, the timing argument. L: when this backup last heard the master (or, if later, when
- *   a live peer vouches in its adverts that it did); D = deadRatio x interval; W = confirmWindow
- *   (min(50 ms, interval/2)); S = rank step = W + max(20 ms, interval/4); r = rank among the live
- *   backups (the best is 0). A backup takes over at T = L + D + r x S if nothing is heard from the
- *   master by then and none of the probeCount probes it sends over [T - W, T] is answered:
- *   - rank 0 pays no extra step: its probes overlap the last W of the dead interval (they start while
- *     the master still counts as alive), so it acts at the master's dead time itself, the physical
- *     limit for a given D (probing after the dead time, as before, cost L + D + W).
- *   - rank r >= 1 acts S after rank r - 1 for the same L: every rank moved earlier by W together, so
- *     the gap a better backup's takeover advert has to land in is what it was. S >= W, so these ranks
- *     probe only a master already declared dead. A lower rank acts first only if it missed adverts
- *     the better one heard (its L earlier, under loss); the two MASTERs then meet and it yields.
- *   - loss: a false takeover at rank 0 needs every master advert of the first D - W lost (at
- *     deadRatio 3 the two due one and two intervals after L; the third is due at T and lands late)
- *     and all probeCount (12) probe round trips lost: at 20 % loss each way 0.2^2 x 0.36^12 =
- *     1.9e-7 per advert slot, below the 0.2^3 x 0.36^10 = 2.9e-7 of the 10 probes after the dead
- *     time (the advert due at L + D still landed during those).
+ *   a live peer vouches in its adverts that it did); I = the master's interval; D = deadRatio x I;
+ *   T = D - I/2, the probed dead time; W = confirmWindow (min(50 ms, I/2)); S = rank step = W +
+ *   max(20 ms, I/4); r = rank among the live backups (the best is 0). A backup takes over at
+ *   L + T + r x S if nothing is heard from the master by then and none of the probeCount probes it
+ *   sends over the W before that instant is answered; the unanswered probes declare the master dead
+ *   (a silence without probes, e.g. an exoip peer, still waits L + D):
+ *   - which adverts can count: the master advertises every I from L, never early, so the last advert
+ *     that can arrive before a deadline at L + D is the one due at L + D - I (the one due at L + D
+ *     lands after it). Waiting to L + D bought nothing but half an interval of slack for that advert
+ *     to come late; at T = D - I/2 it keeps half an interval, and the probes start only once it is
+ *     due (T - W >= D - I while W <= I/2, the default): the same adverts and the same probes decide, half an interval sooner.
+ *   - rank 0 pays no extra step: it acts at L + T, the master still counting as alive until its
+ *     probes go unanswered.
+ *   - rank r >= 1 acts S after rank r - 1 for the same L, so the gap a better backup's takeover advert
+ *     has to land in is what it was; a MASTER claim heard from another node after the master's last
+ *     advert means a better backup took over: nothing to probe, and a confirmation that hears one
+ *     ends without a takeover (the old master is still declared dead). A lower rank acts first only
+ *     if it missed adverts the better one heard (its L earlier, under loss); the two MASTERs then
+ *     meet and it yields (preempt) or the better one stays BACKUP (no preempt).
+ *   - loss: a false takeover at rank 0 needs every master advert due by L + D - I lost (at deadRatio
+ *     3 the two due at L + I and L + 2I) and all probeCount (12) probe round trips lost: at 20 % loss
+ *     each way 0.2^2 x 0.36^12 = 1.9e-7 per advert slot, as when it acted at L + D (T moved, the
+ *     adverts and probes that can stop it did not).
+ *   - what it costs: a master whose adverts stall (a paused process) is taken over after a stall of
+ *     T - I past its due advert, 150 ms at 100 ms adverts (keepalived: 3 I + skew - I, 261 ms at
+ *     priority 100), 1.5 s at 1 s adverts.
  * - Confirmed gone at once, no probes: a goodbye advert (priority 0 / STOP) or ECONNREFUSED
  *   from the master's host (its daemon died).
  * - MASTER hearing another MASTER: yields if outranked, else re-asserts (advert + reassert).
@@ -183,6 +193,22 @@ export class InstanceEngine {
   /** Master down time before skew. */
   get masterDownMs(): number {
     return this.config.deadRatio * this.config.intervalMs;
+  }
+
+  /**
+   * How much sooner than the dead time a silence confirmed by unanswered probes ends: half the
+   * master's interval (`intervalMs`: the longer of its and ours, as for its dead time). The last
+   * master advert that can still count is the one due (deadRatio - 1) intervals after L (the next
+   * one is due at L + D, after any deadline at L + D); waiting past half an interval after it bought
+   * nothing but time for a late one, and the probes cover it.
+   */
+  probedEarlyMs(intervalMs = this.config.intervalMs): number {
+    return Math.floor(Math.max(intervalMs, this.config.intervalMs) / 2);
+  }
+
+  /** The best backup's wait after the master's last advert when its probes go unanswered (D - interval/2). */
+  get probedDownMs(): number {
+    return this.masterDownMs - this.probedEarlyMs();
   }
 
   /**
@@ -521,13 +547,20 @@ export class InstanceEngine {
    * since its last packet (so that the probes can overlap the end of its dead time). `deadAt`: when
    * that live master is declared dead (the takeover cannot come before).
    */
-  private silence(): { loss: MasterLoss; deadAt: number } | undefined {
-    if (this.loss) return { loss: this.loss, deadAt: -Infinity };
+  private silence(): { loss: MasterLoss; deadAt: number; earlyMs: number } | undefined {
+    if (this.loss) {
+      const lost = this.loss.masterId === undefined ? undefined : this.peers.get(this.loss.masterId);
+      return { loss: this.loss, deadAt: -Infinity, earlyMs: this.probedEarlyMs(lost?.intervalMs) };
+    }
     const m = this.liveMaster();
     if (!m || m.stateless) return undefined;
+    // another node claims MASTER and was heard since (a better backup took over from it before we
+    // declared it dead): nothing to probe; its dead time hands the view over to that MASTER
+    for (const p of this.peers.values()) if (p !== m && p.lastSeen > m.lastSeen && this.isMaster(p)) return undefined;
     return {
       loss: { since: m.lastSeen, confirmed: false, masterId: m.id, masterAddress: m.address, why: `master ${m.id} silent` },
       deadAt: m.lastSeen + this.peerDeadMs(m),
+      earlyMs: this.probedEarlyMs(m.intervalMs),
     };
   }
 
@@ -545,17 +578,19 @@ export class InstanceEngine {
    * When this backup takes over if nothing is heard (`at`), and when its probes start (`probesFrom`,
    * one confirmation window earlier when the silence needs probes, else `at`). The silence counts
    * from the most recent sighting of the master, ours or one a live peer vouched for; plus the dead
-   * time, plus the rank's skew (none for the best backup).
+   * time (half an interval less when probes confirm it), plus the rank's skew (none for the best backup).
    */
   private takeoverAt(): { at: number; probesFrom: number; loss: MasterLoss } | undefined {
     if (this.health.fault) return undefined;
     const s = this.silence();
     if (!s) return undefined;
     const l = s.loss;
-    const wait = l.confirmed ? 0 : this.masterDownMs;
+    const probes = this.needsProbes(l);
+    const early = probes ? s.earlyMs : 0;
+    const wait = l.confirmed ? 0 : this.masterDownMs - early;
     const since = this.vouchable(l) && this.vouched?.masterId === l.masterId ? Math.max(l.since, this.vouched.at) : l.since;
-    const at = Math.max(since + wait + this.rank(l.masterId) * (this.skewStepMs + (l.spreadMs ?? 0)), s.deadAt);
-    return { at, probesFrom: this.needsProbes(l) ? at - this.config.confirmWindowMs : at, loss: l };
+    const at = Math.max(since + wait + this.rank(l.masterId) * (this.skewStepMs + (l.spreadMs ?? 0)), s.deadAt - early);
+    return { at, probesFrom: probes ? at - this.config.confirmWindowMs : at, loss: l };
   }
 
   private evaluate(now: number, fx: Effect[]): void {
@@ -682,11 +717,20 @@ export class InstanceEngine {
       c.nextProbeAt = c.startedAt + c.sent * c.spacing;
       fx.push({ type: 'probe', to: c.masterAddress, nonce });
     }
-    // endsAt is never before the master's dead time: by then step 1 of evaluate has recorded the loss
-    if (now >= c.endsAt && this.loss) {
-      this.confirming = undefined;
-      this.becomeMaster(now, `${this.takeoverReason(now)}, ${c.sent} probes unanswered`, fx);
+    if (now < c.endsAt) return;
+    this.confirming = undefined;
+    if (!this.loss) {
+      // the probes ended half an interval before the master's dead time: they declare it dead
+      const m = this.peers.get(c.masterId);
+      if (m?.alive) {
+        m.alive = false;
+        fx.push({ type: 'peer-dead', peer: { id: m.id, address: m.address }, reason: `peer ${m.id} dead after ${formatDuration(now - m.lastSeen)}, ${c.sent} probes unanswered` });
+      }
+      // a better backup may have taken over meanwhile (its MASTER adverts came while the old master still counted)
+      if (this.liveMaster()) return;
+      this.loss = { since: m?.lastSeen ?? c.startedAt, confirmed: false, masterId: c.masterId, masterAddress: c.masterAddress, why: `master ${c.masterId} silent` };
     }
+    this.becomeMaster(now, `${this.takeoverReason(now)}, ${c.sent} probes unanswered`, fx);
   }
 
   private takeoverReason(now: number): string {

@@ -117,6 +117,6 @@ export interface EngineSnapshot {
   /** When this node would take over if nothing is heard (BACKUP only). */
   takeoverAt?: number;
   peers: PeerView[];
-  /** Milliseconds a silent master has before backups take over (deadRatio x interval). */
+  /** Milliseconds a silent master has before it is dead (deadRatio x interval); a backup whose probes go unanswered takes over half an interval sooner. */
   masterDownMs: number;
 }

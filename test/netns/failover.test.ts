@@ -77,15 +77,17 @@ t.test('partition: cut the master off, a backup takes over; heal: one MASTER wit
 
 /*
  * 20 % loss, 100 ms adverts, 30 s, every host dropping 20 % of its inbound UDP (nftables numgen).
- * A backup of rank r takes over at T = L + 300 ms + r x 75 ms (L: the master last heard) unless one
- * of the 12 probes it sends over [T - 50 ms, T] is answered. A false takeover therefore needs, at
- * one backup, every master advert lost until its probes start: for lab2 (rank 0, probes from
- * L + 250 ms) the two due at L + 100 and L + 200 ms, 0.2^2 = 0.04 per advert slot (the one due at
- * L + 300 ms lands after T: the master's timers are never early); for lab3 (rank 1, probes from
- * L + 325 ms) three, 0.2^3 = 0.008; AND all 12 probes or their replies lost (each round trip
- * survives 0.8 x 0.8 = 0.64: all fail 0.36^12 = 4.7e-6). Vouching by the other backup only lowers
- * this. 300 slots x (0.04 + 0.008) = 14.4 expected confirmations in 30 s, so P(any false takeover)
- * <= 14.4 x 4.7e-6 = 6.8e-5 < 1/1000 (with 10 probes after the dead time, as before: 1.8e-4).
+ * A backup of rank r takes over at T = L + 250 ms + r x 75 ms (L: the master last heard; 250 ms =
+ * (deadRatio - 1/2) x interval) unless one of the 12 probes it sends over [T - 50 ms, T] is answered.
+ * A false takeover therefore needs, at one backup, every master advert lost until its probes end:
+ * for lab2 (rank 0, probes from L + 200 ms) the two due at L + 100 and L + 200 ms (the one due at
+ * L + 200 ms arrives during its probes and counts), 0.2^2 = 0.04 per advert slot (the one due at
+ * L + 300 ms would land after T: the master's timers are never early); for lab3 (rank 1, probes
+ * from L + 275 ms) the three due by L + 300 ms, 0.2^3 = 0.008; AND all 12 probes or their replies
+ * lost (each round trip survives 0.8 x 0.8 = 0.64: all fail 0.36^12 = 4.7e-6). Vouching by the
+ * other backup only lowers this. 300 slots x (0.04 + 0.008) = 14.4 expected confirmations in 30 s,
+ * so P(any false takeover) <= 14.4 x 4.7e-6 = 6.8e-5 < 1/1000: the same as when the backups acted
+ * at L + 300 ms + r x 75 ms (the same adverts and probes decide, half an interval sooner).
  * The master itself never yields to a lower-priority node, whatever is lost.
  */
 t.test('20 % random loss for 30 s at 100 ms adverts: no transition', { skip, timeout: 90_000 }, async (t) => {

@@ -407,8 +407,16 @@ export class FloatingIpController {
     this.log[repeated ? 'debug' : 'error']({ err: msg, pass: why, failures: this.#consecutiveFailures }, `${this.provider.describe()}: ${why} failed, retrying with backoff`);
   }
 
-  #delay(ms: number): Promise<void> {
-    return new Promise((r) => this.#clock.setTimeout(r, ms));
+  /** Resolves after `ms`, or at once when `cancel` settles first (its timer then cleared). */
+  async #delay(ms: number, cancel?: Promise<unknown>): Promise<void> {
+    let timer: unknown;
+    const elapsed = new Promise<void>((r) => (timer = this.#clock.setTimeout(r, ms)));
+    if (!cancel) return elapsed;
+    try {
+      await Promise.race([elapsed, cancel.then(() => undefined, () => undefined)]);
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
   }
 
   // ------------------------------------------------------------------ the pass
@@ -427,20 +435,22 @@ export class FloatingIpController {
     try {
       signal.throwIfAborted();
       const self = await this.provider.self({ signal });
-      // not held here since the last read (and no attach sent since): attach first, the read-back follows
-      const attachFirst = (desired === 'exclusive' || desired === 'attached') && this.#knownUnheld;
-      const before = attachFirst ? undefined : await this.#holders(self, signal);
-      let holders: string[] = before ?? [];
+      let before: string[] | undefined; // the pass's first read (none when it attached first)
+      let holders: string[] | undefined;
       let problem = '';
-      for (let round = 1; ; round++) {
-        const step = nextStep({ desired, holders, self, mode: this.provider.holderMode, ...(this.#state === 'MASTER' ? { revoke: this.#revoke } : {}) });
+      for (let round = 0; ; ) {
+        const step = nextStep({ desired, holders, knownUnheld: this.#knownUnheld, self, mode: this.provider.holderMode, ...(this.#state === 'MASTER' ? { revoke: this.#revoke } : {}) });
+        if (step.kind === 'read') {
+          holders = before = await this.#holders(self, signal);
+          continue;
+        }
         if (step.kind === 'done') break;
         if (step.kind === 'hand-over-later') {
           this.log.info({ event: 'ip-handover', address: this.provider.address, holders }, `${what} stays on this instance (${self}) until the new MASTER holds it: its ${this.provider.holderMode === 'single' ? 'attach moves' : 'fencing detaches'} it from here`);
           break;
         }
-        if (round > MAX_ROUNDS) {
-          throw new CloudVerifyError(this.provider.cloud, step.kind === 'attach' ? `attach ${what} to ${self}` : `detach ${what}`, problem || `after ${MAX_ROUNDS} rounds the API lists [${holders.join(', ') || 'nobody'}]`);
+        if (++round > MAX_ROUNDS) {
+          throw new CloudVerifyError(this.provider.cloud, step.kind === 'attach' ? `attach ${what} to ${self}` : `detach ${what}`, problem || `after ${MAX_ROUNDS} rounds the API lists [${holders?.join(', ') || 'nobody'}]`);
         }
         signal.throwIfAborted();
         if (step.kind === 'detach-self') {
@@ -462,12 +472,15 @@ export class FloatingIpController {
           result.attached = true;
           this.log.info({ event: 'ip-attached', address: this.provider.address, target: self, ms: Math.round(performance.now() - started), reason }, `${what} attached to this instance (${self}), verified`);
         } else {
-          holders = await this.#fence(self, step.targets, desired, result, reason, signal);
-          const left = step.targets.filter((h) => holders.includes(h));
+          const after = await this.#fence(self, step.targets, desired, result, reason, signal);
+          holders = after;
+          const left = step.targets.filter((h) => after.includes(h));
           if (left.length) problem = `the API still lists ${left.join(', ')} as holders`;
-          else if (!holders.includes(self)) problem = 'the API no longer lists this instance as a holder (another node detached it)';
+          else if (!after.includes(self)) problem = 'the API no longer lists this instance as a holder (another node detached it)';
         }
       }
+      // (a pass ends only after a read: nextStep reads before any step that depends on the holders)
+      holders ??= [];
       for (const id of [...this.#revoke]) if (!holders.includes(id)) this.#revoke.delete(id);
       if (result.attached || result.detached.length) {
         this.stats.changes++;
@@ -512,7 +525,7 @@ export class FloatingIpController {
     let reattach: Promise<void> | undefined;
     const watchMs = this.settings.watchIntervalMs ?? 150;
     while (!settled && !signal.aborted && !reattach) {
-      await Promise.race([detaching.catch(() => undefined), this.#delay(watchMs)]);
+      await this.#delay(watchMs, detaching);
       if (settled || signal.aborted) break;
       const now = await this.#holders(self, signal).catch(() => undefined);
       if (now && !now.includes(self) && !settled) {

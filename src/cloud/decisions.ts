@@ -46,6 +46,8 @@ export function reconcilesIn(state: InstanceState, strategy: Strategy): boolean 
 /** One step of a pass; `done` ends it (the last read shows what is wanted). */
 export type Step =
   | { kind: 'done' }
+  /** Read the holders (nothing read yet in this pass, and the step depends on them). */
+  | { kind: 'read' }
   /** Attach here (single-holder clouds: this moves it). */
   | { kind: 'attach' }
   /** Detach these other holders (fencing, or revoking dead peers), watching our own attachment. */
@@ -57,21 +59,30 @@ export type Step =
 
 export interface StepInput {
   desired: Desired;
-  /** The holders the API listed last. */
-  holders: readonly string[];
+  /** The holders the API listed last in this pass; undefined: nothing read yet. */
+  holders: readonly string[] | undefined;
+  /**
+   * The last read (of an earlier pass) did not list this node, and it has sent no attach since. Only
+   * a node attaches itself (other nodes only ever detach it), so that stays true until it does.
+   */
+  knownUnheld?: boolean;
   self: string;
   mode: HolderMode;
   /** all-healthy, as MASTER: targets of dead peers still to revoke. */
   revoke?: ReadonlySet<string>;
 }
 
-/** Pure: the next step from the last read. */
-export function nextStep({ desired, holders, self, mode, revoke }: StepInput): Step {
+/**
+ * Pure: the next step from the last read. A pass that wants this node attached and knows it is not
+ * attaches before reading (one API round trip less on the failover path; the read-back follows);
+ * every other pass reads first.
+ */
+export function nextStep({ desired, holders, knownUnheld, self, mode, revoke }: StepInput): Step {
+  if (desired === 'keep') return { kind: 'done' };
+  if (holders === undefined) return (desired === 'exclusive' || desired === 'attached') && knownUnheld ? { kind: 'attach' } : { kind: 'read' };
   const here = holders.includes(self);
   const others = holders.filter((h) => h !== self);
   switch (desired) {
-    case 'keep':
-      return { kind: 'done' };
     case 'released':
       return here ? { kind: 'detach-self' } : { kind: 'done' };
     case 'handover':

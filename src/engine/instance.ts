@@ -587,7 +587,7 @@ export class InstanceEngine {
     const l = s.loss;
     const probes = this.needsProbes(l);
     const early = probes ? s.earlyMs : 0;
-    const wait = l.confirmed ? 0 : this.masterDownMs - early;
+    const wait = l.confirmed ? 0 : Math.max(0, this.masterDownMs - early);
     const since = this.vouchable(l) && this.vouched?.masterId === l.masterId ? Math.max(l.since, this.vouched.at) : l.since;
     const at = Math.max(since + wait + this.rank(l.masterId) * (this.skewStepMs + (l.spreadMs ?? 0)), s.deadAt - early);
     return { at, probesFrom: probes ? at - this.config.confirmWindowMs : at, loss: l };

@@ -227,8 +227,8 @@ t.test('hand-over: the confirming read learns the successor took it, so the next
   await c.transition('BACKUP', 'MASTER', never()); // the better peer dies
   t.same(p.calls.slice(0, 2), ['attach me', 'holders'], 'attach first');
   t.same(p.held, ['me']);
+  t.same(clock.pending, [1_000], 'only the confirming pass: the fencing left no watch timer behind');
   // a MASTER stopping while a live peer takes over makes no call at all
-  await clock.advance(200); // the fencing's last watch timer
   p.calls = [];
   await c.transition('MASTER', 'STOP', never(), 'handover');
   t.same(p.calls, [], 'STOP (hand-over): no call');

@@ -40,6 +40,20 @@ t.test('next step from the last read', async (t) => {
   t.same(s('keep', ['me']), { kind: 'done' });
 });
 
+t.test('the first step of a pass, before any read', async (t) => {
+  const first = (desired: Parameters<typeof nextStep>[0]['desired'], knownUnheld: boolean) => nextStep({ desired, holders: undefined, knownUnheld, self: 'me', mode: 'multi' });
+  t.same(first('exclusive', true), { kind: 'attach' }, 'known unheld: attach first, the read-back follows');
+  t.same(first('attached', true), { kind: 'attach' }, 'the same for all-healthy');
+  t.same(first('exclusive', false), { kind: 'read' }, 'held or unknown: read first');
+  t.same(first('attached', false), { kind: 'read' });
+  for (const d of ['released', 'handover'] as const) {
+    t.same(first(d, true), { kind: 'read' }, `${d}: always reads (it acts on other holders too)`);
+    t.same(first(d, false), { kind: 'read' });
+  }
+  t.same(first('keep', false), { kind: 'done' }, 'keep: no call at all');
+  t.same(nextStep({ desired: 'exclusive', holders: undefined, self: 'me', mode: 'single' }), { kind: 'read' }, 'knownUnheld absent means unknown');
+});
+
 t.test('the registry: unique names, loadable modules, flags shared by name mean one thing', async (t) => {
   t.equal(new Set(CLOUDS.map((c) => c.cloud)).size, CLOUDS.length);
   t.equal(findCloud('exoscale')?.action, 'exoscale-eip');

@@ -108,7 +108,8 @@ t.test('startup grace: a state entered at startup releases only after startupGra
   await c.transition('INIT', 'BACKUP', never());
   t.same(sim.state.holdersOf(EIP), [LB2], 'kept during the grace (a restarted master does not drop it)');
   await until(() => sim.state.requests(seq).length >= 2);
-  t.same(sim.state.requests(seq).map((r) => r.call), ['list-elastic-ips', 'list-instances'], 'one read at startup (the address\'s id, its holders), no change');
+  // (the release pass after the grace may already have begun on a slow machine: only the first two are the startup's)
+  t.same(sim.state.requests(seq).slice(0, 2).map((r) => r.call), ['list-elastic-ips', 'list-instances'], 'one read at startup (the address\'s id, its holders), no change');
   await until(() => sim.state.holdersOf(EIP).length === 0, 3_000);
   t.pass('released once the grace is over');
 
@@ -175,12 +176,18 @@ t.test('reconcile: re-attaches when missing and detaches strays, while MASTER on
   await until(() => sim.state.holdersOf(EIP).join() === LB2 && /drift repaired/.test(text()), 3_000);
   t.match(text(), /drift repaired: 198\.51\.100\.50 was held by \[.*\], now \[10000000-0000-4000-8000-000000000002\]/);
 
+  const yieldedAt = Date.now();
   await c.transition('MASTER', 'BACKUP', never());
   t.same(sim.state.holdersOf(EIP), [LB2], 'a MASTER yielding while the only holder keeps it for the new MASTER\'s fencing (issue 22)');
   sim.state.setHolders(EIP, [LB1]);
   const seq = lastSeq(sim);
-  await new Promise((r) => setTimeout(r, 400));
-  t.equal(requestsSince(sim, seq), 0, 'no reconcile as BACKUP (move)');
+  // the hand-over's one confirming read, a settle time (at least 1 s) after the yield; it finds LB1 alone: nothing to do
+  await until(() => (c.stats.lastConvergedAt ?? 0) >= yieldedAt + 1_000, 5_000);
+  const confirming = sim.state.requests(seq).map((r) => r.call);
+  t.ok(confirming.length > 0 && confirming.every((call) => /^(list|get)-/.test(call)), `the confirming read changes nothing: ${confirming.join(', ')}`);
+  const after = lastSeq(sim);
+  await new Promise((r) => setTimeout(r, 400)); // four reconcile periods
+  t.equal(requestsSince(sim, after), 0, 'then no reconcile as BACKUP (move)');
   t.same(sim.state.holdersOf(EIP), [LB1]);
 });
 
@@ -188,9 +195,11 @@ t.test('reconcile off: zero API calls in steady state; a BACKUP ignores dead pee
   const sim = await withSim(t);
   const c = controllerFor(t, sim, { reconcileMs: 0 });
   await c.transition('BACKUP', 'MASTER', never());
+  const converged = c.stats.lastConvergedAt;
+  await until(() => c.stats.lastConvergedAt !== converged, 5_000); // its one confirming pass (ended), a settle time later
   const seq = lastSeq(sim);
   await new Promise((r) => setTimeout(r, 600));
-  t.equal(requestsSince(sim, seq), 0, 'MASTER, converged, reconcile 0s: no calls');
+  t.equal(requestsSince(sim, seq), 0, 'MASTER, converged and confirmed, reconcile 0s: no calls');
 
   const b = controllerFor(t, sim, { instanceId: LB3 });
   await b.transition('INIT', 'BACKUP', never());

@@ -116,7 +116,11 @@ t.test('a MASTER that yields hands over: it detaches itself only once the API li
   t.same(sim.state.holdersOf(EIP), [LB1], 'the new MASTER\'s fencing moved it');
   t.equal(unheldSince(sim, since), 0, 'never unheld');
 
-  // the API lists the new holder by the confirming read (one settle time later): the yielding node detaches itself
+  // the API lists the new holder by the confirming read (one settle time later): the yielding node detaches itself.
+  // a's and b's confirming passes (due 1 s after their passes) are retired first: only b3 may act
+  await a.close();
+  await b.close();
+  await b2.close();
   const b3 = controllerFor(t, sim, { instanceId: LB2, settleMs: 100 });
   sim.state.setHolders(EIP, [LB1, LB2]);
   await b3.transition('MASTER', 'BACKUP', never());

@@ -279,7 +279,7 @@ const instanceSchema = z.strictObject({
   address: doc(ipAddress(), 'The shared IP (IPv4 or IPv6); unique across instances. Required.'),
   priority: doc(int(1, 254).default(DEFAULTS.priority), 'Election priority 1..254; the highest live priority is MASTER.'),
   interval: doc(zodDuration(20, 60_000).prefault(DEFAULTS.interval), 'Advert interval (20ms..60s). Heartbeat only: an error on an etcd-elected instance unless election.heartbeat is true.'),
-  deadRatio: doc(int(2, 20).default(DEFAULTS.deadRatio), 'A peer silent for interval × deadRatio is dead (2..20). Heartbeat only: an error on an etcd-elected instance unless election.heartbeat is true.'),
+  deadRatio: doc(int(2, 20).default(DEFAULTS.deadRatio), 'A peer silent for interval × deadRatio is dead; a silent MASTER whose probes go unanswered is taken over half an interval sooner (2..20). Heartbeat only: an error on an etcd-elected instance unless election.heartbeat is true.'),
   preempt: doc(bool().default(DEFAULTS.preempt), 'Take over from a lower-priority MASTER.'),
   preemptDelay: doc(zodDuration(0, 3_600_000).prefault(DEFAULTS.preemptDelay), 'Wait this long before preempting (0s..1h).'),
   peers: doc(

@@ -27,7 +27,8 @@
  *     that can arrive before a deadline at L + D is the one due at L + D - I (the one due at L + D
  *     lands after it). Waiting to L + D bought nothing but half an interval of slack for that advert
  *     to come late; at T = D - I/2 it keeps half an interval, and the probes start only once it is
- *     due (T - W >= D - I while W <= I/2, the default): the same adverts and the same probes decide, half an interval sooner.
+ *     due (T - W >= D - I while W <= I/2, the default): the same adverts and the same probes
+ *     decide, half an interval sooner.
  *   - rank 0 pays no extra step: it acts at L + T, the master still counting as alive until its
  *     probes go unanswered.
  *   - rank r >= 1 acts S after rank r - 1 for the same L, so the gap a better backup's takeover advert

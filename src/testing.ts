@@ -7,12 +7,15 @@
  * The config is the plugin's keys as the rc file has them (parsed with the plugin's own parseConfig:
  * a bad config throws, naming each key). Time is fake while a run lasts: setTimeout/setInterval and
  * Date.now follow a virtual clock that jumps to the next timer whenever the plugin waits on timers
- * only (no socket, file or child process opened, or none of them active for 100 ms of real time),
- * so a plugin that waits 30 s is tested in milliseconds, and `after` puts virtual time between
+ * only (no HTTP request awaiting its answer, no file read, lookup, connect or child process in
+ * flight, and, once the run has opened a socket or file, none of them active for 100 ms of real
+ * time), so a plugin that waits 30 s is tested in milliseconds, and `after` puts virtual time between
  * transitions. (AbortSignal.timeout() runs on Node's internal timers: it stays real.)
  */
 import type { ActionHandlers, ActionPlugin, CheckPlugin, CheckResult, ConfigIssue, DiscoveredPeer, DiscoveryPlugin, InstanceState, Logger, PluginEnvironment } from './plugins/api.js';
-import { createHook } from 'node:async_hooks';
+import { createHook, type AsyncHook } from 'node:async_hooks';
+import diagnostics from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import { resolveSecret } from './config/secret.js';
 import { parseDuration } from './util/duration.js';
 
@@ -97,21 +100,9 @@ class FakeClock {
     Date.now = s.dateNow;
   }
 
-  /** Fires every timer due by `now + ms`, in order, moving the clock to each. */
-  async advance(ms: number): Promise<void> {
-    const until = this.now + ms;
-    for (;;) {
-      const t = this.#due(until);
-      if (!t) break;
-      this.#fire(t);
-      await realTurn(this.#saved.setTimeout);
-    }
-    this.now = until;
-  }
-
-  /** Fires the earliest timer, if any; false when none is pending. */
-  fireNext(): boolean {
-    const t = this.#due(Infinity);
+  /** Fires the earliest timer due by `until`, if any; false when none is. */
+  fireNext(until = Infinity): boolean {
+    const t = this.#due(until);
     if (!t) return false;
     this.#fire(t);
     return true;
@@ -158,64 +149,139 @@ function ioResources(): Map<string, number> {
 }
 
 /**
- * Awaits `p`, advancing the fake clock when the plugin waits on fake timers only: never while a
- * request is in flight (a file read, a lookup, a connect, a child process), at once when no I/O
- * handle was opened since the run began, else after QUIET_MS of real time without any I/O callback
- * (an idle keep-alive socket stays open; a busy one keeps calling back).
+ * What a run waits on besides its timers, for the whole run: I/O resources opened since it began,
+ * the last I/O callback, and HTTP requests (node:http and fetch) sent but not answered yet. A request
+ * on a connection kept alive from an earlier one opens nothing new and its write ends at once, so only
+ * the HTTP layer's own diagnostics channels tell that the plugin is still waiting for the server.
  */
-async function settle<T>(p: Promise<T>, clock: FakeClock, deadline: number, what: string): Promise<T> {
-  let done = false;
-  p.then(() => (done = true), () => (done = true));
-  const baseline = ioResources();
-  const realNow = () => clock.saved.dateNow();
-  let lastIo = realNow();
-  const io = new Set<number>();
-  const hook = createHook({
-    init(id, type) {
-      if (!NOT_IO.has(type)) io.add(id);
-    },
-    before(id) {
-      if (io.has(id)) lastIo = realNow();
-    },
-    destroy(id) {
-      io.delete(id);
-    },
-  }).enable();
-  try {
-    let turns = 0;
-    while (!done) {
-      await realTurn(clock.saved.setTimeout, turns > 3 ? 1 : 0);
-      if (done) break;
-      if (realNow() > deadline) throw new Error(`${what}: did not settle within the run's time limit`);
-      turns++;
-      if (turns <= 3) continue;
-      let openedIo = false;
-      let inFlight = false;
-      for (const [k, n] of ioResources()) {
-        if (n <= (baseline.get(k) ?? 0)) continue;
-        openedIo = true;
-        if (IN_FLIGHT.test(k)) inFlight = true;
-      }
-      if (inFlight) lastIo = realNow();
-      else if ((!openedIo || realNow() - lastIo >= QUIET_MS) && clock.fireNext()) {
-        turns = 0;
-        lastIo = realNow();
-      }
-    }
-  } finally {
-    hook.disable();
+class IoWatch {
+  readonly #baseline = ioResources();
+  readonly #io = new Set<number>();
+  /** Requests sent, whose answer has not begun to arrive (headers not received, no error, not closed). */
+  readonly #requests = new Set<object>();
+  readonly #unsubscribe: (() => void)[] = [];
+  readonly #hook: AsyncHook;
+  #lastIo: number;
+
+  constructor(private readonly realNow: () => number) {
+    this.#lastIo = realNow();
+    this.#hook = createHook({
+      init: (id, type) => {
+        if (!NOT_IO.has(type)) this.#io.add(id);
+      },
+      before: (id) => {
+        if (this.#io.has(id)) this.#lastIo = this.realNow();
+      },
+      destroy: (id) => {
+        this.#io.delete(id);
+      },
+    }).enable();
+    const on = (name: string, fn: (message: { request: object }) => void) => {
+      const listener = (message: unknown) => fn(message as { request: object });
+      diagnostics.subscribe(name, listener);
+      this.#unsubscribe.push(() => diagnostics.unsubscribe(name, listener));
+    };
+    const sent = ({ request }: { request: object }) => this.#requests.add(request);
+    const answered = ({ request }: { request: object }) => {
+      this.#requests.delete(request);
+      this.#lastIo = this.realNow();
+    };
+    on('http.client.request.start', ({ request }) => {
+      sent({ request });
+      (request as ClientRequest).once('close', () => answered({ request }));
+    });
+    on('http.client.response.finish', answered);
+    on('undici:request:create', sent);
+    on('undici:request:headers', answered);
+    on('undici:request:error', answered);
   }
-  return p;
+
+  /** Time may jump: nothing in flight, and if the run opened I/O handles, none called back for QUIET_MS. */
+  idle(): boolean {
+    const now = this.realNow();
+    let opened = false;
+    let inFlight = this.#requests.size > 0;
+    for (const [kind, n] of ioResources()) {
+      if (n <= (this.#baseline.get(kind) ?? 0)) continue;
+      opened = true;
+      if (IN_FLIGHT.test(kind)) inFlight = true;
+    }
+    if (inFlight) {
+      this.#lastIo = now;
+      return false;
+    }
+    return !opened || now - this.#lastIo >= QUIET_MS;
+  }
+
+  /** A timer fired: whatever it starts gets its own quiet time before the next jump. */
+  fired(): void {
+    this.#lastIo = this.realNow();
+  }
+
+  close(): void {
+    this.#hook.disable();
+    for (const off of this.#unsubscribe) off();
+  }
 }
 
-async function withFakeTime<T>(opts: RunOptions, what: string, body: (clock: FakeClock, settleP: <U>(p: Promise<U>) => Promise<U>) => Promise<T>): Promise<T> {
-  const clock = new FakeClock();
-  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
-  clock.install();
+/**
+ * Virtual time for one run: the fake clock moves only while the plugin waits on its timers alone:
+ * never while a request is in flight, at once when no I/O handle was opened since the run began,
+ * else after QUIET_MS of real time without any I/O callback (an idle keep-alive socket stays open;
+ * a busy one keeps calling back).
+ */
+class VirtualTime {
+  readonly clock = new FakeClock();
+  readonly #io: IoWatch;
+  readonly #deadline: number;
+
+  constructor(
+    timeoutMs: number,
+    private readonly what: string,
+  ) {
+    this.#deadline = Date.now() + timeoutMs;
+    this.clock.install();
+    this.#io = new IoWatch(this.clock.saved.dateNow);
+  }
+
+  /** Awaits `p`, firing the plugin's timers whenever it waits on them only. */
+  async settle<T>(p: Promise<T>): Promise<T> {
+    let done = false;
+    p.then(() => (done = true), () => (done = true));
+    while (await this.#idle(() => done)) if (this.clock.fireNext()) this.#io.fired();
+    return p;
+  }
+
+  /** Moves the clock by `ms`, firing every timer due meanwhile, each once the plugin waits on timers only. */
+  async advance(ms: number): Promise<void> {
+    const until = this.clock.now + ms;
+    while ((await this.#idle()) && this.clock.fireNext(until)) this.#io.fired();
+    this.clock.now = Math.max(this.clock.now, until);
+  }
+
+  close(): void {
+    this.#io.close();
+    this.clock.uninstall();
+  }
+
+  /** Resolves true once time may jump, false as soon as `stop()` says so; throws past the run's deadline. */
+  async #idle(stop?: () => boolean): Promise<boolean> {
+    const saved = this.clock.saved;
+    for (let turns = 0; ; turns++) {
+      await realTurn(saved.setTimeout, turns > 3 ? 1 : 0);
+      if (stop?.()) return false;
+      if (saved.dateNow() > this.#deadline) throw new Error(`${this.what}: did not settle within the run's time limit`);
+      if (turns >= 3 && this.#io.idle()) return true;
+    }
+  }
+}
+
+async function withFakeTime<T>(opts: RunOptions, what: string, body: (time: VirtualTime) => Promise<T>): Promise<T> {
+  const time = new VirtualTime(opts.timeoutMs ?? 10_000, what);
   try {
-    return await body(clock, (p) => settle(p, clock, deadline, what));
+    return await body(time);
   } finally {
-    clock.uninstall();
+    time.close();
   }
 }
 
@@ -225,11 +291,11 @@ async function withFakeTime<T>(opts: RunOptions, what: string, body: (clock: Fak
 export async function runCheck<C>(plugin: CheckPlugin<C>, config: Record<string, unknown>, opts: RunOptions & { name?: string; timeout?: string } = {}): Promise<CheckResult> {
   const parsed = parse(plugin, config, opts);
   const limitMs = parseDuration(opts.timeout ?? '5s') ?? 5000;
-  return withFakeTime(opts, `check ${plugin.name}`, async (_clock, settleP) => {
+  return withFakeTime(opts, `check ${plugin.name}`, async (time) => {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new DOMException(`timed out after ${opts.timeout ?? '5s'}`, 'TimeoutError')), limitMs);
     try {
-      const r = await settleP(plugin.run({ config: parsed, signal: ac.signal, log: opts.log ?? quiet, name: opts.name ?? plugin.name, instance: opts.instance?.name ?? 'test' }));
+      const r = await time.settle(plugin.run({ config: parsed, signal: ac.signal, log: opts.log ?? quiet, name: opts.name ?? plugin.name, instance: opts.instance?.name ?? 'test' }));
       if (!r || typeof r !== 'object' || typeof r.ok !== 'boolean' || typeof r.detail !== 'string') {
         throw new Error(`check ${plugin.name}: run() returned ${JSON.stringify(r)}, not { ok: boolean, detail: string }`);
       }
@@ -267,9 +333,9 @@ export async function runAction<C>(plugin: ActionPlugin<C>, config: Record<strin
   const parsed = parse(plugin, config, opts);
   const instance = opts.instance ?? { name: 'test', address: '198.51.100.10' };
   const node = { id: opts.nodeId ?? 'test-node' };
-  return withFakeTime(opts, `action ${plugin.name}`, async (clock, settleP) => {
-    const start = clock.now;
-    const handlers = await settleP(Promise.resolve(plugin.create({ config: parsed, log: opts.log ?? quiet, instance, node })));
+  return withFakeTime(opts, `action ${plugin.name}`, async (time) => {
+    const start = time.clock.now;
+    const handlers = await time.settle(Promise.resolve(plugin.create({ config: parsed, log: opts.log ?? quiet, instance, node })));
     const out: ActionStepResult[] = [];
     let from: InstanceState = 'INIT';
     try {
@@ -277,13 +343,13 @@ export async function runAction<C>(plugin: ActionPlugin<C>, config: Record<strin
         const s = typeof step === 'string' ? { to: step } : step;
         const after = typeof s.after === 'string' ? parseDuration(s.after) : s.after;
         if (typeof s.after === 'string' && after === undefined) throw new Error(`runAction: after ${JSON.stringify(s.after)} is not a duration`);
-        if (after) await clock.advance(after);
+        if (after) await time.advance(after);
         const key = HANDLER[s.to];
         const handler = key ? (handlers[key] as ((e: unknown) => Promise<void>) | undefined) : undefined;
-        const atMs = clock.now - start;
+        const atMs = time.clock.now - start;
         const event = { instance, node, from, to: s.to, priority: s.priority ?? 100, reason: s.reason ?? `test: ${from} -> ${s.to}`, ...(s.cause ? { cause: s.cause } : {}), signal: new AbortController().signal };
         try {
-          if (handler) await settleP(handler.call(handlers, event));
+          if (handler) await time.settle(handler.call(handlers, event));
           out.push({ from, to: s.to, atMs, ok: true });
         } catch (err) {
           out.push({ from, to: s.to, atMs, ok: false, error: (err as Error)?.message ?? String(err) });
@@ -291,7 +357,7 @@ export async function runAction<C>(plugin: ActionPlugin<C>, config: Record<strin
         from = s.to;
       }
     } finally {
-      if (handlers.close) await settleP(handlers.close());
+      if (handlers.close) await time.settle(handlers.close());
     }
     return out;
   });
@@ -314,23 +380,23 @@ export async function runDiscovery<C>(
   const node = { id: opts.nodeId ?? 'test-node', bind: opts.bind ?? { host: '198.51.100.11', port: 12345 } };
   const everyMs = parseDuration(opts.every ?? '60s');
   if (everyMs === undefined) throw new Error(`runDiscovery: every ${JSON.stringify(opts.every)} is not a duration`);
-  return withFakeTime(opts, `discovery ${plugin.name}`, async (clock, settleP) => {
-    const source = await settleP(Promise.resolve(plugin.create({ config: parsed, log: opts.log ?? quiet, instance, node })));
+  return withFakeTime(opts, `discovery ${plugin.name}`, async (time) => {
+    const source = await time.settle(Promise.resolve(plugin.create({ config: parsed, log: opts.log ?? quiet, instance, node })));
     const out: (DiscoveredPeer[] | { error: string })[] = [];
     try {
       for (let i = 0; i < (opts.times ?? 1); i++) {
         if (i > 0) {
           await opts.between?.(i);
-          await clock.advance(everyMs);
+          await time.advance(everyMs);
         }
         try {
-          out.push(await settleP(source.discover(new AbortController().signal)));
+          out.push(await time.settle(source.discover(new AbortController().signal)));
         } catch (err) {
           out.push({ error: (err as Error)?.message ?? String(err) });
         }
       }
     } finally {
-      if (source.close) await settleP(source.close());
+      if (source.close) await time.settle(source.close());
     }
     return out;
   });

@@ -10,6 +10,7 @@ import { LocalCluster, sleep, type LabNode } from '../../src/lab/local-cluster.j
 
 const skip = requireEnv({ netns: true, bins: ['nft'] });
 const INTERVAL = 100;
+const DEAD_RATIO = 3;
 
 async function netCluster(t: Test, subnet: string): Promise<{ lab: Lab; c: LocalCluster }> {
   const lab = await createLab({ hosts: 3, subnet });
@@ -17,7 +18,7 @@ async function netCluster(t: Test, subnet: string): Promise<{ lab: Lab; c: Local
   const c = new LocalCluster({
     nodes: 3,
     intervalMs: INTERVAL,
-    deadRatio: 3,
+    deadRatio: DEAD_RATIO,
     port: 12345,
     addresses: lab.hosts.map((h) => h.address),
     spawner: (i, argv, fd) => spawn('ip', ['netns', 'exec', lab.hosts[i]!.ns, ...argv], { stdio: ['ignore', fd, fd] }),
@@ -45,8 +46,10 @@ t.test('partition: cut the master off, a backup takes over; heal: one MASTER wit
   await lab.cut(0);
   await c.waitFor('lab2 MASTER', 3000, async () => ((await c.status(lab2))?.instances[0]?.state === 'MASTER' ? true : undefined), 10);
   const took = (await transitionsOf(c, lab2))!.at - cutAt;
-  // lab2 last heard lab1 within one interval before the cut and acts 3 intervals after that
-  t.ok(took >= 2 * INTERVAL && took <= 3 * INTERVAL + 100, `lab2 took over ${took} ms after the cut (host-loss path: dead timer, probes overlapping its end)`);
+  // lab2 last heard lab1 (L) within one interval before the cut; its unanswered probes end, and it
+  // takes over, at L + (deadRatio - 1/2) x interval (src/engine/instance.ts): 1.5 to 2.5 intervals after the cut
+  const early = (DEAD_RATIO - 0.5) * INTERVAL;
+  t.ok(took >= early - INTERVAL - 5 && took <= early + 100, `lab2 took over ${took} ms after the cut (host-loss path: dead timer, probes overlapping its end)`);
   t.match((await transitionsOf(c, lab2))!.reason, /peer lab1 dead after .*probes unanswered/);
   t.equal((await c.status(lab1))?.instances[0]?.state, 'MASTER', 'the isolated side keeps its master (it cannot know)');
   await sleep(5 * INTERVAL);

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { z } from 'zod';
-import { createServer } from 'node:http';
+import { Agent, createServer, get as httpGet } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { defineAction, defineCheck } from '../../src/index.js';
@@ -14,6 +14,8 @@ import { schemaConfig, type StandardSchemaV1 } from '../../src/kit.js';
 import { PluginConfigError, runAction, runCheck } from '../../src/testing.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** The real timer, kept before any run replaces the global one. */
+const realSetTimeout = setTimeout;
 
 // the parser as a module-level const: TypeScript infers the plugin's config type from it
 const parseSlow = schemaConfig(z.object({ waitMs: z.number().int().min(0) }).strict());
@@ -119,4 +121,75 @@ t.test('schemaConfig: any Standard Schema validator, its issues mapped to paths'
   t.match(zodParse({ hosts: ['a', 1] }, env), { ok: false, issues: [{ path: ['hosts', 1] }] }, 'zod 4 through ~standard');
   const asyncSchema: StandardSchemaV1 = { '~standard': { version: 1, vendor: 'x', validate: async () => ({ value: 1 }) } };
   t.match(schemaConfig(asyncSchema)({}, env), { ok: false, issues: [{ message: /synchronous/ }] });
+});
+
+/**
+ * A slow answer on a connection kept alive from an earlier request: nothing new is opened (no connect,
+ * the write ends at once), yet the plugin is waiting on the server, not on its timers. Virtual time
+ * must not jump to the request's timeout meanwhile, neither while a handler runs nor during `after`.
+ * (CI saw toycloud-ip's STOP detach time out and be sent twice this way.)
+ */
+t.test('runAction: a request awaiting its answer on a kept-alive connection holds virtual time', async (t) => {
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    const slow = req.url === '/slow';
+    // real time: the answer comes after the plugin's write has long completed
+    realSetTimeout(() => res.end(slow ? 'slow' : 'fast'), slow ? 300 : 0);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as AddressInfo;
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  /** GET with a 5 s timeout on the (fake) global timers, the way the kit's HTTP layer times a request. */
+  const get = (path: string, via: 'http' | 'fetch') =>
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${via} ${path}: timed out at virtual ${Date.now() - start} ms`)), 5000);
+      const done = (v: string) => (clearTimeout(timer), resolve(v));
+      if (via === 'fetch') {
+        fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.text()).then(done, reject);
+        return;
+      }
+      httpGet({ host: '127.0.0.1', port, path, agent }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += String(c)));
+        res.on('end', () => done(body));
+      }).on('error', reject);
+    });
+  let start = 0;
+  const seen: string[] = [];
+  const action = defineAction({
+    kind: 'action',
+    name: 'keepalive',
+    parseConfig: (raw) => ({ ok: true, config: raw as { via: 'http' | 'fetch' } }),
+    create({ config }) {
+      start = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      return {
+        async onMaster() {
+          seen.push(await get('/fast', config.via)); // opens the connection kept alive for the next ones
+          // a background pass 1 s later, answered slowly, while the next step's `after` runs
+          timer = setTimeout(() => void get('/slow', config.via).then((b) => seen.push(`background ${b}`), (e: Error) => seen.push(e.message)), 1000);
+        },
+        async onBackup() {
+          clearTimeout(timer);
+          seen.push(await get('/slow', config.via));
+        },
+      };
+    },
+  });
+  for (const via of ['http', 'fetch'] as const) {
+    seen.length = 0;
+    requests = 0;
+    const steps = await runAction(action, { via }, ['MASTER', { to: 'BACKUP', after: '10s' }]);
+    t.match(steps, [{ to: 'MASTER', ok: true }, { to: 'BACKUP', ok: true }], `${via}: ${JSON.stringify(steps)}`);
+    t.same(seen, ['fast', 'background slow', 'slow'], `${via}: no request timed out while its answer was on its way`);
+    t.equal(requests, 3, `${via}: each request sent once`);
+  }
 });

@@ -36,7 +36,7 @@ export { FifoWriter } from './keepalived/fifo.js';
 
 // the cloud layer: HTTP (keep-alive, timeouts, retries, redaction), the provider contract, the
 // floating-IP controller and its action handlers, the shared config keys
-export { CloudHttpClient, redactSecrets, retryAfterFromHeaders, defaultClassify } from './cloud/http.js';
+export { CloudHttpClient, FAILOVER_FIRST_TIMEOUT_MS, redactSecrets, retryAfterFromHeaders, defaultClassify } from './cloud/http.js';
 export type { CloudHttpOptions, CloudRequest, OutgoingRequest, RetryPolicy, HttpResponse } from './cloud/http.js';
 export { CloudApiError, isApiUnreachable } from './cloud/provider.js';
 export type { FloatingIpProvider, HolderMode, CallOptions, CloudErrorKind, CloudApiErrorDetails } from './cloud/provider.js';

@@ -24,7 +24,7 @@ import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { defineAction, type ActionHandlers, type ApiCallSample, type ConfigIssue, type DoctorFinding } from '../../src/index.js';
-import { zodConfig, FloatingIpController, floatingIpHandlers, controllerKeysShape, httpUrlKey, singleHolderStrategy } from '../../src/kit.js';
+import { zodConfig, FAILOVER_FIRST_TIMEOUT_MS, FloatingIpController, floatingIpHandlers, controllerKeysShape, httpUrlKey, singleHolderStrategy } from '../../src/kit.js';
 import { connectionShape, resolveConnection, type ConnectionSettings } from '../../src/digitalocean/connection.js';
 import { DigitalOceanReservedIpProvider } from '../../src/digitalocean/provider.js';
 import { fetchAnchorIpv4 } from '../../src/digitalocean/metadata.js';
@@ -82,6 +82,7 @@ function makeProvider(config: ReservedIpConfig, address: string, onCall?: (sampl
     ...(config.dropletId ? { dropletId: config.dropletId } : {}),
     ...(config.metadataUrl ? { metadataUrl: config.metadataUrl } : {}),
     timeoutMs: 5_000,
+    firstTimeoutMs: FAILOVER_FIRST_TIMEOUT_MS,
     retry: { retries: 6, minDelayMs: 200, maxDelayMs: 2_000, deadlineMs: 15_000 },
     ...(onCall ? { onCall } : {}),
   });

@@ -18,7 +18,7 @@
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { defineDiscovery, type ConfigIssue, type DiscoveredPeer } from '../../src/index.js';
-import { zodConfig } from '../../src/kit.js';
+import { zodConfig, FAILOVER_FIRST_TIMEOUT_MS } from '../../src/kit.js';
 import { connectionShape, resolveConnection, type ConnectionSettings } from '../../src/digitalocean/connection.js';
 import { DigitalOceanClient, type Droplet } from '../../src/digitalocean/client.js';
 
@@ -93,7 +93,7 @@ export default defineDiscovery<TagDiscoveryConfig>({
   },
   create(ctx) {
     const { config } = ctx;
-    const client = new DigitalOceanClient({ connection: config.connection, timeoutMs: 5_000, retry: { retries: 3, minDelayMs: 200, maxDelayMs: 2_000, deadlineMs: 15_000 } });
+    const client = new DigitalOceanClient({ connection: config.connection, timeoutMs: 5_000, firstTimeoutMs: FAILOVER_FIRST_TIMEOUT_MS, retry: { retries: 3, minDelayMs: 200, maxDelayMs: 2_000, deadlineMs: 15_000 } });
     const dropletId = config.dropletId ?? (/^[1-9]\d*$/.test(ctx.node.id) ? ctx.node.id : undefined);
     return {
       async discover(signal) {

@@ -22,6 +22,8 @@ export interface AwsConnectionSettings {
   explicit?: ExplicitCredentials;
   /** Per-attempt API timeout, ms. */
   timeoutMs?: number;
+  /** The first attempt's timeout, doubled per retry up to timeoutMs (CloudHttpOptions.firstTimeoutMs). */
+  firstTimeoutMs?: number;
   /** Retry policy of API calls (default the HTTP layer's). */
   retry?: RetryPolicy;
   /** Every API attempt, for ipwarden_api_* metrics. */
@@ -76,6 +78,7 @@ export class AwsConnection {
         endpoint: endpointFor(region, this.#settings, this.#env),
         credentials: this.credentials,
         ...(this.#settings.timeoutMs !== undefined ? { timeoutMs: this.#settings.timeoutMs } : {}),
+        ...(this.#settings.firstTimeoutMs !== undefined ? { firstTimeoutMs: this.#settings.firstTimeoutMs } : {}),
         ...(this.#settings.retry ? { retry: this.#settings.retry } : {}),
         ...(this.#settings.onCall ? { onCall: this.#settings.onCall } : {}),
       });

@@ -16,6 +16,8 @@ export interface Ec2ClientOptions {
   endpoint: string;
   credentials: CredentialProvider;
   timeoutMs?: number;
+  /** The first attempt's timeout, doubled per retry up to timeoutMs (CloudHttpOptions.firstTimeoutMs). */
+  firstTimeoutMs?: number;
   retry?: RetryPolicy;
   onRetry?: (info: { attempt: number; error: CloudApiError; delayMs?: number }) => void;
   /** Signing clock (tests). */
@@ -89,6 +91,7 @@ export class Ec2Client {
       cloud: 'aws',
       baseUrl: opts.endpoint,
       timeoutMs: opts.timeoutMs ?? 10_000,
+      ...(opts.firstTimeoutMs !== undefined ? { firstTimeoutMs: opts.firstTimeoutMs } : {}),
       ...(opts.retry ? { retry: opts.retry } : {}),
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
       ...(opts.onCall ? { onCall: opts.onCall } : {}),

@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { redactSecretRef } from '../config/secret.js';
 import { FloatingIpController, type FloatingIpControllerSettings } from '../cloud/controller.js';
 import { floatingIpHandlers } from '../cloud/action.js';
+import { FAILOVER_FIRST_TIMEOUT_MS } from '../cloud/http.js';
 import { controllerKeysShape, httpUrlKey, singleHolderStrategy } from '../cloud/action-config.js';
 import type { FloatingIpProvider } from '../cloud/provider.js';
 import type { ActionHandlers, ConfigIssue, DoctorFinding, ParseResult, PluginEnvironment, ActionContext } from '../plugins/api.js';
@@ -88,6 +89,7 @@ export function resolveAwsConnection(c: ConnectionInput, env: PluginEnvironment)
       ...(c.metadataUrl ? { metadataUrl: c.metadataUrl.replace(/\/+$/, '') } : {}),
       ...(explicit ? { explicit } : {}),
       timeoutMs: 5000,
+      firstTimeoutMs: FAILOVER_FIRST_TIMEOUT_MS,
     },
   };
 }

@@ -2,7 +2,8 @@
  * The one HTTP layer of every cloud provider:
  * - one keep-alive agent per client, so the connection made at start-up (or by the last reconcile)
  *   is still warm when a failover needs it: no TLS handshake on the failover path;
- * - a timeout on every request (connect, send and the whole answer);
+ * - a timeout on every attempt (connect, send and the whole answer), optionally short for the first
+ *   attempt and doubled per retry (firstTimeoutMs): a request that hung is re-sent soon;
  * - retries through the project's one retry helper (src/util/retry.ts), with the wait a rate-limited
  *   answer asks for (Retry-After, RateLimit-Reset, ratelimit-reset: the provider's `classify` reads
  *   them into CloudApiError.retryAfterMs) honoured before the next attempt;
@@ -48,8 +49,14 @@ export interface CloudHttpOptions {
   cloud: string;
   /** Base URL; request paths are resolved against it ('https://api.hetzner.cloud/v1/'). */
   baseUrl: string;
-  /** Per-attempt timeout, ms (default 10 000). */
+  /** Per-attempt timeout, ms (default 10 000): with firstTimeoutMs, the longest an attempt waits. */
   timeoutMs?: number;
+  /**
+   * The first attempt's timeout, ms; each retry doubles it, up to timeoutMs (default: timeoutMs for
+   * every attempt). A request sent while the API was hanging (or lost on the way) is re-sent after
+   * this, not after the longest wait a slow answer may need: the failover path's first attempt.
+   */
+  firstTimeoutMs?: number;
   retry?: RetryPolicy;
   /** Adds authentication to the request (headers it returns are merged in, after every other header). */
   authorize?: (req: OutgoingRequest) => Record<string, string> | Promise<Record<string, string>>;
@@ -85,13 +92,26 @@ export interface CloudRequest {
   idempotent?: boolean;
   /** Override the client's retry policy for this call (`false`: one attempt only). */
   retry?: RetryPolicy | false;
-  /** Per-attempt timeout for this call. */
+  /** Per-attempt timeout for this call (every attempt; the client's firstTimeoutMs does not apply). */
   timeoutMs?: number;
   /** The call's name for metrics ("assign-floating-ip"); default "METHOD path". */
   call?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * The daemon's cloud actions: the first attempt of a call waits this long for its answer before it is
+ * re-sent (then twice as long, up to the action's timeoutMs). Every call on the failover path (a read,
+ * an attach, a detach) answers in well under a second when the API is healthy, the asynchronous changes
+ * being polled, not awaited; one lost on the way or sent while the API hung costs 2 s, not 5.
+ */
+export const FAILOVER_FIRST_TIMEOUT_MS = 2_000;
+
+/** Attempt `attempt`'s timeout (1 = the first): `firstMs` doubled per retry, up to `capMs`; `capMs` without `firstMs`. */
+export function attemptTimeoutMs(attempt: number, capMs: number, firstMs?: number): number {
+  return firstMs === undefined ? capMs : Math.min(capMs, firstMs * 2 ** (Math.max(1, attempt) - 1));
+}
 const NOT_APPLIED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** Replaces every secret value (length >= 4) in `text` with "[redacted]". */
@@ -188,7 +208,7 @@ export class CloudHttpClient {
         // the caller stopped wanting this change during the backoff: send nothing more
         if (attempt > 1 && req.resend?.aborted) throw lastError;
         try {
-          return await this.#once(method, path, req);
+          return await this.#once(method, path, req, this.attemptTimeoutMs(attempt, req));
         } catch (err) {
           lastError = err;
           throw err;
@@ -215,6 +235,11 @@ export class CloudHttpClient {
     );
   }
 
+  /** The timeout of attempt `attempt` (1 = the first): firstTimeoutMs doubled per retry, up to timeoutMs. */
+  attemptTimeoutMs(attempt: number, req: Pick<CloudRequest, 'timeoutMs'> = {}): number {
+    return req.timeoutMs ?? attemptTimeoutMs(attempt, this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, this.#opts.firstTimeoutMs);
+  }
+
   /** GET + JSON.parse; a body that is not JSON is an `invalid` error naming the call. */
   async getJson<T = unknown>(path: string, req: CloudRequest = {}): Promise<T> {
     return this.parseJson<T>(await this.request('GET', path, req), `GET ${path}`);
@@ -238,7 +263,7 @@ export class CloudHttpClient {
     this.#agent.destroy();
   }
 
-  async #once(method: string, path: string, req: CloudRequest): Promise<HttpResponse> {
+  async #once(method: string, path: string, req: CloudRequest, timeoutMs: number): Promise<HttpResponse> {
     const url = this.url(path, req.query);
     const headers: Record<string, string> = { accept: 'application/json', ...this.#opts.headers, ...req.headers };
     let body = req.body;
@@ -258,7 +283,7 @@ export class CloudHttpClient {
         url,
         headers,
         ...(body !== undefined ? { body } : {}),
-        timeoutMs: req.timeoutMs ?? this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        timeoutMs,
         agent: this.#agent,
         ...(req.signal ? { signal: req.signal } : {}),
       });

@@ -50,6 +50,8 @@ export interface ApiCallEvent {
 export interface DigitalOceanClientOptions {
   connection: ConnectionSettings;
   timeoutMs?: number;
+  /** The first attempt's timeout, doubled per retry up to timeoutMs (CloudHttpOptions.firstTimeoutMs). */
+  firstTimeoutMs?: number;
   retry?: RetryPolicy;
   /** Action polling (tests shorten it). */
   poll?: { fastIntervalMs?: number; fastForMs?: number; slowIntervalMs?: number; timeoutMs?: number };
@@ -115,6 +117,7 @@ export class DigitalOceanClient {
       cloud: CLOUD,
       baseUrl: `${conn.endpoint}/v2/`,
       timeoutMs: opts.timeoutMs ?? 10_000,
+      ...(opts.firstTimeoutMs !== undefined ? { firstTimeoutMs: opts.firstTimeoutMs } : {}),
       ...(opts.retry ? { retry: opts.retry } : {}),
       authorize: () => ({ authorization: `Bearer ${conn.token}` }),
       classify: (res, req) => classifyDigitalOcean(res, req, conn.tokenRef),

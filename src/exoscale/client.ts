@@ -29,6 +29,7 @@ import {
   redactSecrets,
 } from './errors.js';
 import { HttpAbortError, HttpTimeoutError, httpRequest } from '../cloud/http-exchange.js';
+import { attemptTimeoutMs } from '../cloud/http.js';
 import { DEFAULT_EXPIRY_SECONDS, expiryFrom, signRequest } from './signature.js';
 import type { ElasticIp, Instance, InstanceSummary, Operation, SecurityGroup, Zone } from './types.js';
 import { isUuid } from './types.js';
@@ -64,8 +65,10 @@ export interface ExoscaleClientOptions {
   /** Base URL including "/v2" (default https://api-<zone>.exoscale.com/v2); e.g. a simulator. */
   endpoint?: string;
   log?: Logger;
-  /** Budget of one HTTP attempt (default 10 s). */
+  /** Budget of one HTTP attempt (default 10 s): with firstTimeoutMs, the longest an attempt waits. */
   timeoutMs?: number;
+  /** The first attempt's budget, doubled per retry up to timeoutMs (default: timeoutMs for every attempt). */
+  firstTimeoutMs?: number;
   /** Budget of one call, retries included (default 30 s). */
   deadlineMs?: number;
   /** Retries after the first attempt (default 6), within the deadline. */
@@ -186,6 +189,7 @@ export class ExoscaleClient {
   readonly #agent: http.Agent;
   readonly #log: Logger;
   readonly #timeoutMs: number;
+  readonly #firstTimeoutMs: number | undefined;
   readonly #deadlineMs: number;
   readonly #retries: number;
   readonly #minDelay: number;
@@ -228,6 +232,7 @@ export class ExoscaleClient {
     this.#secret = opts.apiSecret;
     this.#log = opts.log ?? silentLogger;
     this.#timeoutMs = positive('timeoutMs', opts.timeoutMs, 10_000);
+    this.#firstTimeoutMs = opts.firstTimeoutMs === undefined ? undefined : positive('firstTimeoutMs', opts.firstTimeoutMs, 10_000);
     this.#deadlineMs = positive('deadlineMs', opts.deadlineMs, 30_000);
     this.#retries = Math.floor(positive('retries', opts.retries, 6, true));
     this.#minDelay = positive('retryMinDelayMs', opts.retryMinDelayMs, 200, true);
@@ -638,7 +643,7 @@ export class ExoscaleClient {
       }),
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const timeoutMs = Math.max(50, Math.min(this.#timeoutMs, remaining()));
+    const timeoutMs = Math.max(50, Math.min(attemptTimeoutMs(attempt, this.#timeoutMs, this.#firstTimeoutMs), remaining()));
     const t0 = performance.now();
     const report = (status: number | undefined, error?: Error): void => {
       const durationMs = performance.now() - t0;

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import type { Logger } from '../plugins/api.js';
+import { FAILOVER_FIRST_TIMEOUT_MS } from '../cloud/http.js';
 import type { ApiCallEvent, ExoscaleClientOptions } from './client.js';
 import { defaultEndpoint } from './client.js';
 
@@ -101,6 +102,7 @@ export function daemonClientOptions(
     endpoint: c.endpoint,
     log,
     timeoutMs: 5_000,
+    firstTimeoutMs: FAILOVER_FIRST_TIMEOUT_MS,
     deadlineMs: 15_000,
     retries: 6,
     retryMinDelayMs: 200,

@@ -20,6 +20,8 @@ export interface HetznerClientOptions {
   endpoint?: string;
   /** Per-request timeout, ms (default 10 000). */
   timeoutMs?: number;
+  /** The first attempt's timeout, doubled per retry up to timeoutMs (CloudHttpOptions.firstTimeoutMs). */
+  firstTimeoutMs?: number;
   retry?: RetryPolicy;
   /** Action polling: fast interval (default 250 ms) and overall timeout (default 60 s). */
   pollIntervalMs?: number;
@@ -54,6 +56,7 @@ export class HetznerClient {
       cloud: 'hetzner',
       baseUrl: this.endpoint,
       timeoutMs: opts.timeoutMs ?? 10_000,
+      ...(opts.firstTimeoutMs !== undefined ? { firstTimeoutMs: opts.firstTimeoutMs } : {}),
       ...(opts.retry ? { retry: opts.retry } : {}),
       authorize: () => ({ authorization: `Bearer ${opts.token}` }),
       classify: classifyHetzner(opts.tokenRef ?? DEFAULT_TOKEN_REF),

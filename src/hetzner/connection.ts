@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import type { Logger } from '../plugins/api.js';
 import type { ApiCallSample } from '../plugins/api.js';
+import { FAILOVER_FIRST_TIMEOUT_MS } from '../cloud/http.js';
 import type { HetznerClientOptions } from './client.js';
 import { DEFAULT_HETZNER_ENDPOINT, DEFAULT_TOKEN_REF, HETZNER_ID_RE } from './types.js';
 
@@ -71,6 +72,7 @@ export function daemonHetznerClientOptions(c: HetznerConnection, log: Logger, on
     tokenRef: c.tokenRef,
     endpoint: c.endpoint,
     timeoutMs: 5_000,
+    firstTimeoutMs: FAILOVER_FIRST_TIMEOUT_MS,
     retry: { retries: 6, minDelayMs: 200, maxDelayMs: 2_000, deadlineMs: 15_000 },
     pollIntervalMs: 250,
     actionTimeoutMs: 30_000,

@@ -7,6 +7,7 @@ import awsEip from '../../plugins/aws-eip/index.js';
 import awsRoute from '../../plugins/aws-route/index.js';
 import awsTag from '../../plugins/aws-tag/index.js';
 import { createLogger } from '../../src/log.js';
+import { FAILOVER_FIRST_TIMEOUT_MS } from '../../src/cloud/http.js';
 import type { PluginEnvironment } from '../../src/plugins/api.js';
 import { startAwsSimulator } from '../../src/aws/simulator/server.js';
 import { instanceIdOf, SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY } from '../../src/aws/simulator/world.js';
@@ -66,4 +67,27 @@ t.test('aws-tag discovery: running instances with every tag, by private IPv4, th
   const bad = awsTag.parseConfig({ tag: {} }, env);
   t.notOk(bad.ok);
   if (!bad.ok) t.match(JSON.stringify(bad.issues), /tag/);
+});
+
+/**
+ * The failover path's first attempt: an AssociateAddress sent while the API hangs is re-sent after
+ * FAILOVER_FIRST_TIMEOUT_MS (2 s), not after the action's 5 s per-attempt timeout (the chaos campaign's
+ * AWS episode 120 of session 8: a re-attach hung into an API-timeout fault waited out the 5 s).
+ */
+t.test('aws-eip: an attach that hangs is re-sent after the first attempt\'s 2 s, not the 5 s timeout', async (t) => {
+  const sim = await startAwsSimulator({ seed: { instances: 2 } });
+  t.teardown(() => sim.close());
+  const parsed = awsEip.parseConfig({ endpoint: sim.url, region: sim.region, metadataUrl: sim.metadataUrl(instanceIdOf(1)), instanceId: instanceIdOf(1), accessKeyId: 'env:KEY', secretAccessKey: 'env:SECRET', startupGrace: '0s', reconcile: '0s' }, env);
+  if (!parsed.ok) return t.fail(JSON.stringify(parsed.issues));
+  t.equal(parsed.config.connection.firstTimeoutMs, FAILOVER_FIRST_TIMEOUT_MS);
+  const handlers = await awsEip.create({ config: parsed.config, log: createLogger({ level: 'silent' }), instance: { name: 'web', address: '203.0.113.10' }, node: { id: 'lb1' } });
+  t.teardown(() => handlers.close?.());
+  sim.faults.add({ kind: 'hang', count: 1, calls: ['associate-address'] });
+  const started = performance.now();
+  await handlers.onMaster!({ instance: { name: 'web', address: '203.0.113.10' }, node: { id: 'lb1' }, from: 'BACKUP', to: 'MASTER', priority: 100, reason: 'test', signal: new AbortController().signal });
+  const took = performance.now() - started;
+  const associations = sim.requests().filter((r) => r.call === 'associate-address').length;
+  t.equal(associations, 2, 'the hung AssociateAddress was sent again');
+  t.ok(sim.world().addresses[0]!.association, 'the Elastic IP is associated');
+  t.ok(took >= FAILOVER_FIRST_TIMEOUT_MS && took < 5000, `MASTER held the address ${Math.round(took)} ms after the transition (first attempt cut at 2 s, not at the 5 s timeout)`);
 });

@@ -156,6 +156,23 @@ t.test('a hung request is cut by the timeout and retried; a lost answer leaves t
   t.equal(toy.holder(), 'z', 'yet the change was applied');
 });
 
+t.test('firstTimeoutMs: a hung first attempt is re-sent soon; each retry waits twice as long, up to timeoutMs', async (t) => {
+  const toy = await toyCloud(t, 0);
+  const attempts: number[] = [];
+  const c = client(t, toy, { firstTimeoutMs: 100, timeoutMs: 300, onCall: (s) => attempts.push(s.durationMs) });
+  t.same([1, 2, 3, 4, 5].map((n) => c.attemptTimeoutMs(n)), [100, 200, 300, 300, 300], 'doubled per retry, capped');
+  t.same(c.attemptTimeoutMs(1, { timeoutMs: 50 }), 50, "a call's own timeout applies to every attempt");
+  t.same(client(t, toy).attemptTimeoutMs(3), 300, 'without firstTimeoutMs every attempt waits timeoutMs');
+  toy.faults.add({ kind: 'hang', count: 3, calls: ['get-ip'] });
+  t.same(await c.getJson('ip'), { server: null }, 'the fourth attempt answered');
+  t.equal(attempts.length, 4);
+  // each hung attempt was cut at its own timeout, not before; the first two before the cap (300 ms)
+  for (const [i, limit] of [100, 200, 300].entries()) {
+    t.ok(attempts[i]! >= limit - 5, `attempt ${i + 1} hung for ${Math.round(attempts[i]!)} ms (its timeout ${limit} ms)`);
+  }
+  t.ok(attempts[0]! < 300 && attempts[1]! < 300, `the first two attempts were cut before timeoutMs: ${attempts.slice(0, 2).map(Math.round).join(', ')} ms`);
+});
+
 t.test('the budget refuses with the cloud headers; admin config, faults, history and reset', async (t) => {
   const toy = await toyCloud(t, 0);
   const admin = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {

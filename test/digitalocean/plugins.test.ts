@@ -7,6 +7,8 @@
 import t, { type Test } from 'tap';
 import { resolveSecret } from '../../src/config/secret.js';
 import { silentLogger } from '../../src/log.js';
+import { FAILOVER_FIRST_TIMEOUT_MS } from '../../src/cloud/http.js';
+import type { DigitalOceanReservedIpProvider } from '../../src/digitalocean/provider.js';
 import type { ApiCallSample, PluginEnvironment, TransitionEvent, InstanceState } from '../../src/plugins/api.js';
 import action, { listeningIpv4 } from '../../plugins/digitalocean-reserved-ip/index.js';
 import discovery, { dropletsToPeers } from '../../plugins/digitalocean-tag/index.js';
@@ -75,6 +77,7 @@ t.test('transitions: MASTER assigns, the new MASTER moves it, FAULT releases', a
   t.equal(holder(s), 3001, 'assigned when the MASTER hook resolves');
   t.ok(samples.some((x) => x.call === 'reserved-ip-action' && x.status === 201), 'API calls reported for ipwarden_api_* metrics');
   t.ok(samples.some((x) => x.call === 'get-action' && x.status === 200));
+  t.same([1, 2, 3].map((n) => (a as typeof a & { provider: DigitalOceanReservedIpProvider }).provider.client.http.attemptTimeoutMs(n)), [FAILOVER_FIRST_TIMEOUT_MS, 4_000, 5_000], 'a hung call is re-sent after 2 s, then 4 s, then the 5 s timeout');
   await a.onBackup!(event('MASTER', 'BACKUP'));
   t.equal(holder(s), 3001, 'a yielding MASTER leaves the IP for the new MASTER to move');
   await b.onMaster!(event('BACKUP', 'MASTER'));

@@ -15,6 +15,9 @@ import {
 import type { ApiCallEvent } from '../../src/exoscale/client.js';
 import { ExoscaleEipProvider } from '../../src/exoscale/provider.js';
 import { clientFor, EIP, EIP_ID, LB1, LB2, withSim } from './lib/sim.js';
+import { daemonClientOptions } from '../../src/exoscale/connection.js';
+import { FAILOVER_FIRST_TIMEOUT_MS } from '../../src/cloud/http.js';
+import { silentLogger } from '../../src/log.js';
 
 const elapsed = (since: number): number => performance.now() - since;
 
@@ -154,6 +157,19 @@ t.test('hung requests are cut by the timeout', async (t) => {
   since = performance.now();
   await t.rejects(patient.getInstance(LB1, { signal: ac.signal }));
   t.ok(elapsed(since) < 1_000, 'aborted promptly');
+});
+
+t.test('firstTimeoutMs: a hung first attempt is re-sent soon, each retry waits twice as long (the daemon: 2 s, 4 s, 5 s)', async (t) => {
+  const sim = await withSim(t, { faults: [{ kind: 'hang', count: 3, calls: ['list-elastic-ips'] }] });
+  const attempts: Array<{ attempt: number; durationMs: number }> = [];
+  const c = clientFor(t, sim, { timeoutMs: 300, firstTimeoutMs: 100, onCall: (e) => attempts.push(e) });
+  t.equal((await c.listElasticIps()).length, 1, 'the fourth attempt answered');
+  t.same(attempts.map((a) => a.attempt), [1, 2, 3, 4]);
+  for (const [i, limit] of [100, 200, 300].entries()) {
+    t.ok(attempts[i]!.durationMs >= limit - 5, `attempt ${i + 1} hung for ${Math.round(attempts[i]!.durationMs)} ms (its timeout ${limit} ms)`);
+  }
+  t.ok(attempts[0]!.durationMs < 300 && attempts[1]!.durationMs < 300, 'the first two were cut before timeoutMs');
+  t.match(daemonClientOptions({ apiKey: 'EXO0123456789abcdef01234567', apiSecret: 'x'.repeat(43), zone: 'ch-gva-2', endpoint: 'http://127.0.0.1:9/v2' }, silentLogger, () => undefined), { timeoutMs: 5_000, firstTimeoutMs: FAILOVER_FIRST_TIMEOUT_MS }, 'the daemon re-sends a hung call after 2 s');
 });
 
 t.test('network errors are retried, then reported clearly', async (t) => {

@@ -9,6 +9,8 @@ import plugin from '../../plugins/hetzner-floating-ip/index.js';
 import type { ActionHandlers, InstanceState, TransitionEvent } from '../../src/plugins/api.js';
 import { SecretError } from '../../src/config/secret.js';
 import { createLogger } from '../../src/log.js';
+import { FAILOVER_FIRST_TIMEOUT_MS } from '../../src/cloud/http.js';
+import { daemonHetznerClientOptions } from '../../src/hetzner/connection.js';
 import type { RunningHetznerSimulator } from '../../src/hetzner/simulator/index.js';
 import { FIP_ID, LB1, LB2, READONLY_TOKEN, TOKEN, VIP, admin, hetznerSim, until } from './lib/sim.js';
 
@@ -57,6 +59,8 @@ t.test('rc-file keys: names, defaults, errors naming the key', async (t) => {
     reconcileMs: 30_000,
     startupGraceMs: 10_000,
   });
+  const daemon = daemonHetznerClientOptions({ endpoint: 'https://api.hetzner.cloud/v1', token: TOKEN, tokenRef: 'env:HCLOUD_TOKEN' }, silent);
+  t.match(daemon, { timeoutMs: 5_000, firstTimeoutMs: FAILOVER_FIRST_TIMEOUT_MS }, 'the daemon re-sends a hung call after 2 s (then 4 s, then 5 s)');
   process.env.HCLOUD_ENDPOINT = 'http://127.0.0.1:9/v1';
   t.match(parse({ serverId: 42, metadataUrl: 'http://127.0.0.1:9/hetzner/v1/metadata/' }), { connection: { endpoint: 'http://127.0.0.1:9/v1' }, serverId: '42', metadataUrl: 'http://127.0.0.1:9/hetzner/v1/metadata/' }, '$HCLOUD_ENDPOINT when endpoint: is not set');
   t.match(parse({ endpoint: 'http://127.0.0.1:8/v1/', token: 'env:OTHER' }, { OTHER: 'x' }), { connection: { endpoint: 'http://127.0.0.1:8/v1', tokenRef: 'env:OTHER' } });

@@ -11,7 +11,7 @@
  *   POST /addresses/<ip>/detach   { "target": "vm-1" }
  * with "authorization: Bearer <token>".
  */
-import { CloudHttpClient } from 'ipwarden/kit';
+import { CloudHttpClient, FAILOVER_FIRST_TIMEOUT_MS } from 'ipwarden/kit';
 
 /** @typedef {import('ipwarden/kit').FloatingIpProvider} FloatingIpProvider */
 /** @typedef {import('ipwarden/kit').CallOptions} CallOptions */
@@ -33,6 +33,8 @@ export class ToyCloudProvider {
       cloud: 'toycloud',
       baseUrl: settings.endpoint,
       timeoutMs: 5000,
+      // a request lost on the way (or sent while the API hung) is re-sent after 2 s, then 4 s, then 5 s
+      firstTimeoutMs: FAILOVER_FIRST_TIMEOUT_MS,
       retry: { retries: 3, minDelayMs: 200, maxDelayMs: 2000, deadlineMs: 15_000 },
       authorize: () => ({ authorization: `Bearer ${settings.token}` }),
       secrets: () => [settings.token],

@@ -7,9 +7,9 @@
  * The config is the plugin's keys as the rc file has them (parsed with the plugin's own parseConfig:
  * a bad config throws, naming each key). Time is fake while a run lasts: setTimeout/setInterval and
  * Date.now follow a virtual clock that jumps to the next timer whenever the plugin waits on timers
- * only (no HTTP request awaiting its answer, no file read, lookup, connect or child process in
- * flight, and, once the run has opened a socket or file, none of them active for 100 ms of real
- * time), so a plugin that waits 30 s is tested in milliseconds, and `after` puts virtual time between
+ * only (no HTTP request awaiting its answer, unless silent for 1 s of real time: a hung server; no
+ * file read, lookup, connect or child process in flight; and, once the run has opened a socket or
+ * file, none of them active for 100 ms of real time), so a plugin that waits 30 s is tested in milliseconds, and `after` puts virtual time between
  * transitions. (AbortSignal.timeout() runs on Node's internal timers: it stays real.)
  */
 import type { ActionHandlers, ActionPlugin, CheckPlugin, CheckResult, ConfigIssue, DiscoveredPeer, DiscoveryPlugin, InstanceState, Logger, PluginEnvironment } from './plugins/api.js';
@@ -139,6 +139,11 @@ function realTurn(realSetTimeout: typeof setTimeout, ms = 0): Promise<void> {
 const NOT_IO = new Set(['Timeout', 'Immediate', 'TIMERWRAP', 'PROMISE', 'TickObject', 'Microtask']);
 /** With I/O handles open (a keep-alive socket...), time jumps only after this much real quiet. */
 const QUIET_MS = 100;
+/**
+ * An HTTP request without any I/O for this long (real time) is taken for hung (a server that never
+ * answers): virtual time moves on, and the plugin's own timeout can fire. Until then it waits.
+ */
+const HUNG_MS = 1_000;
 /** In-flight requests (a file read, a DNS lookup, a connect, a write, a child process): time waits for them. */
 const IN_FLIGHT = /Req|ConnectWrap|WriteWrap|ShutdownWrap|ProcessWrap/;
 
@@ -181,7 +186,10 @@ class IoWatch {
       diagnostics.subscribe(name, listener);
       this.#unsubscribe.push(() => diagnostics.unsubscribe(name, listener));
     };
-    const sent = ({ request }: { request: object }) => this.#requests.add(request);
+    const sent = ({ request }: { request: object }) => {
+      this.#requests.add(request);
+      this.#lastIo = this.realNow();
+    };
     const answered = ({ request }: { request: object }) => {
       this.#requests.delete(request);
       this.#lastIo = this.realNow();
@@ -196,11 +204,14 @@ class IoWatch {
     on('undici:request:error', answered);
   }
 
-  /** Time may jump: nothing in flight, and if the run opened I/O handles, none called back for QUIET_MS. */
+  /**
+   * Time may jump: no connect, file read, lookup or child process in flight; no HTTP request awaiting
+   * its answer, unless silent for HUNG_MS; and if the run opened I/O handles, none called back for QUIET_MS.
+   */
   idle(): boolean {
     const now = this.realNow();
     let opened = false;
-    let inFlight = this.#requests.size > 0;
+    let inFlight = false;
     for (const [kind, n] of ioResources()) {
       if (n <= (this.#baseline.get(kind) ?? 0)) continue;
       opened = true;
@@ -210,6 +221,8 @@ class IoWatch {
       this.#lastIo = now;
       return false;
     }
+    // a request silent for HUNG_MS is hung: time moves on, so that the plugin's own timeout can fire
+    if (this.#requests.size > 0) return now - this.#lastIo >= HUNG_MS;
     return !opened || now - this.#lastIo >= QUIET_MS;
   }
 

@@ -193,3 +193,32 @@ t.test('runAction: a request awaiting its answer on a kept-alive connection hold
     t.equal(requests, 3, `${via}: each request sent once`);
   }
 });
+
+t.test('runCheck: a request the server never answers is taken for hung after 1 s of real silence; the check\'s own timeout fires', async (t) => {
+  const server = createServer(() => undefined); // accepts, never answers
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as AddressInfo;
+  const hungCheck = defineCheck({
+    kind: 'check',
+    name: 'hung',
+    parseConfig: (raw) => ({ ok: true, config: raw as { port: number } }),
+    async run({ config, signal }) {
+      const started = Date.now();
+      try {
+        await fetch(`http://127.0.0.1:${config.port}/`, { signal });
+        return { ok: true, detail: 'answered' };
+      } catch {
+        return { ok: false, detail: `no answer after ${Date.now() - started} virtual ms` };
+      }
+    },
+  });
+  const t0 = performance.now();
+  t.same(await runCheck(hungCheck, { port }, { timeout: '30s' }), { ok: false, detail: 'no answer after 30000 virtual ms' }, 'the 30 s limit fired in virtual time');
+  const real = performance.now() - t0;
+  t.ok(real >= 1000 && real < 8000, `after ${Math.round(real)} ms of real time (1 s of silence, not 30 s, not the run's 10 s limit)`);
+});

@@ -203,13 +203,13 @@ export class InstanceEngine {
    * one is due at L + D, after any deadline at L + D); waiting past half an interval after it bought
    * nothing but time for a late one, and the probes cover it.
    */
-  probedEarlyMs(intervalMs = this.config.intervalMs): number {
+  #probedEarlyMs(intervalMs = this.config.intervalMs): number {
     return Math.floor(Math.max(intervalMs, this.config.intervalMs) / 2);
   }
 
   /** The best backup's wait after the master's last advert when its probes go unanswered (D - interval/2). */
   get probedDownMs(): number {
-    return this.masterDownMs - this.probedEarlyMs();
+    return this.masterDownMs - this.#probedEarlyMs();
   }
 
   /**
@@ -551,7 +551,7 @@ export class InstanceEngine {
   private silence(): { loss: MasterLoss; deadAt: number; earlyMs: number } | undefined {
     if (this.loss) {
       const lost = this.loss.masterId === undefined ? undefined : this.peers.get(this.loss.masterId);
-      return { loss: this.loss, deadAt: -Infinity, earlyMs: this.probedEarlyMs(lost?.intervalMs) };
+      return { loss: this.loss, deadAt: -Infinity, earlyMs: this.#probedEarlyMs(lost?.intervalMs) };
     }
     const m = this.liveMaster();
     if (!m || m.stateless) return undefined;
@@ -561,7 +561,7 @@ export class InstanceEngine {
     return {
       loss: { since: m.lastSeen, confirmed: false, masterId: m.id, masterAddress: m.address, why: `master ${m.id} silent` },
       deadAt: m.lastSeen + this.peerDeadMs(m),
-      earlyMs: this.probedEarlyMs(m.intervalMs),
+      earlyMs: this.#probedEarlyMs(m.intervalMs),
     };
   }
 

@@ -6,44 +6,8 @@
 import t from 'tap';
 import { createLogger } from '../../src/log.js';
 import { FloatingIpController, type FloatingIpControllerSettings } from '../../src/cloud/controller.js';
-import type { TimerClock } from '../../src/util/clock.js';
+import { FakeTimerClock } from '../lib/fake-timer-clock.js';
 import { CloudApiError, type FloatingIpProvider, type HolderMode } from '../../src/cloud/provider.js';
-
-class FakeClock implements TimerClock {
-  t = 1_000_000;
-  #timers: { at: number; fn: () => void; id: number }[] = [];
-  #next = 1;
-  now = () => this.t;
-  setTimeout = (fn: () => void, ms: number) => {
-    const id = this.#next++;
-    this.#timers.push({ at: this.t + ms, fn, id });
-    return id;
-  };
-  clearTimeout = (h: unknown) => {
-    this.#timers = this.#timers.filter((x) => x.id !== h);
-  };
-  get pending(): number[] {
-    return this.#timers.map((x) => x.at - this.t).sort((a, b) => a - b);
-  }
-  /** Advances time, running due timers in order and letting their promises settle. */
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      await settle();
-      const due = this.#timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.#timers = this.#timers.filter((x) => x !== due);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = end;
-    await settle();
-  }
-}
-
-const settle = async () => {
-  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
-};
 
 class MemoryProvider implements FloatingIpProvider {
   readonly cloud = 'memory';
@@ -84,7 +48,7 @@ class MemoryProvider implements FloatingIpProvider {
 }
 
 function setup(mode: HolderMode, settings: Partial<FloatingIpControllerSettings> = {}) {
-  const clock = new FakeClock();
+  const clock = new FakeTimerClock();
   const p = new MemoryProvider(mode, 'me');
   const c = new FloatingIpController(p, { strategy: 'move', release: true, onApiUnreachable: 'hold', reconcileMs: 0, startupGraceMs: 0, settleMs: 1_000, retryMinMs: 100, retryMaxMs: 400, clock, ...settings }, createLogger({ level: 'silent' }));
   return { clock, p, c };

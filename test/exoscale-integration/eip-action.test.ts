@@ -9,6 +9,7 @@ import { ExoscaleVerifyError } from '../../src/exoscale/errors.js';
 import { desiredFor, hostOf } from '../../plugins/exoscale-eip/controller.js';
 import { EIP, EIP_ID, LB1, LB2, LB3, until, withSim } from '../exoscale/lib/sim.js';
 import { captureLog, controllerFor, lastSeq, never, requestsSince } from './lib/eip.js';
+import { FakeTimerClock } from '../lib/fake-timer-clock.js';
 
 t.test('desired attachment by state and strategy (pure)', async (t) => {
   t.equal(desiredFor('MASTER', 'move', true), 'exclusive');
@@ -113,14 +114,20 @@ t.test('startup grace: a state entered at startup releases only after startupGra
   await until(() => sim.state.holdersOf(EIP).length === 0, 3_000);
   t.pass('released once the grace is over');
 
-  // becoming MASTER during the grace cancels the release
+  // becoming MASTER during the grace cancels the release (fake time: the timers left are the proof)
   await until(() => c.stats.lastConvergedAt !== undefined, 3_000);
   sim.state.setHolders(EIP, [LB3]);
-  const d = controllerFor(t, sim, { startupGraceMs: 300, instanceId: LB3 });
+  const clock = new FakeTimerClock();
+  const d = controllerFor(t, sim, { startupGraceMs: 300, instanceId: LB3, clock });
   await d.transition('INIT', 'BACKUP', never());
+  t.same(clock.pending, [301], 'the release is due when the grace is over');
   await d.transition('BACKUP', 'MASTER', never());
-  await new Promise((r) => setTimeout(r, 500));
-  t.same(sim.state.holdersOf(EIP), [LB3], 'still attached: the grace timer was cancelled');
+  t.same(clock.pending, [1_000], 'MASTER: the grace timer is gone, the confirming pass is due a settle time later');
+  const converged = d.stats.lastConvergedAt;
+  await clock.advance(1_000);
+  await until(() => d.stats.lastConvergedAt !== converged, 3_000);
+  t.same(sim.state.holdersOf(EIP), [LB3], 'still attached after the grace would have ended');
+  t.same(clock.pending, [], 'and no timer left (reconcile off): nothing will release it');
 });
 
 t.test('verify after attach: an operation that succeeds without the attachment is an error', async (t) => {
@@ -169,37 +176,41 @@ t.test('bad credentials: one clear error, even with hold', async (t) => {
 t.test('reconcile: re-attaches when missing and detaches strays, while MASTER only', async (t) => {
   const sim = await withSim(t);
   const { log, text } = captureLog();
-  const c = controllerFor(t, sim, { reconcileMs: 100 }, {}, log);
+  const clock = new FakeTimerClock();
+  const c = controllerFor(t, sim, { reconcileMs: 100, clock }, {}, log);
   await c.transition('BACKUP', 'MASTER', never());
   t.same(sim.state.holdersOf(EIP), [LB2]);
+  t.same(clock.pending, [100], 'a pass due every reconcile period (the confirming pass stands in for the first)');
   sim.state.setHolders(EIP, [LB1, LB3]); // someone moved it away by hand
+  await clock.advance(100);
   await until(() => sim.state.holdersOf(EIP).join() === LB2 && /drift repaired/.test(text()), 3_000);
   t.match(text(), /drift repaired: 198\.51\.100\.50 was held by \[.*\], now \[10000000-0000-4000-8000-000000000002\]/);
 
-  const yieldedAt = Date.now();
+  await until(() => c.stats.lastConvergedAt !== undefined && clock.pending.length > 0, 3_000); // the repair pass ended
   await c.transition('MASTER', 'BACKUP', never());
   t.same(sim.state.holdersOf(EIP), [LB2], 'a MASTER yielding while the only holder keeps it for the new MASTER\'s fencing (issue 22)');
+  t.same(clock.pending, [1_000], 'the hand-over\'s one confirming read is due a settle time (at least 1 s) after the yield');
   sim.state.setHolders(EIP, [LB1]);
   const seq = lastSeq(sim);
-  // the hand-over's one confirming read, a settle time (at least 1 s) after the yield; it finds LB1 alone: nothing to do
-  await until(() => (c.stats.lastConvergedAt ?? 0) >= yieldedAt + 1_000, 5_000);
+  const converged = c.stats.lastConvergedAt;
+  await clock.advance(1_000);
+  await until(() => c.stats.lastConvergedAt !== converged, 3_000);
   const confirming = sim.state.requests(seq).map((r) => r.call);
-  t.ok(confirming.length > 0 && confirming.every((call) => /^(list|get)-/.test(call)), `the confirming read changes nothing: ${confirming.join(', ')}`);
-  const after = lastSeq(sim);
-  await new Promise((r) => setTimeout(r, 400)); // four reconcile periods
-  t.equal(requestsSince(sim, after), 0, 'then no reconcile as BACKUP (move)');
+  t.ok(confirming.length > 0 && confirming.every((call) => /^(list|get)-/.test(call)), `it finds LB1 alone and changes nothing: ${confirming.join(', ')}`);
+  t.same(clock.pending, [], 'then no timer: no reconcile as BACKUP (move)');
   t.same(sim.state.holdersOf(EIP), [LB1]);
 });
 
 t.test('reconcile off: zero API calls in steady state; a BACKUP ignores dead peers', async (t) => {
   const sim = await withSim(t);
-  const c = controllerFor(t, sim, { reconcileMs: 0 });
+  const clock = new FakeTimerClock();
+  const c = controllerFor(t, sim, { reconcileMs: 0, clock });
   await c.transition('BACKUP', 'MASTER', never());
+  t.same(clock.pending, [1_000], 'one confirming pass, a settle time later');
   const converged = c.stats.lastConvergedAt;
-  await until(() => c.stats.lastConvergedAt !== converged, 5_000); // its one confirming pass (ended), a settle time later
-  const seq = lastSeq(sim);
-  await new Promise((r) => setTimeout(r, 600));
-  t.equal(requestsSince(sim, seq), 0, 'MASTER, converged and confirmed, reconcile 0s: no calls');
+  await clock.advance(1_000);
+  await until(() => c.stats.lastConvergedAt !== converged, 5_000);
+  t.same(clock.pending, [], 'MASTER, converged and confirmed, reconcile 0s: no timer left, so no call will follow');
 
   const b = controllerFor(t, sim, { instanceId: LB3 });
   await b.transition('INIT', 'BACKUP', never());

@@ -4,7 +4,7 @@
  * virtual (a plugin that waits 30 s between steps runs in milliseconds of real time, and its clock
  * says 30 s passed); schemaConfig takes any Standard Schema validator, not only ipwarden's zod.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { z } from 'zod';
 import { Agent, createServer, get as httpGet } from 'node:http';
 import { once } from 'node:events';
@@ -123,6 +123,19 @@ t.test('schemaConfig: any Standard Schema validator, its issues mapped to paths'
   t.match(schemaConfig(asyncSchema)({}, env), { ok: false, issues: [{ message: /synchronous/ }] });
 });
 
+/** A loopback HTTP server for one test (closed with it, kept-alive connections too); its port. */
+async function serve(t: Test, handler: Parameters<typeof createServer>[1]): Promise<number> {
+  const server = createServer(handler);
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return (server.address() as AddressInfo).port;
+}
+
 /**
  * A slow answer on a connection kept alive from an earlier request: nothing new is opened (no connect,
  * the write ends at once), yet the plugin is waiting on the server, not on its timers. Virtual time
@@ -131,20 +144,12 @@ t.test('schemaConfig: any Standard Schema validator, its issues mapped to paths'
  */
 t.test('runAction: a request awaiting its answer on a kept-alive connection holds virtual time', async (t) => {
   let requests = 0;
-  const server = createServer((req, res) => {
+  const port = await serve(t, (req, res) => {
     requests++;
     const slow = req.url === '/slow';
     // real time: the answer comes after the plugin's write has long completed
     realSetTimeout(() => res.end(slow ? 'slow' : 'fast'), slow ? 300 : 0);
   });
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const { port } = server.address() as AddressInfo;
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   t.teardown(() => agent.destroy());
   /** GET with a 5 s timeout on the (fake) global timers, the way the kit's HTTP layer times a request. */
@@ -195,14 +200,7 @@ t.test('runAction: a request awaiting its answer on a kept-alive connection hold
 });
 
 t.test('runCheck: a request the server never answers is taken for hung after 1 s of real silence; the check\'s own timeout fires', async (t) => {
-  const server = createServer(() => undefined); // accepts, never answers
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await serve(t, () => undefined); // accepts, never answers
   const hungCheck = defineCheck({
     kind: 'check',
     name: 'hung',

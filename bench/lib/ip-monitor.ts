@@ -37,11 +37,32 @@ export function parseMonitorLine(line: string, address: string, receivedAt: numb
 }
 
 /** Watches one address on every host of a lab. */
+/** Whoever waits for a monitor's next event: `next(ms)` resolves on `notify()` or after `ms`. */
+class NextEvent {
+  readonly #waiters = new Set<() => void>();
+
+  notify(): void {
+    for (const w of [...this.#waiters]) w();
+  }
+
+  next(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.add(done);
+    });
+  }
+}
+
 export class AddressMonitor {
   readonly events: AddressEvent[] = [];
   readonly #present = new Map<number, boolean>();
   readonly #children: ChildProcess[] = [];
-  readonly #waiters = new Set<() => void>();
+  readonly #event = new NextEvent();
 
   constructor(
     private readonly lab: Lab,
@@ -58,7 +79,7 @@ export class AddressMonitor {
         if (!e) return;
         this.events.push({ host: h.index, ...e });
         this.#present.set(h.index, e.added);
-        for (const w of [...this.#waiters]) w();
+        this.#event.notify();
       });
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -87,15 +108,7 @@ export class AddressMonitor {
 
   /** Resolves on the next event (or after ms). */
   changed(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#waiters.add(done);
-    });
+    return this.#event.next(ms);
   }
 
   /** Removes the address from a host by hand (a crashed daemon leaves it behind). */
@@ -126,7 +139,7 @@ export function parseLinkLine(line: string, receivedAt: number): { name: string;
 export class LinkMonitor {
   readonly #downs: { name: string; t: number }[] = [];
   #child: ChildProcess | undefined;
-  readonly #waiters = new Set<() => void>();
+  readonly #event = new NextEvent();
 
   async start(): Promise<void> {
     const child = spawn('ip', ['-ts', '-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
@@ -137,7 +150,7 @@ export class LinkMonitor {
       const e = parseLinkLine(line, Date.now());
       if (!e || e.up) return;
       this.#downs.push({ name: e.name, t: e.t });
-      for (const w of [...this.#waiters]) w();
+      this.#event.notify();
     });
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -148,15 +161,7 @@ export class LinkMonitor {
     const deadline = Date.now() + timeoutMs;
     for (let t = find(); ; t = find()) {
       if (t !== undefined || Date.now() >= deadline) return t;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          this.#waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
-        this.#waiters.add(done);
-      });
+      await this.#event.next(Math.max(1, deadline - Date.now()));
     }
   }
 

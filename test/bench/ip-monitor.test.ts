@@ -3,7 +3,9 @@
  * link-down event) and address lines, as iproute2 6.1 prints them.
  */
 import t from 'tap';
-import { parseLinkLine, parseMonitorLine } from '../../bench/lib/ip-monitor.js';
+import { execFileSync } from 'node:child_process';
+import { LinkMonitor, parseLinkLine, parseMonitorLine } from '../../bench/lib/ip-monitor.js';
+import { requireEnv } from '../lib/env.js';
 
 const now = Date.parse('2026-12-05T06:40:50.300');
 
@@ -27,4 +29,24 @@ t.test('address lines: the watched address only, added or deleted', async (t) =>
   t.same(parseMonitorLine(add, '198.51.100.50', now), { added: true, t: Date.parse('2026-12-05T06:40:50.742') });
   t.match(parseMonitorLine(`Deleted ${add.slice(29)}`, '198.51.100.50', now), { added: false, t: now });
   t.equal(parseMonitorLine(add, '198.51.100.5', now), undefined, 'another address (a prefix of it) is not this one');
+});
+
+t.test('LinkMonitor: the kernel\'s link-down event of a veth, and nothing for a link that stays up', { skip: requireEnv({ root: true, bins: ['ip'] }) }, async (t) => {
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'ignore' });
+  const link = `ipwlm${process.pid % 100_000}`;
+  ip('link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}p`); // no address, no traffic: only its state changes
+  t.teardown(() => ip('link', 'del', link));
+  ip('link', 'set', link, 'up');
+  const monitor = new LinkMonitor();
+  await monitor.start();
+  t.teardown(() => monitor.stop());
+  const since = Date.now();
+  const waiting = monitor.downAfter(link, since - 1000, 5_000); // waits: the link is up
+  ip('link', 'set', link, 'down');
+  const down = await waiting;
+  t.ok(down !== undefined && down >= since - 50 && down <= Date.now(), `reported down at ${down === undefined ? 'never' : down - since} ms (iproute2's stamp)`);
+  t.equal(await monitor.downAfter(link, since - 1000, 5_000), down, 'asked again: the same event, at once');
+  const before = Date.now();
+  t.equal(await monitor.downAfter('lo', before, 300), undefined, 'a link that stays up: nothing, after the wait');
+  t.ok(Date.now() - before >= 295, 'which lasted its timeout');
 });

@@ -9,8 +9,9 @@
  * Date.now follow a virtual clock that jumps to the next timer whenever the plugin waits on timers
  * only (no HTTP request awaiting its answer, unless silent for 1 s of real time: a hung server; no
  * file read, lookup, connect or child process in flight; and, once the run has opened a socket or
- * file, none of them active for 100 ms of real time), so a plugin that waits 30 s is tested in milliseconds, and `after` puts virtual time between
- * transitions. (AbortSignal.timeout() runs on Node's internal timers: it stays real.)
+ * file, none of them active for 100 ms of real time), so a plugin that waits 30 s is tested in
+ * milliseconds, and `after` puts virtual time between transitions. (AbortSignal.timeout() runs on
+ * Node's internal timers: it stays real.)
  */
 import type { ActionHandlers, ActionPlugin, CheckPlugin, CheckResult, ConfigIssue, DiscoveredPeer, DiscoveryPlugin, InstanceState, Logger, PluginEnvironment } from './plugins/api.js';
 import { createHook, type AsyncHook } from 'node:async_hooks';

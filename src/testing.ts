@@ -239,10 +239,10 @@ class IoWatch {
 }
 
 /**
- * Virtual time for one run: the fake clock moves only while the plugin waits on its timers alone:
- * never while a request is in flight, at once when no I/O handle was opened since the run began,
- * else after QUIET_MS of real time without any I/O callback (an idle keep-alive socket stays open;
- * a busy one keeps calling back).
+ * Virtual time for one run: the fake clock moves only while the plugin waits on its timers alone
+ * (IoWatch.idle): never while a request is in flight (an HTTP request silent for HUNG_MS excepted),
+ * at once when no I/O handle was opened since the run began, else after QUIET_MS of real time
+ * without any I/O callback (an idle keep-alive socket stays open; a busy one keeps calling back).
  */
 class VirtualTime {
   readonly clock = new FakeClock();

@@ -180,6 +180,10 @@ export class CloudHttpClient {
       throw new Error(`${opts.cloud} endpoint: expected http: or https:, got ${JSON.stringify(url.protocol)}`);
     }
     this.baseUrl = url;
+    for (const key of ['timeoutMs', 'firstTimeoutMs'] as const) {
+      const ms = opts[key];
+      if (ms !== undefined && !(Number.isFinite(ms) && ms > 0)) throw new Error(`${opts.cloud} HTTP client: ${key} must be a positive number of ms, got ${ms}`);
+    }
     const agentOpts = { keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 8, maxFreeSockets: 2 };
     this.#agent = url.protocol === 'https:' ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
   }

@@ -163,6 +163,8 @@ t.test('firstTimeoutMs: a hung first attempt is re-sent soon; each retry waits t
   t.same([1, 2, 3, 4, 5].map((n) => c.attemptTimeoutMs(n)), [100, 200, 300, 300, 300], 'doubled per retry, capped');
   t.same(c.attemptTimeoutMs(1, { timeoutMs: 50 }), 50, "a call's own timeout applies to every attempt");
   t.same(client(t, toy).attemptTimeoutMs(3), 300, 'without firstTimeoutMs every attempt waits timeoutMs');
+  t.throws(() => client(t, toy, { firstTimeoutMs: 0 }), { message: 'toy HTTP client: firstTimeoutMs must be a positive number of ms, got 0' });
+  t.throws(() => client(t, toy, { timeoutMs: Number.NaN }), { message: /timeoutMs must be a positive number of ms, got NaN/ });
   toy.faults.add({ kind: 'hang', count: 3, calls: ['get-ip'] });
   t.same(await c.getJson('ip'), { server: null }, 'the fourth attempt answered');
   t.equal(attempts.length, 4);
